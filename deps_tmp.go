@@ -1,0 +1,26 @@
+package multitenant
+
+import (
+	_ "github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+	_ "github.com/caddyserver/caddy/v2/cmd"
+	_ "github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
+	_ "github.com/caddyserver/caddy/v2/modules/caddytls"
+	_ "github.com/caddyserver/caddy/v2/modules/standard"
+	_ "github.com/caddyserver/certmagic"
+	_ "github.com/docker/docker/api/types/container"
+	_ "github.com/docker/docker/api/types/filters"
+	_ "github.com/docker/docker/api/types/image"
+	_ "github.com/docker/docker/api/types/mount"
+	_ "github.com/docker/docker/api/types/network"
+	_ "github.com/docker/docker/api/types/volume"
+	_ "github.com/docker/docker/client"
+	_ "github.com/docker/docker/pkg/stdcopy"
+	_ "github.com/docker/go-connections/nat"
+	_ "github.com/jackc/pgx/v5/pgconn"
+	_ "github.com/jackc/tern/v2/migrate"
+	_ "github.com/prometheus/client_golang/prometheus"
+	_ "go.uber.org/zap"
+	_ "golang.org/x/net/idna"
+	_ "golang.org/x/sync/singleflight"
+	_ "golang.org/x/sync/errgroup"
+)

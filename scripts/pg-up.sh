@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# pg-up.sh DIR: starts (or reuses) a throwaway PostgreSQL cluster whose data
+# lives in DIR, listening on 127.0.0.1 only, and prints its connection URL.
+# Installs Debian's postgresql when initdb is missing. PostgreSQL refuses to
+# run as root, so as root the cluster belongs to the postgres OS user.
+set -euo pipefail
+
+dir=$(realpath -m "${1:?usage: pg-up.sh DIR}")
+
+find_bindir() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1; }
+bindir=$(find_bindir)
+if [ -z "$bindir" ] || [ ! -x "$bindir/initdb" ]; then
+	echo "pg-up: installing postgresql" >&2
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq >&2 && apt-get install -y -qq postgresql >&2
+	bindir=$(find_bindir)
+fi
+
+run() {
+	if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+mkdir -p "$dir"
+[ "$(id -u)" = 0 ] && chown postgres: "$dir"
+chmod 700 "$dir"
+
+if [ -f "$dir/port" ] && run "$bindir/pg_ctl" -D "$dir/data" status >/dev/null 2>&1; then
+	port=$(cat "$dir/port")
+else
+	if [ ! -f "$dir/data/PG_VERSION" ]; then
+		run "$bindir/initdb" -D "$dir/data" --auth=trust --username=postgres --encoding=UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 ||
+			{ cat "$dir/initdb.log" >&2; exit 1; }
+	fi
+	port=${PGPORT_WANTED:-55432}
+	while port_in_use "$port"; do port=$((port + 1)); done
+	echo "$port" | run tee "$dir/port" >/dev/null
+	run "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
+		-o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c max_connections=400 -c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
+		start >/dev/null || { cat "$dir/server.log" >&2; exit 1; }
+fi
+echo "postgres://postgres@127.0.0.1:$port/postgres?sslmode=disable"
