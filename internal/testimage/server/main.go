@@ -1,0 +1,158 @@
+// Command server is the site every provisioner test runs: a static binary
+// (stdlib only) whose behaviour is chosen through environment variables, so
+// one image covers healthy, slow and crashing sites.
+//
+//	PORT           listen port (default 8080)
+//	LISTEN_DELAY   a Go duration to sleep before listening (slow starters)
+//	EXIT_AT_START  if set, print a line on stderr and exit 3 immediately
+//	SITE_NAME      echoed by GET /
+//	DATA_DIR       where PUT/GET /file store files (default /data)
+//
+// Routes: GET / ("hello from <SITE_NAME>"), GET /env (JSON), PUT|GET
+// /file?name=x, GET /health, GET /ws (raw upgrade, then byte echo) and
+// POST /exit?code=N.
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+func main() {
+	if os.Getenv("EXIT_AT_START") != "" {
+		fmt.Fprintln(os.Stderr, "fatal: EXIT_AT_START is set, exiting with code 3")
+		os.Exit(3)
+	}
+	if d := os.Getenv("LISTEN_DELAY"); d != "" {
+		dur, err := time.ParseDuration(d)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "bad LISTEN_DELAY %q: %v\n", d, err)
+			os.Exit(2)
+		}
+		time.Sleep(dur)
+	}
+	port := os.Getenv("PORT")
+	if port == "" {
+		port = "8080"
+	}
+	dataDir := os.Getenv("DATA_DIR")
+	if dataDir == "" {
+		dataDir = "/data"
+	}
+	logger := log.New(os.Stdout, "", log.LstdFlags)
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/" {
+			http.NotFound(w, r)
+			return
+		}
+		fmt.Fprintf(w, "hello from %s", os.Getenv("SITE_NAME"))
+	})
+	mux.HandleFunc("/health", func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "ok")
+	})
+	mux.HandleFunc("/env", func(w http.ResponseWriter, r *http.Request) {
+		env := map[string]string{}
+		for _, kv := range os.Environ() {
+			k, v, _ := strings.Cut(kv, "=")
+			env[k] = v
+		}
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(env)
+	})
+	mux.HandleFunc("/file", func(w http.ResponseWriter, r *http.Request) {
+		name := filepath.Base(r.URL.Query().Get("name"))
+		if name == "" || name == "." || name == "/" {
+			http.Error(w, "missing name", http.StatusBadRequest)
+			return
+		}
+		path := filepath.Join(dataDir, name)
+		switch r.Method {
+		case http.MethodPut:
+			body, err := io.ReadAll(r.Body)
+			if err == nil {
+				err = os.WriteFile(path, body, 0o644)
+			}
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusInternalServerError)
+				return
+			}
+			w.WriteHeader(http.StatusCreated)
+		case http.MethodGet:
+			b, err := os.ReadFile(path)
+			if os.IsNotExist(err) {
+				http.NotFound(w, r)
+				return
+			} else if err != nil {
+				http.Error(w, err.Error(), http.StatusInternalServerError)
+				return
+			}
+			w.Write(b)
+		default:
+			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		}
+	})
+	mux.HandleFunc("/ws", func(w http.ResponseWriter, r *http.Request) {
+		hj, ok := w.(http.Hijacker)
+		if !ok {
+			http.Error(w, "hijack unsupported", http.StatusInternalServerError)
+			return
+		}
+		conn, rw, err := hj.Hijack()
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		rw.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+		if err := rw.Flush(); err != nil {
+			return
+		}
+		// Echo whatever arrives (including bytes already buffered) until
+		// the peer closes.
+		echo(rw.Reader, conn)
+	})
+	mux.HandleFunc("/exit", func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost {
+			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+			return
+		}
+		code, _ := strconv.Atoi(r.URL.Query().Get("code"))
+		logger.Printf("exiting with code %d", code)
+		os.Exit(code)
+	})
+
+	logged := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		logger.Printf("%s %s %s", r.RemoteAddr, r.Method, r.URL.RequestURI())
+		mux.ServeHTTP(w, r)
+	})
+	logger.Printf("listening on :%s", port)
+	if err := http.ListenAndServe(":"+port, logged); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}
+
+func echo(r *bufio.Reader, w io.Writer) {
+	buf := make([]byte, 32*1024)
+	for {
+		n, err := r.Read(buf)
+		if n > 0 {
+			if _, werr := w.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}

@@ -1,0 +1,174 @@
+// Package testimage builds the small site image that provisioner tests (and
+// bench tools) run: a static Go HTTP server on FROM scratch, built locally
+// because the test environment has no image registry.
+//
+// One image covers every behaviour; containers select it with environment
+// variables (see ./server): SITE_NAME, PORT, LISTEN_DELAY, EXIT_AT_START,
+// DATA_DIR.
+package testimage
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/docker/docker/api/types/build"
+	"github.com/docker/docker/client"
+)
+
+// DefaultTag is the tag tests use unless they need a second image.
+const DefaultTag = "caddy-multitenant-testsite:latest"
+
+var (
+	mu    sync.Mutex
+	onces = map[string]*onceResult{}
+)
+
+type onceResult struct {
+	once sync.Once
+	err  error
+}
+
+// Build builds the test image as tag (once per process and tag) and returns
+// tag. It fails the test, never skips it, when Go or Docker is unavailable:
+// these tests exist to run against the real engine.
+func Build(t testing.TB, tag string) string {
+	t.Helper()
+	mu.Lock()
+	r, ok := onces[tag]
+	if !ok {
+		r = &onceResult{}
+		onces[tag] = r
+	}
+	mu.Unlock()
+	r.once.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		r.err = BuildImage(ctx, tag)
+	})
+	if r.err != nil {
+		t.Fatalf("building test image %s: %v", tag, r.err)
+	}
+	return tag
+}
+
+// BuildImage compiles ./server (CGO_ENABLED=0, -trimpath) and builds a
+// FROM scratch image tagged tag on the engine named by the DOCKER_* env.
+func BuildImage(ctx context.Context, tag string) error {
+	dir, err := os.MkdirTemp("", "testimage-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+
+	bin := filepath.Join(dir, "server")
+	src, err := serverDir()
+	if err != nil {
+		return err
+	}
+	cmd := exec.CommandContext(ctx, goBinary(), "build", "-trimpath", "-ldflags=-s -w", "-o", bin, ".")
+	cmd.Dir = src
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("compiling test server: %v: %s", err, out)
+	}
+	binary, err := os.ReadFile(bin)
+	if err != nil {
+		return err
+	}
+
+	const dockerfile = "FROM scratch\nCOPY server /server\nEXPOSE 8080\nENTRYPOINT [\"/server\"]\n"
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, f := range []struct {
+		name string
+		mode int64
+		body []byte
+	}{{"Dockerfile", 0o644, []byte(dockerfile)}, {"server", 0o755, binary}} {
+		if err := tw.WriteHeader(&tar.Header{Name: f.name, Mode: f.mode, Size: int64(len(f.body)), ModTime: time.Unix(0, 0)}); err != nil {
+			return err
+		}
+		if _, err := tw.Write(f.body); err != nil {
+			return err
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return err
+	}
+
+	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
+	if err != nil {
+		return fmt.Errorf("docker client: %w", err)
+	}
+	defer cli.Close()
+	resp, err := cli.ImageBuild(ctx, &buf, build.ImageBuildOptions{
+		Tags:        []string{tag},
+		Dockerfile:  "Dockerfile",
+		Remove:      true,
+		ForceRemove: true,
+	})
+	if err != nil {
+		return fmt.Errorf("docker build %s: %w", tag, err)
+	}
+	defer resp.Body.Close()
+	// The build reports failures inside the JSON stream, not as an HTTP
+	// error, so the stream must be read to the end and checked.
+	dec := json.NewDecoder(resp.Body)
+	var log strings.Builder
+	for {
+		var msg struct {
+			Stream      string `json:"stream"`
+			Error       string `json:"error"`
+			ErrorDetail struct {
+				Message string `json:"message"`
+			} `json:"errorDetail"`
+		}
+		if err := dec.Decode(&msg); err == io.EOF {
+			break
+		} else if err != nil {
+			return fmt.Errorf("reading build output of %s: %w", tag, err)
+		}
+		log.WriteString(msg.Stream)
+		if msg.Error != "" {
+			return fmt.Errorf("docker build %s: %s\n%s", tag, msg.Error, log.String())
+		}
+	}
+	if _, err := cli.ImageInspect(ctx, tag); err != nil {
+		return fmt.Errorf("image %s missing after build: %w\n%s", tag, err, log.String())
+	}
+	return nil
+}
+
+// serverDir locates ./server next to this source file; the path is known at
+// compile time, which is fine for tests and bench tools run from a checkout.
+func serverDir() (string, error) {
+	_, file, _, ok := runtime.Caller(0)
+	if !ok {
+		return "", fmt.Errorf("cannot locate testimage source")
+	}
+	dir := filepath.Join(filepath.Dir(file), "server")
+	if _, err := os.Stat(filepath.Join(dir, "main.go")); err != nil {
+		return "", fmt.Errorf("test server source: %w", err)
+	}
+	return dir, nil
+}
+
+// goBinary prefers the toolchain that runs the tests.
+func goBinary() string {
+	p := filepath.Join(runtime.GOROOT(), "bin", "go")
+	if _, err := os.Stat(p); err == nil {
+		return p
+	}
+	return "go"
+}

@@ -1,0 +1,7 @@
+package testimage
+
+import "testing"
+
+func TestBuild(t *testing.T) {
+	Build(t, DefaultTag)
+}
