@@ -1,0 +1,76 @@
+package storage
+
+import (
+	"context"
+	_ "embed"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// schemaDDL creates the tables; it is idempotent.
+//
+//go:embed schema.sql
+var schemaDDL string
+
+// schemaLockKey is the pg_advisory_xact_lock key that serializes schema
+// creation, so two nodes starting together do not both run CREATE TABLE
+// IF NOT EXISTS (which is not race-free in PostgreSQL: the loser fails on a
+// unique violation in pg_type). The value is arbitrary but must never change.
+// tablesExistSQL resolves the names through search_path, as the queries do.
+const tablesExistSQL = `SELECT to_regclass('certmagic_data') IS NOT NULL AND to_regclass('certmagic_locks') IS NOT NULL`
+
+const schemaLockKey int64 = 0x63616464795f7067 // "caddy_pg"
+
+// ensureSchema creates the schema and tables on first use. A failure is not
+// remembered: the next call tries again, so a database that was down at
+// start-up does not leave the storage broken for good.
+func (s *Storage) ensureSchema(ctx context.Context) error {
+	if s.schemaReady.Load() {
+		return nil
+	}
+	// A channel rather than a sync.Mutex so that waiting honors ctx.
+	select {
+	case s.schemaSem <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-s.schemaSem }()
+	if s.schemaReady.Load() {
+		return nil
+	}
+	if err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error { return s.createSchema(ctx, tx) }); err != nil {
+		return fmt.Errorf("creating storage tables: %w", err)
+	}
+	s.schemaReady.Store(true)
+	return nil
+}
+
+func (s *Storage) createSchema(ctx context.Context, tx pgx.Tx) error {
+	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", schemaLockKey); err != nil {
+		return fmt.Errorf("taking schema lock: %w", err)
+	}
+	// CREATE … IF NOT EXISTS checks the CREATE privilege before it checks
+	// existence, so a role that may only use tables someone else made would
+	// fail on it; look first.
+	var exists bool
+	if err := tx.QueryRow(ctx, tablesExistSQL).Scan(&exists); err != nil {
+		return fmt.Errorf("looking for storage tables: %w", err)
+	}
+	if exists {
+		return nil
+	}
+	if s.schema != "" {
+		// The name was checked by pgpool.ValidSchema; quoting it is belt
+		// and braces. DDL takes no parameters, hence the one built string.
+		if _, err := tx.Exec(ctx, "CREATE SCHEMA IF NOT EXISTS "+pgx.Identifier{s.schema}.Sanitize()); err != nil {
+			return fmt.Errorf("creating schema %s: %w", s.schema, err)
+		}
+	}
+	// search_path names the schema, which may only now exist; PostgreSQL
+	// resolves it per statement, so the tables land in it.
+	if _, err := tx.Exec(ctx, schemaDDL); err != nil {
+		return err
+	}
+	return nil
+}
