@@ -1,0 +1,115 @@
+package tenants
+
+import (
+	"context"
+	"embed"
+	"fmt"
+	"io/fs"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/tern/v2/migrate"
+)
+
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
+
+// versionTable records the applied migration, in the store's schema.
+const versionTable = "schema_version"
+
+// schemaLock serializes schema creation across processes. tern takes its
+// own advisory lock around migrating, but not around CREATE SCHEMA, and two
+// concurrent CREATE ... IF NOT EXISTS can still collide in the catalog.
+const schemaLock = int64(0x7465_6e61_6e74) // "tenant"
+
+// Migration reports what Migrate did.
+type Migration struct {
+	From, To int32
+}
+
+// Migrate creates schema if needed and applies the embedded migrations in
+// order, under an advisory lock so that Caddy processes starting together
+// apply each migration once. Applying an up-to-date schema is a no-op.
+func Migrate(ctx context.Context, pool *pgxpool.Pool, schema string) (Migration, error) {
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		return Migration{}, fmt.Errorf("connecting to database: %w", err)
+	}
+	defer conn.Release()
+	c := conn.Conn()
+
+	if _, err := c.Exec(ctx, "SELECT pg_advisory_lock($1)", schemaLock); err != nil {
+		return Migration{}, fmt.Errorf("taking migration lock: %w", err)
+	}
+	defer func() {
+		// A cancelled ctx must not leave the session lock held on a pooled
+		// connection.
+		if _, err := c.Exec(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1)", schemaLock); err != nil {
+			conn.Conn().Close(context.Background())
+		}
+	}()
+
+	if _, err := c.Exec(ctx, "CREATE SCHEMA IF NOT EXISTS "+pgx.Identifier{schema}.Sanitize()); err != nil {
+		return Migration{}, fmt.Errorf("creating schema %s: %w", schema, err)
+	}
+	m, err := newMigrator(ctx, c)
+	if err != nil {
+		return Migration{}, err
+	}
+	from, err := m.GetCurrentVersion(ctx)
+	if err != nil {
+		return Migration{}, fmt.Errorf("reading schema version: %w", err)
+	}
+	if err := m.Migrate(ctx); err != nil {
+		return Migration{From: from}, fmt.Errorf("migrating schema %s: %w", schema, err)
+	}
+	to, err := m.GetCurrentVersion(ctx)
+	if err != nil {
+		return Migration{From: from}, fmt.Errorf("reading schema version: %w", err)
+	}
+	return Migration{From: from, To: to}, nil
+}
+
+func newMigrator(ctx context.Context, c *pgx.Conn) (*migrate.Migrator, error) {
+	m, err := migrate.NewMigrator(ctx, c, versionTable)
+	if err != nil {
+		return nil, fmt.Errorf("preparing migrations: %w", err)
+	}
+	sub, err := fs.Sub(migrationFiles, "migrations")
+	if err != nil {
+		return nil, err
+	}
+	if err := m.LoadMigrations(sub); err != nil {
+		return nil, fmt.Errorf("loading migrations: %w", err)
+	}
+	return m, nil
+}
+
+// LatestVersion is the schema version the embedded migrations lead to.
+func LatestVersion() int32 {
+	names, err := migrate.FindMigrations(mustSub(migrationFiles, "migrations"))
+	if err != nil {
+		panic(err)
+	}
+	return int32(len(names))
+}
+
+func mustSub(fsys fs.FS, dir string) fs.FS {
+	sub, err := fs.Sub(fsys, dir)
+	if err != nil {
+		panic(err)
+	}
+	return sub
+}
+
+// SchemaVersion reads the applied version; 0 when nothing was migrated.
+func SchemaVersion(ctx context.Context, pool *pgxpool.Pool) (int32, error) {
+	var exists bool
+	err := pool.QueryRow(ctx, "SELECT to_regclass($1) IS NOT NULL", versionTable).Scan(&exists)
+	if err != nil || !exists {
+		return 0, mapError("reading schema version", err)
+	}
+	var v int32
+	err = pool.QueryRow(ctx, "SELECT version FROM schema_version").Scan(&v)
+	return v, mapError("reading schema version", err)
+}

@@ -1,0 +1,155 @@
+// Package tenants holds the platform's domain model and its PostgreSQL
+// store: customers, plans, templates, sites, their domains and runtime,
+// API keys, billing events and the audit log.
+//
+// It knows nothing of Docker or HTTP: the root package wires it to the
+// provisioner and to Caddy.
+package tenants
+
+import "time"
+
+// Customer statuses. Only active and past_due customers' sites serve
+// content; the others get the "suspended" page.
+const (
+	CustomerActive    = "active"
+	CustomerPastDue   = "past_due"
+	CustomerSuspended = "suspended"
+	CustomerCanceled  = "canceled"
+)
+
+// Site statuses.
+const (
+	SiteActive    = "active"
+	SiteSuspended = "suspended"
+)
+
+// API key scopes.
+const (
+	ScopeRead  = "read"
+	ScopeWrite = "write"
+)
+
+// Plan is what a customer pays for: how many sites, and the container
+// limits that apply when the template sets none.
+type Plan struct {
+	ID            string    `json:"id" db:"id"`
+	Slug          string    `json:"slug" db:"slug"`
+	Name          string    `json:"name" db:"name"`
+	StripePriceID string    `json:"stripe_price_id,omitempty" db:"stripe_price_id"`
+	MaxSites      int       `json:"max_sites" db:"max_sites"`
+	MemoryBytes   int64     `json:"memory_bytes" db:"memory_bytes"`
+	NanoCPUs      int64     `json:"nano_cpus" db:"nano_cpus"`
+	PidsLimit     int64     `json:"pids_limit" db:"pids_limit"`
+	CreatedAt     time.Time `json:"created_at" db:"created_at"`
+	UpdatedAt     time.Time `json:"updated_at" db:"updated_at"`
+}
+
+// Customer owns sites and, through Stripe, pays for them.
+type Customer struct {
+	ID                   string    `json:"id" db:"id"`
+	Email                string    `json:"email" db:"email"`
+	Name                 string    `json:"name" db:"name"`
+	Status               string    `json:"status" db:"status"`
+	PlanID               string    `json:"plan_id,omitempty" db:"plan_id"`
+	StripeCustomerID     string    `json:"stripe_customer_id,omitempty" db:"stripe_customer_id"`
+	StripeSubscriptionID string    `json:"stripe_subscription_id,omitempty" db:"stripe_subscription_id"`
+	CreatedAt            time.Time `json:"created_at" db:"created_at"`
+	UpdatedAt            time.Time `json:"updated_at" db:"updated_at"`
+}
+
+// Template is what a site runs: one container image with its port, env
+// defaults, data volume, health check and limits. Every update bumps
+// Version, which makes running sites recreate their container at the next
+// start.
+type Template struct {
+	ID          string            `json:"id" db:"id"`
+	Slug        string            `json:"slug" db:"slug"`
+	Name        string            `json:"name" db:"name"`
+	Description string            `json:"description" db:"description"`
+	Image       string            `json:"image" db:"image"`
+	Port        int               `json:"port" db:"port"`
+	Env         map[string]string `json:"env" db:"env"`
+	DataPath    string            `json:"data_path" db:"data_path"`
+	HealthPath  string            `json:"health_path" db:"health_path"`
+	MemoryBytes int64             `json:"memory_bytes" db:"memory_bytes"`
+	NanoCPUs    int64             `json:"nano_cpus" db:"nano_cpus"`
+	PidsLimit   int64             `json:"pids_limit" db:"pids_limit"`
+	CapAdd      []string          `json:"cap_add" db:"cap_add"`
+	Version     int               `json:"version" db:"version"`
+	CreatedAt   time.Time         `json:"created_at" db:"created_at"`
+	UpdatedAt   time.Time         `json:"updated_at" db:"updated_at"`
+}
+
+// Site is one customer website: a subdomain of the platform's base domain,
+// a template, and env overrides on top of the template's defaults.
+type Site struct {
+	ID         string            `json:"id" db:"id"`
+	CustomerID string            `json:"customer_id" db:"customer_id"`
+	Subdomain  string            `json:"subdomain" db:"subdomain"`
+	TemplateID string            `json:"template_id" db:"template_id"`
+	Env        map[string]string `json:"env" db:"env"`
+	Status     string            `json:"status" db:"status"`
+	CreatedAt  time.Time         `json:"created_at" db:"created_at"`
+	UpdatedAt  time.Time         `json:"updated_at" db:"updated_at"`
+}
+
+// Domain is a customer's own hostname for a site. It routes, and gets a
+// certificate, only once verified.
+type Domain struct {
+	ID          string     `json:"id" db:"id"`
+	SiteID      string     `json:"site_id" db:"site_id"`
+	Hostname    string     `json:"hostname" db:"hostname"`
+	Verified    bool       `json:"verified" db:"verified"`
+	VerifyToken string     `json:"verify_token" db:"verify_token"`
+	VerifiedAt  *time.Time `json:"verified_at,omitempty" db:"verified_at"`
+	CreatedAt   time.Time  `json:"created_at" db:"created_at"`
+	UpdatedAt   time.Time  `json:"updated_at" db:"updated_at"`
+}
+
+// SiteRuntime is what was last known of a site's container.
+type SiteRuntime struct {
+	SiteID        string     `json:"site_id" db:"site_id"`
+	ContainerID   string     `json:"container_id" db:"container_id"`
+	State         string     `json:"state" db:"state"`
+	Upstream      string     `json:"upstream" db:"upstream"`
+	LastError     string     `json:"last_error,omitempty" db:"last_error"`
+	LastStartedAt *time.Time `json:"last_started_at,omitempty" db:"last_started_at"`
+	LastActiveAt  *time.Time `json:"last_active_at,omitempty" db:"last_active_at"`
+	UpdatedAt     time.Time  `json:"updated_at" db:"updated_at"`
+}
+
+// APIKey is an admin API credential. Only a hash of its secret is stored;
+// KeyID is the public prefix it is looked up by.
+type APIKey struct {
+	ID         string     `json:"id" db:"id"`
+	KeyID      string     `json:"key_id" db:"key_id"`
+	SecretHash []byte     `json:"-" db:"secret_hash"`
+	Name       string     `json:"name" db:"name"`
+	Scope      string     `json:"scope" db:"scope"`
+	CreatedAt  time.Time  `json:"created_at" db:"created_at"`
+	LastUsedAt *time.Time `json:"last_used_at,omitempty" db:"last_used_at"`
+	RevokedAt  *time.Time `json:"revoked_at,omitempty" db:"revoked_at"`
+}
+
+// BillingEvent is a Stripe event that was applied.
+type BillingEvent struct {
+	ID         string    `json:"id" db:"id"`
+	Type       string    `json:"type" db:"type"`
+	CustomerID *string   `json:"customer_id,omitempty" db:"customer_id"`
+	Created    time.Time `json:"created" db:"created"`
+	Payload    []byte    `json:"payload" db:"payload"`
+	AppliedAt  time.Time `json:"applied_at" db:"applied_at"`
+}
+
+// AuditEntry records one change: who did what to which entity, with the
+// entity before and after as JSON.
+type AuditEntry struct {
+	ID       int64     `json:"id" db:"id"`
+	At       time.Time `json:"at" db:"at"`
+	Actor    string    `json:"actor" db:"actor"`
+	Action   string    `json:"action" db:"action"`
+	Entity   string    `json:"entity" db:"entity"`
+	EntityID string    `json:"entity_id" db:"entity_id"`
+	Before   []byte    `json:"before,omitempty" db:"before"`
+	After    []byte    `json:"after,omitempty" db:"after"`
+}

@@ -1,0 +1,239 @@
+package tenants
+
+import (
+	"net"
+	"net/netip"
+	"path"
+	"regexp"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/distribution/reference"
+	"golang.org/x/net/idna"
+)
+
+// label is one RFC 1123 DNS label in lowercase: 1-63 letters, digits and
+// hyphens, not starting or ending with a hyphen.
+var label = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+
+// envName is a portable environment variable name (POSIX).
+var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// slugPattern names templates and plans in URLs and files.
+var slugPattern = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,62}[a-z0-9])?$`)
+
+var uuidPattern = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+
+// IsLabel reports whether s is one lowercase RFC 1123 DNS label.
+func IsLabel(s string) bool { return label.MatchString(s) }
+
+// ValidateSubdomain checks that sub is one lowercase DNS label and not one
+// of the reserved names.
+func ValidateSubdomain(sub string, reserved []string) error {
+	if !IsLabel(sub) {
+		return invalid("subdomain", "must be one lowercase DNS label: 1-63 letters, digits or hyphens, not starting or ending with a hyphen")
+	}
+	for _, r := range reserved {
+		if sub == r {
+			return invalid("subdomain", "%q is reserved", sub)
+		}
+	}
+	return nil
+}
+
+// idnaProfile converts hostnames to their ASCII (punycode) form the way
+// browsers do for lookups, with the strict rules of registration so that
+// underscores, spaces and other junk are refused.
+var idnaProfile = idna.New(
+	idna.MapForLookup(),
+	idna.BidiRule(),
+	idna.ValidateLabels(true),
+	idna.StrictDomainName(true),
+	idna.Transitional(false),
+)
+
+// NormalizeHost turns what a client sent as a host (Host header, SNI, user
+// input) into the one form hosts are stored and looked up by: lowercase
+// ASCII (IDNA), without port or trailing dot. It fails for anything that is
+// not a DNS hostname, IP addresses included.
+func NormalizeHost(host string) (string, error) {
+	h := host
+	if strings.HasPrefix(h, "[") { // [v6]:port or [v6]
+		return "", invalid("hostname", "ip addresses are not hostnames")
+	}
+	if i := strings.LastIndexByte(h, ':'); i >= 0 {
+		if strings.IndexByte(h[:i], ':') >= 0 {
+			return "", invalid("hostname", "ip addresses are not hostnames")
+		}
+		port := h[i+1:]
+		if port == "" || len(port) > 5 || strings.Trim(port, "0123456789") != "" {
+			return "", invalid("hostname", "invalid port in %q", host)
+		}
+		h = h[:i]
+	}
+	h = strings.TrimSuffix(h, ".")
+	if h == "" {
+		return "", invalid("hostname", "empty hostname")
+	}
+	if isASCIILowerHost(h) {
+		// The common case: already normal, no allocation from idna.
+	} else {
+		if !utf8.ValidString(h) {
+			return "", invalid("hostname", "hostname is not valid UTF-8")
+		}
+		ascii, err := idnaProfile.ToASCII(h)
+		if err != nil {
+			return "", invalid("hostname", "invalid hostname %q", host)
+		}
+		ascii = strings.ToLower(ascii)
+		// A second pass must be a no-op: the stored form has to look itself
+		// up, whatever odd input produced it.
+		if again, err := idnaProfile.ToASCII(ascii); err != nil || again != ascii {
+			return "", invalid("hostname", "invalid hostname %q", host)
+		}
+		h = ascii
+	}
+	if len(h) > 253 {
+		return "", invalid("hostname", "hostname longer than 253 characters")
+	}
+	if _, err := netip.ParseAddr(h); err == nil || net.ParseIP(h) != nil {
+		return "", invalid("hostname", "ip addresses are not hostnames")
+	}
+	for _, l := range strings.Split(h, ".") {
+		if !IsLabel(l) {
+			return "", invalid("hostname", "invalid hostname %q", host)
+		}
+	}
+	// A hostname's last label is never all digits (RFC 3696 2), which also
+	// rules out shorthand IPv4 forms such as "127.1".
+	if last := h[strings.LastIndexByte(h, '.')+1:]; strings.Trim(last, "0123456789") == "" {
+		return "", invalid("hostname", "invalid hostname %q", host)
+	}
+	return h, nil
+}
+
+// isASCIILowerHost reports whether h has only lowercase ASCII letters,
+// digits, hyphens and dots, and no label starting with the IDNA "xn--"
+// prefix, so IDNA processing would leave it unchanged.
+func isASCIILowerHost(h string) bool {
+	for i := 0; i < len(h); i++ {
+		c := h[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '.') {
+			return false
+		}
+	}
+	return !strings.HasPrefix(h, "xn--") && !strings.Contains(h, ".xn--")
+}
+
+// ValidateImage checks that image is a valid container image reference,
+// such as "nginx:1.27", "ghcr.io/org/app@sha256:…" or "registry:5000/a/b".
+func ValidateImage(image string) error {
+	if image == "" {
+		return invalid("image", "required")
+	}
+	if _, err := reference.ParseNormalizedNamed(image); err != nil {
+		return invalid("image", "invalid image reference: %v", err)
+	}
+	return nil
+}
+
+// ValidateEnv checks env names; values may be anything but NUL.
+func ValidateEnv(field string, env map[string]string) error {
+	for k, v := range env {
+		if !envName.MatchString(k) {
+			return invalid(field, "invalid variable name %q: use letters, digits and underscores, not starting with a digit", k)
+		}
+		if strings.IndexByte(v, 0) >= 0 {
+			return invalid(field, "value of %s contains a NUL byte", k)
+		}
+	}
+	return nil
+}
+
+func validateSlug(slug string) error {
+	if !slugPattern.MatchString(slug) {
+		return invalid("slug", "must be lowercase letters, digits and hyphens (1-64), not starting or ending with a hyphen")
+	}
+	return nil
+}
+
+func validateID(field, id string) error {
+	if !uuidPattern.MatchString(id) {
+		return invalid(field, "must be a uuid")
+	}
+	return nil
+}
+
+func validateName(field, name string) error {
+	if strings.TrimSpace(name) == "" {
+		return invalid(field, "required")
+	}
+	if len(name) > 200 {
+		return invalid(field, "longer than 200 characters")
+	}
+	if strings.IndexByte(name, 0) >= 0 {
+		return invalid(field, "contains a NUL byte")
+	}
+	return nil
+}
+
+func validateEmail(email string) error {
+	at := strings.LastIndexByte(email, '@')
+	if at < 1 || at == len(email)-1 || len(email) > 254 || strings.ContainsAny(email, " \t\r\n\x00<>") {
+		return invalid("email", "invalid email address")
+	}
+	if _, err := NormalizeHost(email[at+1:]); err != nil {
+		return invalid("email", "invalid email domain")
+	}
+	return nil
+}
+
+func validateLimits(memoryBytes, nanoCPUs, pidsLimit int64) error {
+	switch {
+	case memoryBytes < 0:
+		return invalid("memory_bytes", "must not be negative")
+	case memoryBytes > 0 && memoryBytes < 6<<20:
+		return invalid("memory_bytes", "below Docker's minimum of 6 MiB")
+	case nanoCPUs < 0:
+		return invalid("nano_cpus", "must not be negative")
+	case pidsLimit < 0:
+		return invalid("pids_limit", "must not be negative")
+	}
+	return nil
+}
+
+// capability names as Docker takes them, with or without the CAP_ prefix.
+var capName = regexp.MustCompile(`^(CAP_)?[A-Z_]{2,32}$`)
+
+func validateTemplate(t *Template) error {
+	if err := validateSlug(t.Slug); err != nil {
+		return err
+	}
+	if err := validateName("name", t.Name); err != nil {
+		return err
+	}
+	if err := ValidateImage(t.Image); err != nil {
+		return err
+	}
+	if t.Port < 1 || t.Port > 65535 {
+		return invalid("port", "must be between 1 and 65535")
+	}
+	if err := ValidateEnv("env", t.Env); err != nil {
+		return err
+	}
+	if t.DataPath != "" && (!path.IsAbs(t.DataPath) || path.Clean(t.DataPath) != t.DataPath || t.DataPath == "/") {
+		return invalid("data_path", "must be a clean absolute path other than /")
+	}
+	if t.HealthPath != "" && (!strings.HasPrefix(t.HealthPath, "/") || strings.ContainsAny(t.HealthPath, " \t\r\n#")) {
+		return invalid("health_path", "must be a URL path starting with /")
+	}
+	if err := validateLimits(t.MemoryBytes, t.NanoCPUs, t.PidsLimit); err != nil {
+		return err
+	}
+	for _, c := range t.CapAdd {
+		if !capName.MatchString(c) || c == "ALL" || c == "CAP_ALL" {
+			return invalid("cap_add", "invalid capability %q", c)
+		}
+	}
+	return nil
+}
