@@ -1,0 +1,315 @@
+package provisioner
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sort"
+	"strconv"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/image"
+	"github.com/docker/docker/api/types/mount"
+	"github.com/docker/docker/api/types/network"
+	"github.com/docker/docker/api/types/volume"
+	"github.com/docker/go-connections/nat"
+	"go.uber.org/zap"
+)
+
+// Labels stamped on every container and volume the provisioner creates.
+const (
+	LabelNamespace       = "caddy-multitenant.namespace"
+	LabelSite            = "caddy-multitenant.site"
+	LabelTemplate        = "caddy-multitenant.template"
+	LabelTemplateVersion = "caddy-multitenant.template-version"
+	LabelPort            = "caddy-multitenant.port"
+)
+
+func containerName(ns, siteID string) string { return "tenant-" + ns + "-" + siteID }
+func volumeName(ns, siteID string) string    { return "tenant-" + ns + "-" + siteID + "-data" }
+
+func isNotFound(err error) bool { return cerrdefs.IsNotFound(err) }
+func isConflict(err error) bool { return cerrdefs.IsConflict(err) }
+
+func (p *Provisioner) labels(spec *Spec) map[string]string {
+	return map[string]string{
+		LabelNamespace:       p.cfg.Namespace,
+		LabelSite:            spec.SiteID,
+		LabelTemplate:        spec.TemplateSlug,
+		LabelTemplateVersion: strconv.Itoa(spec.TemplateVersion),
+		LabelPort:            strconv.Itoa(spec.Port),
+	}
+}
+
+// namespaceFilter selects this provisioner's containers (or volumes).
+func (p *Provisioner) namespaceFilter() filters.Args {
+	return filters.NewArgs(filters.Arg("label", LabelNamespace+"="+p.cfg.Namespace))
+}
+
+// containerConfig turns a Spec into Docker's create parameters, applying the
+// per-site defaults: limits from the template, no-new-privileges, every
+// capability dropped except CapAdd, restart policy "no" (this package owns
+// the lifecycle), capped json-file logs, the site volume, and the port
+// published on PublishIP only (or the shared network instead).
+func (p *Provisioner) containerConfig(spec *Spec) (*container.Config, *container.HostConfig, *network.NetworkingConfig) {
+	port := nat.Port(strconv.Itoa(spec.Port) + "/tcp")
+	env := make([]string, 0, len(spec.Env))
+	for k, v := range spec.Env {
+		env = append(env, k+"="+v)
+	}
+	sort.Strings(env) // deterministic, for inspect diffs and tests
+
+	cfg := &container.Config{
+		Image:        spec.Image,
+		Env:          env,
+		Labels:       p.labels(spec),
+		ExposedPorts: nat.PortSet{port: struct{}{}},
+	}
+	hc := &container.HostConfig{
+		RestartPolicy: container.RestartPolicy{Name: container.RestartPolicyDisabled},
+		LogConfig: container.LogConfig{
+			Type:   "json-file",
+			Config: map[string]string{"max-size": "10m", "max-file": "3"},
+		},
+		SecurityOpt: []string{"no-new-privileges"},
+		CapDrop:     []string{"ALL"},
+		CapAdd:      spec.CapAdd,
+		Resources: container.Resources{
+			Memory:   spec.MemoryBytes,
+			NanoCPUs: spec.NanoCPUs,
+		},
+	}
+	if spec.PidsLimit > 0 {
+		pids := spec.PidsLimit
+		hc.Resources.PidsLimit = &pids
+	}
+	if spec.DataPath != "" {
+		hc.Mounts = []mount.Mount{{
+			Type:   mount.TypeVolume,
+			Source: volumeName(p.cfg.Namespace, spec.SiteID),
+			Target: spec.DataPath,
+		}}
+	}
+	var nc *network.NetworkingConfig
+	if p.cfg.Network != "" {
+		hc.NetworkMode = container.NetworkMode(p.cfg.Network)
+		nc = &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{
+			p.cfg.Network: {},
+		}}
+	} else {
+		hc.PortBindings = nat.PortMap{port: []nat.PortBinding{{HostIP: p.cfg.PublishIP, HostPort: ""}}}
+	}
+	return cfg, hc, nc
+}
+
+// ensureImage pulls spec.Image if it is not present locally, logging the
+// pull's progress lines.
+func (p *Provisioner) ensureImage(ctx context.Context, ref string) error {
+	if _, err := p.cli.ImageInspect(ctx, ref); err == nil {
+		return nil
+	} else if !isNotFound(err) {
+		return fmt.Errorf("inspecting image %s: %w", ref, err)
+	}
+	p.log.Info("pulling image", zap.String("image", ref))
+	rc, err := p.cli.ImagePull(ctx, ref, image.PullOptions{})
+	if err != nil {
+		return fmt.Errorf("pulling image %s: %w", ref, err)
+	}
+	defer rc.Close()
+	dec := json.NewDecoder(rc)
+	for {
+		var msg struct {
+			Status string `json:"status"`
+			ID     string `json:"id"`
+			Error  string `json:"error"`
+		}
+		if err := dec.Decode(&msg); errors.Is(err, io.EOF) {
+			break
+		} else if err != nil {
+			return fmt.Errorf("pulling image %s: %w", ref, err)
+		}
+		if msg.Error != "" {
+			return fmt.Errorf("pulling image %s: %s", ref, msg.Error)
+		}
+		// Download/extract progress ticks are noise; layer and image
+		// milestones are worth a line.
+		if msg.Status != "Downloading" && msg.Status != "Extracting" {
+			p.log.Info("pull progress", zap.String("image", ref), zap.String("layer", msg.ID), zap.String("status", msg.Status))
+		}
+	}
+	if _, err := p.cli.ImageInspect(ctx, ref); err != nil {
+		return fmt.Errorf("image %s missing after pull: %w", ref, err)
+	}
+	return nil
+}
+
+// ensureVolume creates the site's labeled volume; creating an existing
+// volume is a no-op in Docker, which keeps data across recreates.
+func (p *Provisioner) ensureVolume(ctx context.Context, spec *Spec) error {
+	_, err := p.cli.VolumeCreate(ctx, volume.CreateOptions{
+		Name:   volumeName(p.cfg.Namespace, spec.SiteID),
+		Labels: map[string]string{LabelNamespace: p.cfg.Namespace, LabelSite: spec.SiteID},
+	})
+	if err != nil {
+		return fmt.Errorf("creating volume: %w", err)
+	}
+	return nil
+}
+
+// ensureNetwork creates Config.Network (a bridge) once if it is missing.
+func (p *Provisioner) ensureNetwork(ctx context.Context) error {
+	if p.cfg.Network == "" || p.networkReady.Load() {
+		return nil
+	}
+	_, err := p.cli.NetworkInspect(ctx, p.cfg.Network, network.InspectOptions{})
+	if isNotFound(err) {
+		_, err = p.cli.NetworkCreate(ctx, p.cfg.Network, network.CreateOptions{
+			Driver: "bridge",
+			Labels: map[string]string{LabelNamespace: p.cfg.Namespace},
+		})
+		if isConflict(err) { // created concurrently by someone else
+			err = nil
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("network %s: %w", p.cfg.Network, err)
+	}
+	p.networkReady.Store(true)
+	return nil
+}
+
+// ours reports whether an inspected container belongs to this namespace and
+// site: a name collision with a foreign container must not be adopted.
+func (p *Provisioner) ours(c *container.InspectResponse, siteID string) bool {
+	return c.Config != nil && c.Config.Labels[LabelNamespace] == p.cfg.Namespace && c.Config.Labels[LabelSite] == siteID
+}
+
+func labelVersion(c *container.InspectResponse) int {
+	if c.Config == nil {
+		return 0
+	}
+	v, _ := strconv.Atoi(c.Config.Labels[LabelTemplateVersion])
+	return v
+}
+
+// ensureContainer finds or creates the site's container and returns its
+// inspect data. A container from an older template version is replaced
+// (the named volume survives); a name conflict with a container created
+// concurrently (another node) is resolved by adopting it.
+func (p *Provisioner) ensureContainer(ctx context.Context, spec *Spec) (container.InspectResponse, bool, error) {
+	name := containerName(p.cfg.Namespace, spec.SiteID)
+	c, err := p.cli.ContainerInspect(ctx, name)
+	switch {
+	case err == nil:
+		if !p.ours(&c, spec.SiteID) {
+			return c, false, fmt.Errorf("container %s exists but is not labeled for namespace %s and site %s", name, p.cfg.Namespace, spec.SiteID)
+		}
+		v := labelVersion(&c)
+		if v >= spec.TemplateVersion {
+			return c, false, nil
+		}
+		p.log.Info("recreating container for new template version",
+			zap.String("site_id", spec.SiteID), zap.String("container_id", c.ID),
+			zap.Int("old_version", v), zap.Int("new_version", spec.TemplateVersion))
+		if err := p.removeContainer(ctx, c.ID); err != nil {
+			return c, false, err
+		}
+	case !isNotFound(err):
+		return c, false, fmt.Errorf("inspecting container %s: %w", name, err)
+	}
+
+	cfg, hc, nc := p.containerConfig(spec)
+	resp, err := p.cli.ContainerCreate(ctx, cfg, hc, nc, nil, name)
+	if isConflict(err) {
+		c, ierr := p.cli.ContainerInspect(ctx, name)
+		if ierr == nil && p.ours(&c, spec.SiteID) {
+			return c, false, nil
+		}
+	}
+	if err != nil {
+		return c, false, fmt.Errorf("creating container %s: %w", name, err)
+	}
+	for _, w := range resp.Warnings {
+		p.log.Warn("container create warning", zap.String("site_id", spec.SiteID), zap.String("warning", w))
+	}
+	c, err = p.cli.ContainerInspect(ctx, resp.ID)
+	if err != nil {
+		return c, false, fmt.Errorf("inspecting container %s: %w", name, err)
+	}
+	return c, true, nil
+}
+
+// removeContainer force-removes a container (volumes are named, so they are
+// not affected); a missing container is not an error.
+func (p *Provisioner) removeContainer(ctx context.Context, id string) error {
+	err := p.cli.ContainerRemove(ctx, id, container.RemoveOptions{Force: true})
+	if err != nil && !isNotFound(err) {
+		return fmt.Errorf("removing container %s: %w", id, err)
+	}
+	return nil
+}
+
+// upstreamOf derives the dial address of a running container: its IP on
+// Config.Network, or the host port published on PublishIP.
+func (p *Provisioner) upstreamOf(c *container.InspectResponse, port int) (string, error) {
+	if c.NetworkSettings == nil {
+		return "", errors.New("container has no network settings")
+	}
+	if p.cfg.Network != "" {
+		ep := c.NetworkSettings.Networks[p.cfg.Network]
+		if ep == nil || ep.IPAddress == "" {
+			return "", fmt.Errorf("container has no address on network %s", p.cfg.Network)
+		}
+		return net.JoinHostPort(ep.IPAddress, strconv.Itoa(port)), nil
+	}
+	bindings := c.NetworkSettings.Ports[nat.Port(strconv.Itoa(port)+"/tcp")]
+	for _, b := range bindings {
+		if b.HostPort != "" && (b.HostIP == p.cfg.PublishIP || len(bindings) == 1) {
+			return net.JoinHostPort(p.cfg.PublishIP, b.HostPort), nil
+		}
+	}
+	return "", fmt.Errorf("port %d/tcp is not published on %s", port, p.cfg.PublishIP)
+}
+
+// sitePort recovers the container port of an adopted container (the Spec
+// is not known at adoption time) from its label, else its exposed ports.
+func sitePort(c *container.InspectResponse) int {
+	if c.Config == nil {
+		return 0
+	}
+	if port, err := strconv.Atoi(c.Config.Labels[LabelPort]); err == nil && port > 0 {
+		return port
+	}
+	for p := range c.Config.ExposedPorts {
+		if p.Proto() == "tcp" {
+			return p.Int()
+		}
+	}
+	return 0
+}
+
+// directAddr is the container's own address on its (first) network, used
+// to probe readiness behind a published port; "" if it has none.
+func (p *Provisioner) directAddr(c *container.InspectResponse, port int) string {
+	if c.NetworkSettings == nil {
+		return ""
+	}
+	ip := c.NetworkSettings.IPAddress
+	if ip == "" {
+		for _, ep := range c.NetworkSettings.Networks {
+			if ep != nil && ep.IPAddress != "" {
+				ip = ep.IPAddress
+				break
+			}
+		}
+	}
+	if ip == "" {
+		return ""
+	}
+	return net.JoinHostPort(ip, strconv.Itoa(port))
+}

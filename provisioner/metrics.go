@@ -1,0 +1,81 @@
+package provisioner
+
+import (
+	"errors"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+)
+
+// metrics are the provisioner's Prometheus collectors. Two provisioners (the
+// old and the new config during a Caddy reload) register on the same
+// registry; the second one reuses the first one's collectors instead of
+// failing, so the series continue across reloads.
+type metrics struct {
+	coldStarts       *prometheus.CounterVec
+	coldStartSeconds prometheus.Histogram
+	running          prometheus.Gauge
+	idleStops        prometheus.Counter
+	evictions        prometheus.Counter
+}
+
+const metricsNamespace = "caddy_tenants"
+
+func newMetrics(reg prometheus.Registerer, log *zap.Logger) *metrics {
+	m := &metrics{
+		coldStarts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: metricsNamespace,
+			Name:      "cold_starts_total",
+			Help:      "Container starts triggered by requests, by result (started, failed, capacity).",
+		}, []string{"result"}),
+		coldStartSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: metricsNamespace,
+			Name:      "cold_start_duration_seconds",
+			Help:      "Time from the first request to a stopped site until its container was ready.",
+			Buckets:   []float64{0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60},
+		}),
+		running: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: metricsNamespace,
+			Name:      "running_containers",
+			Help:      "Site containers currently known to be running.",
+		}),
+		idleStops: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: metricsNamespace,
+			Name:      "idle_stops_total",
+			Help:      "Site containers stopped because they were idle.",
+		}),
+		evictions: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: metricsNamespace,
+			Name:      "capacity_evictions_total",
+			Help:      "Idle site containers stopped to make room under max_running.",
+		}),
+	}
+	if reg == nil {
+		return m
+	}
+	m.coldStarts = register(reg, m.coldStarts, log)
+	m.coldStartSeconds = register(reg, m.coldStartSeconds, log)
+	m.running = register(reg, m.running, log)
+	m.idleStops = register(reg, m.idleStops, log)
+	m.evictions = register(reg, m.evictions, log)
+	return m
+}
+
+// register registers c, or returns the identical collector registered
+// earlier (by a previous config) so both update the same series.
+func register[T prometheus.Collector](reg prometheus.Registerer, c T, log *zap.Logger) T {
+	err := reg.Register(c)
+	if err == nil {
+		return c
+	}
+	var are prometheus.AlreadyRegisteredError
+	if errors.As(err, &are) {
+		if existing, ok := are.ExistingCollector.(T); ok {
+			return existing
+		}
+	}
+	// A conflicting collector under our name is a programming error
+	// elsewhere; metrics are not worth failing the server for.
+	log.Warn("registering metric", zap.Error(err))
+	return c
+}

@@ -1,0 +1,435 @@
+// Package provisioner runs each site's container on a Docker engine: it
+// creates and starts a container lazily when a site gets its first request
+// (Ensure), waits until the site answers, tracks requests and upgraded
+// connections (Begin, BeginUpgraded) and stops containers that have been
+// idle for a while. It knows nothing of SQL or HTTP routing: the caller
+// resolves a host to a Spec and persists the SiteRuntime changes it reports.
+//
+// Typical use by an HTTP handler:
+//
+//	end := p.Begin(siteID) // first, so the idle reaper sees the request
+//	defer end()
+//	upstream, ok := p.Upstream(siteID) // hot path: no Docker call, no allocation
+//	if !ok {
+//		upstream, err = p.Ensure(ctx, spec) // cold path: one start per site
+//	}
+//
+// Containers are identified by labels (caddy-multitenant.namespace,
+// caddy-multitenant.site, caddy-multitenant.template,
+// caddy-multitenant.template-version) and a deterministic name
+// tenant-<namespace>-<site id>; a provisioner never touches containers of
+// another namespace.
+package provisioner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/docker/docker/client"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+	"golang.org/x/sync/singleflight"
+)
+
+// Spec describes what a site's container should be. The caller builds it
+// from the site's template and overrides.
+type Spec struct {
+	// SiteID identifies the site (a UUID); it names the container and the
+	// volume, so it must match [a-zA-Z0-9][a-zA-Z0-9_.-]*.
+	SiteID string
+	// Image is the image reference; it is pulled if not present locally.
+	Image string
+	// Port is the container port the site listens on.
+	Port int
+	// Env is the final environment (template defaults merged with the
+	// site's overrides).
+	Env map[string]string
+	// DataPath is where the site's named volume is mounted; "" means the
+	// site has no volume.
+	DataPath string
+	// HealthPath, if set, must answer 2xx before the site counts as ready;
+	// "" means a TCP connection is enough.
+	HealthPath string
+	// MemoryBytes, NanoCPUs and PidsLimit limit the container; 0 means
+	// unlimited.
+	MemoryBytes, NanoCPUs, PidsLimit int64
+	// CapAdd lists capabilities granted on top of an empty set (all others
+	// are dropped).
+	CapAdd []string
+	// TemplateSlug and TemplateVersion are recorded as labels. A container
+	// whose version label is lower than TemplateVersion is replaced at its
+	// next start (the volume is kept). Changing the image without bumping
+	// the version does not recreate the container: the version is the only
+	// signal.
+	TemplateSlug    string
+	TemplateVersion int
+}
+
+var validName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
+
+func (s *Spec) validate() error {
+	switch {
+	case !validName.MatchString(s.SiteID):
+		return fmt.Errorf("invalid site id %q", s.SiteID)
+	case s.Image == "":
+		return fmt.Errorf("site %s: no image", s.SiteID)
+	case s.Port <= 0 || s.Port > 65535:
+		return fmt.Errorf("site %s: invalid port %d", s.SiteID, s.Port)
+	}
+	return nil
+}
+
+// State is a site container's lifecycle state as seen by the provisioner.
+type State string
+
+// States reported in SiteRuntime.
+const (
+	StateUnknown  State = ""
+	StateCreated  State = "created"
+	StateStarting State = "starting"
+	StateRunning  State = "running"
+	StateStopped  State = "stopped"
+	StateFailed   State = "failed"
+	StateRemoved  State = "removed"
+)
+
+// SiteRuntime is a snapshot of a site's runtime state, reported through
+// Config.OnChange and Status.
+type SiteRuntime struct {
+	SiteID          string
+	State           State
+	ContainerID     string
+	Upstream        string // host:port while running
+	TemplateVersion int
+	LastStart       time.Time
+	LastStop        time.Time
+	LastActivity    time.Time
+	InFlight        int64
+	Upgraded        int64
+	Error           string    // last start failure, if any
+	RetryAfter      time.Time // end of the failure backoff window
+}
+
+// Locker serializes starts of one site across processes (the root package
+// wires a PostgreSQL advisory lock) so two Caddy nodes sharing an engine
+// never race to create the same container.
+type Locker interface {
+	// Lock blocks until the site's lock is held or ctx is done.
+	Lock(ctx context.Context, siteID string) (unlock func(), err error)
+}
+
+// Config configures a Provisioner. Zero values mean the documented default.
+type Config struct {
+	// Client is the Docker client, shared by the caller, who must have
+	// negotiated its API version (NegotiateAPIVersion) before sharing it:
+	// the client's lazy negotiation races with concurrent requests. If nil,
+	// a client is made from Host (or the DOCKER_* environment), negotiated
+	// in Start and closed by Stop.
+	Client *client.Client
+	// Host is the Docker host used when Client is nil. Default: $DOCKER_HOST,
+	// else the local socket.
+	Host string
+	// Namespace is stamped on every container and volume; containers of
+	// other namespaces are never touched. Default "default".
+	Namespace string
+	// PublishIP is the host IP the site port is published on (random host
+	// port); the upstream is PublishIP:hostport. Default 127.0.0.1.
+	PublishIP string
+	// Network, if set, is joined by every container instead of publishing a
+	// port; the upstream is containerIP:Port. It is created (bridge) if
+	// missing. Default "" (publish).
+	Network string
+	// StartTimeout bounds one start, from create to ready. Default 60s.
+	StartTimeout time.Duration
+	// IdleTimeout is how long a site may go without requests or upgraded
+	// connections before its container is stopped. 0 disables idle stops.
+	IdleTimeout time.Duration
+	// StopTimeout is the grace period between SIGTERM and SIGKILL. Default 10s.
+	StopTimeout time.Duration
+	// MaxRunning caps running containers; starting one more stops the
+	// least recently used idle site, or fails with ErrCapacity. 0 = unlimited.
+	MaxRunning int
+	// Locker serializes starts across processes; nil = this process only.
+	Locker Locker
+	// Logger defaults to a no-op logger.
+	Logger *zap.Logger
+	// Metrics is the registry (Caddy's) to register collectors on; nil =
+	// no registration.
+	Metrics prometheus.Registerer
+	// OnChange, if set, is called after every state change of a site
+	// (created, starting, running, stopped, failed, removed). It is called
+	// synchronously from the provisioner's goroutines and must not block:
+	// queue the value and persist in batches.
+	OnChange func(SiteRuntime)
+}
+
+// Provisioner manages the containers of one namespace. Create it with New,
+// call Start once, and Stop when done. All methods are safe for concurrent
+// use.
+type Provisioner struct {
+	cfg       Config
+	cli       *client.Client
+	ownClient bool
+	log       *zap.Logger
+	metrics   *metrics
+
+	sites registry
+	group singleflight.Group
+
+	running atomic.Int64 // sites whose upstream is set
+
+	capMu    sync.Mutex // serializes capacity decisions
+	starting int        // starts holding a capacity reservation; guarded by capMu
+
+	networkReady atomic.Bool
+	direct       atomic.Int32 // directUnknown, directReachable or directUnreachable
+
+	// dockerStarts counts ContainerStart calls (tests assert on it).
+	dockerStarts atomic.Int64
+
+	lifeMu  sync.Mutex
+	started bool
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+}
+
+// New validates cfg and returns a Provisioner. It does not talk to Docker:
+// that starts with Start (so it is safe under `caddy validate`).
+func New(cfg Config) (*Provisioner, error) {
+	if cfg.Namespace == "" {
+		cfg.Namespace = "default"
+	}
+	if !validName.MatchString(cfg.Namespace) {
+		return nil, fmt.Errorf("invalid namespace %q", cfg.Namespace)
+	}
+	if cfg.PublishIP == "" {
+		cfg.PublishIP = "127.0.0.1"
+	}
+	if cfg.StartTimeout <= 0 {
+		cfg.StartTimeout = 60 * time.Second
+	}
+	if cfg.StopTimeout <= 0 {
+		cfg.StopTimeout = 10 * time.Second
+	}
+	if cfg.IdleTimeout < 0 {
+		return nil, fmt.Errorf("negative idle timeout %s", cfg.IdleTimeout)
+	}
+	if cfg.MaxRunning < 0 {
+		return nil, fmt.Errorf("negative max running %d", cfg.MaxRunning)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	p := &Provisioner{cfg: cfg, cli: cfg.Client, log: cfg.Logger}
+	if p.cli == nil {
+		opts := []client.Opt{client.FromEnv, client.WithAPIVersionNegotiation()}
+		if cfg.Host != "" {
+			opts = append(opts, client.WithHost(cfg.Host))
+		}
+		cli, err := client.NewClientWithOpts(opts...)
+		if err != nil {
+			return nil, fmt.Errorf("docker client: %w", err)
+		}
+		p.cli, p.ownClient = cli, true
+	}
+	p.metrics = newMetrics(cfg.Metrics, p.log)
+	return p, nil
+}
+
+// Start adopts the namespace's existing containers (running ones become
+// known-running, never duplicated) and starts the idle reaper and the
+// Docker event watcher. It may be called once.
+func (p *Provisioner) Start(ctx context.Context) error {
+	p.lifeMu.Lock()
+	defer p.lifeMu.Unlock()
+	if p.started {
+		return errors.New("provisioner already started")
+	}
+	if p.ownClient {
+		p.cli.NegotiateAPIVersion(ctx)
+	}
+	if err := p.adopt(ctx); err != nil {
+		return err
+	}
+	life, cancel := context.WithCancel(context.Background())
+	p.started, p.cancel = true, cancel
+	if p.cfg.IdleTimeout > 0 {
+		p.wg.Add(1)
+		go p.reap(life)
+	}
+	p.wg.Add(1)
+	go p.watchEvents(life)
+	return nil
+}
+
+// Stop stops the provisioner's goroutines (reaper, event watcher) and waits
+// for them. It does not stop containers: they outlive config reloads and
+// are adopted by the next provisioner.
+func (p *Provisioner) Stop() error {
+	p.lifeMu.Lock()
+	cancel := p.cancel
+	p.cancel = nil
+	p.lifeMu.Unlock()
+	if cancel != nil {
+		cancel()
+	}
+	p.wg.Wait()
+	if p.ownClient {
+		return p.cli.Close()
+	}
+	return nil
+}
+
+// Upstream returns the dial address of a site known to be running. It is the
+// hot path: no Docker call, no lock, no allocation.
+func (p *Provisioner) Upstream(siteID string) (string, bool) {
+	st := p.sites.get(siteID)
+	if st == nil {
+		return "", false
+	}
+	if u := st.upstream.Load(); u != nil {
+		return *u, true
+	}
+	return "", false
+}
+
+// Begin records a request in flight for siteID until the returned end is
+// called (exactly once). Call it before Upstream/Ensure: the reaper checks
+// in-flight counts after hiding the upstream, so a request that began
+// first is never cut off by an idle stop. It does not allocate once the
+// site is known.
+func (p *Provisioner) Begin(siteID string) (end func()) {
+	st := p.sites.get(siteID)
+	if st == nil {
+		st = p.sites.getOrCreate(siteID)
+	}
+	st.inflight.Add(1)
+	st.lastActive.Store(time.Now().UnixNano())
+	return st.endFn
+}
+
+// BeginUpgraded records an open upgraded connection (a WebSocket) until the
+// returned end is called (exactly once). A site with an open upgraded
+// connection is never idle.
+func (p *Provisioner) BeginUpgraded(siteID string) (end func()) {
+	st := p.sites.get(siteID)
+	if st == nil {
+		st = p.sites.getOrCreate(siteID)
+	}
+	st.upgraded.Add(1)
+	st.lastActive.Store(time.Now().UnixNano())
+	return st.endUpgradedFn
+}
+
+// Ensure makes sure the site's container is running and ready and returns
+// its upstream (host:port).
+//
+// A site known to be running returns at once. Otherwise one start per site
+// runs at a time (per process by singleflight, across processes by
+// Config.Locker), and every concurrent caller waits for it; a caller whose
+// ctx ends returns its ctx error while the start goes on for the others,
+// bounded by StartTimeout. Concurrent callers share the first caller's
+// Spec.
+//
+// A failed start returns a *StartError; for a backoff window after it (1s,
+// doubling up to 30s, reset by a success) Ensure returns the same error
+// without touching Docker. ErrCapacity means MaxRunning is reached and no
+// running site is idle.
+func (p *Provisioner) Ensure(ctx context.Context, spec Spec) (string, error) {
+	if u, ok := p.Upstream(spec.SiteID); ok {
+		return u, nil
+	}
+	if err := spec.validate(); err != nil {
+		return "", err
+	}
+	st := p.sites.getOrCreate(spec.SiteID)
+	if se := st.backoffErr(time.Now()); se != nil {
+		return "", se
+	}
+	ch := p.group.DoChan(spec.SiteID, func() (any, error) {
+		return p.start(st, spec)
+	})
+	select {
+	case r := <-ch:
+		if r.Err != nil {
+			return "", r.Err
+		}
+		return r.Val.(string), nil
+	case <-ctx.Done():
+		return "", fmt.Errorf("waiting for site %s to start: %w", spec.SiteID, ctx.Err())
+	}
+}
+
+// Status returns a snapshot of the site's runtime state.
+func (p *Provisioner) Status(siteID string) SiteRuntime {
+	st := p.sites.get(siteID)
+	if st == nil {
+		return SiteRuntime{SiteID: siteID}
+	}
+	return st.snapshot()
+}
+
+// Running returns the number of sites known to be running.
+func (p *Provisioner) Running() int { return int(p.running.Load()) }
+
+// StopSite stops the site's container (if running); its volume and the
+// container itself are kept. A later Ensure starts it again.
+func (p *Provisioner) StopSite(ctx context.Context, siteID string) error {
+	st := p.sites.getOrCreate(siteID)
+	st.op.Lock()
+	defer st.op.Unlock()
+	return p.stopLocked(ctx, st)
+}
+
+// RemoveSite removes the site's container and forgets the site; with
+// purgeVolume its data volume is removed too (irreversible).
+func (p *Provisioner) RemoveSite(ctx context.Context, siteID string, purgeVolume bool) error {
+	st := p.sites.getOrCreate(siteID)
+	st.op.Lock()
+	defer st.op.Unlock()
+	p.setNotRunning(st)
+	if err := p.removeContainer(ctx, containerName(p.cfg.Namespace, siteID)); err != nil {
+		return fmt.Errorf("removing site %s: %w", siteID, err)
+	}
+	if purgeVolume {
+		if err := p.cli.VolumeRemove(ctx, volumeName(p.cfg.Namespace, siteID), true); err != nil && !isNotFound(err) {
+			return fmt.Errorf("removing volume of site %s: %w", siteID, err)
+		}
+	}
+	st.mu.Lock()
+	st.state, st.containerID = StateRemoved, ""
+	st.mu.Unlock()
+	p.notify(st)
+	p.sites.delete(siteID)
+	return nil
+}
+
+// setRunning publishes upstream to the hot path.
+func (p *Provisioner) setRunning(st *siteState, upstream string) {
+	if st.upstream.Swap(&upstream) == nil {
+		p.running.Add(1)
+		p.metrics.running.Inc()
+	}
+}
+
+// setNotRunning hides the site from the hot path; it returns the previous
+// upstream, if any.
+func (p *Provisioner) setNotRunning(st *siteState) *string {
+	old := st.upstream.Swap(nil)
+	if old != nil {
+		p.running.Add(-1)
+		p.metrics.running.Dec()
+	}
+	return old
+}
+
+func (p *Provisioner) notify(st *siteState) {
+	if p.cfg.OnChange != nil {
+		p.cfg.OnChange(st.snapshot())
+	}
+}

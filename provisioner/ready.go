@@ -1,0 +1,177 @@
+package provisioner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"syscall"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+	"go.uber.org/zap"
+)
+
+// Readiness polling: fast first (a small static site is often ready within
+// milliseconds of its start), capped so a slow one costs little.
+const (
+	readyFirstDelay = 2 * time.Millisecond
+	readyMaxDelay   = 100 * time.Millisecond
+	probeTimeout    = 2 * time.Second
+
+	// proxyProbeWindow: with a published port, Docker's userland proxy
+	// accepts the connection even while nothing listens in the container,
+	// then closes it at once (in about a millisecond) when its own dial
+	// fails. A connection that stays open this long has a listener behind
+	// it.
+	proxyProbeWindow = 50 * time.Millisecond
+
+	// directProbeTimeout bounds a dial to a container's own address; a
+	// reachable bridge answers (or refuses) in well under a millisecond.
+	directProbeTimeout = 500 * time.Millisecond
+)
+
+// Whether this process can reach container addresses on Docker's bridge
+// (true on a Linux host; not with rootless Docker or a remote engine).
+const (
+	directUnknown int32 = iota
+	directReachable
+	directUnreachable
+)
+
+var probeClient = &http.Client{
+	Timeout: probeTimeout,
+	Transport: &http.Transport{
+		DisableKeepAlives: true,
+		Proxy:             nil, // never route health checks through HTTP_PROXY
+	},
+	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+}
+
+// waitReady polls upstream until the site is ready, the container exits
+// (a *StartError with exit code and log tail), or ctx ends.
+//
+// With a published port, the TCP check dials the container's own address
+// (direct) when this process can reach it: the userland proxy in front of a
+// published port accepts connections before anything listens behind it.
+func (p *Provisioner) waitReady(ctx context.Context, spec *Spec, id, upstream, direct string) error {
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel() // ends the client's wait goroutine
+	exited, waitErr := p.cli.ContainerWait(wctx, id, container.WaitConditionNotRunning)
+
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	<-timer.C
+	delay := readyFirstDelay
+	var lastErr error
+	for {
+		ok, err := p.probe(ctx, spec, upstream, direct)
+		if ok {
+			return nil
+		}
+		lastErr = err
+		timer.Reset(delay)
+		select {
+		case <-ctx.Done():
+			return &StartError{SiteID: spec.SiteID, Reason: fmt.Sprintf("not ready within %s", p.cfg.StartTimeout),
+				ExitCode: -1, Err: errors.Join(ctx.Err(), lastErr)}
+		case r := <-exited:
+			return p.exited(spec.SiteID, id, int(r.StatusCode))
+		case err := <-waitErr:
+			if ctx.Err() == nil {
+				// Losing the wait stream only costs exit detection; the
+				// start timeout still bounds us.
+				p.log.Debug("watching container during start", zap.String("site_id", spec.SiteID), zap.Error(err))
+			}
+			exited, waitErr = nil, nil
+		case <-timer.C:
+		}
+		delay = min(delay*3/2, readyMaxDelay)
+	}
+}
+
+// exited builds the error for a container that exited during start. It uses
+// its own short ctx: the start's ctx may be what just expired.
+func (p *Provisioner) exited(siteID, id string, code int) *StartError {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return &StartError{
+		SiteID:   siteID,
+		Reason:   "container exited during start",
+		ExitCode: code,
+		LogTail:  p.logTail(ctx, id, 20),
+	}
+}
+
+// probe checks once whether upstream is ready: it accepts a TCP connection
+// (see tcpReady), and, if the spec names a health path, answers it with 2xx.
+func (p *Provisioner) probe(ctx context.Context, spec *Spec, upstream, direct string) (bool, error) {
+	if err := p.tcpReady(ctx, upstream, direct); err != nil {
+		return false, err
+	}
+	if spec.HealthPath == "" {
+		return true, nil
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+upstream+spec.HealthPath, nil)
+	if err != nil {
+		return false, err
+	}
+	resp, err := probeClient.Do(req)
+	if err != nil {
+		return false, err
+	}
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	resp.Body.Close()
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return false, fmt.Errorf("health check %s: status %d", spec.HealthPath, resp.StatusCode)
+	}
+	return true, nil
+}
+
+// tcpReady checks that something listens behind upstream. In network mode
+// upstream is the container's address and a connection proves it. With a
+// published port it dials direct (the container's bridge address) while
+// that is reachable; otherwise it dials the published port and, since
+// Docker's userland proxy accepts before the site listens and then closes
+// at once, counts a connection that stays open for proxyProbeWindow (or
+// that the server speaks on) as ready.
+func (p *Provisioner) tcpReady(ctx context.Context, upstream, direct string) error {
+	if p.cfg.Network != "" {
+		direct = upstream
+	}
+	if direct != "" && p.direct.Load() != directUnreachable {
+		d := net.Dialer{Timeout: directProbeTimeout}
+		conn, err := d.DialContext(ctx, "tcp", direct)
+		switch {
+		case err == nil:
+			conn.Close()
+			p.direct.Store(directReachable)
+			return nil
+		case errors.Is(err, syscall.ECONNREFUSED):
+			p.direct.Store(directReachable)
+			return err
+		case ctx.Err() != nil || p.cfg.Network != "" || p.direct.Load() == directReachable:
+			return err
+		}
+		if p.direct.CompareAndSwap(directUnknown, directUnreachable) {
+			p.log.Info("container addresses are not reachable; probing readiness through published ports",
+				zap.String("address", direct), zap.Error(err))
+		}
+	}
+	d := net.Dialer{Timeout: probeTimeout}
+	conn, err := d.DialContext(ctx, "tcp", upstream)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	conn.SetReadDeadline(time.Now().Add(proxyProbeWindow))
+	var b [1]byte
+	_, err = conn.Read(b[:])
+	var ne net.Error
+	if err != nil && !(errors.As(err, &ne) && ne.Timeout()) {
+		return fmt.Errorf("connection closed before ready: %w", err)
+	}
+	return nil
+}

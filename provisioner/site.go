@@ -1,0 +1,186 @@
+package provisioner
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// siteState is everything the provisioner knows about one site. The hot
+// path (Upstream, Begin, end) touches only the atomics; the cold path
+// serializes on op and guards the descriptive fields with mu.
+type siteState struct {
+	id string
+
+	// upstream is non-nil exactly while the container is known to be
+	// running and ready. Clearing it is how a stop announces itself to the
+	// hot path.
+	upstream   atomic.Pointer[string]
+	inflight   atomic.Int64 // requests between Begin and end
+	upgraded   atomic.Int64 // open upgraded connections (WebSockets)
+	lastActive atomic.Int64 // unix nanoseconds of the last Begin or end
+
+	// endFn and endUpgradedFn are allocated once so that Begin returns
+	// them without allocating a closure per request.
+	endFn         func()
+	endUpgradedFn func()
+
+	// op serializes container operations (start, stop, remove) on this
+	// site, so that a stop can never interleave with a start.
+	op sync.Mutex
+
+	mu          sync.Mutex // guards the fields below
+	containerID string
+	state       State
+	version     int
+	lastStart   time.Time
+	lastStop    time.Time
+	failErr     *StartError
+	failUntil   time.Time
+	failBackoff time.Duration
+}
+
+func newSiteState(id string) *siteState {
+	st := &siteState{id: id}
+	st.endFn = func() {
+		st.lastActive.Store(time.Now().UnixNano())
+		st.inflight.Add(-1)
+	}
+	st.endUpgradedFn = func() {
+		st.lastActive.Store(time.Now().UnixNano())
+		st.upgraded.Add(-1)
+	}
+	return st
+}
+
+// busy reports whether a request or upgraded connection is in flight.
+func (st *siteState) busy() bool {
+	return st.inflight.Load() > 0 || st.upgraded.Load() > 0
+}
+
+// idleFor reports how long the site has had no activity (0 while busy).
+func (st *siteState) idleFor(now time.Time) time.Duration {
+	if st.busy() {
+		return 0
+	}
+	return now.Sub(time.Unix(0, st.lastActive.Load()))
+}
+
+// backoffErr returns the last start failure while its backoff window lasts.
+func (st *siteState) backoffErr(now time.Time) *StartError {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.failErr != nil && now.Before(st.failUntil) {
+		return st.failErr
+	}
+	return nil
+}
+
+const (
+	minFailBackoff = time.Second
+	maxFailBackoff = 30 * time.Second
+)
+
+// recordFailure remembers err and opens (or doubles) the backoff window
+// during which Ensure fails fast: a crashing site must not become a restart
+// loop driven by its visitors.
+func (st *siteState) recordFailure(err *StartError, now time.Time) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	switch {
+	case st.failBackoff == 0:
+		st.failBackoff = minFailBackoff
+	default:
+		st.failBackoff = min(2*st.failBackoff, maxFailBackoff)
+	}
+	st.failErr = err
+	st.failUntil = now.Add(st.failBackoff)
+	st.state = StateFailed
+}
+
+func (st *siteState) snapshot() SiteRuntime {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	rt := SiteRuntime{
+		SiteID:          st.id,
+		State:           st.state,
+		ContainerID:     st.containerID,
+		TemplateVersion: st.version,
+		LastStart:       st.lastStart,
+		LastStop:        st.lastStop,
+		InFlight:        st.inflight.Load(),
+		Upgraded:        st.upgraded.Load(),
+	}
+	if u := st.upstream.Load(); u != nil {
+		rt.Upstream = *u
+	}
+	if la := st.lastActive.Load(); la != 0 {
+		rt.LastActivity = time.Unix(0, la)
+	}
+	if st.failErr != nil {
+		rt.Error = st.failErr.Error()
+		rt.RetryAfter = st.failUntil
+	}
+	return rt
+}
+
+// registry maps site IDs to their state. Reads are a plain map lookup on an
+// immutable snapshot (no lock, no allocation); writes copy the map. Sites are
+// added once per site and process, so the copy is off the hot path.
+type registry struct {
+	m  atomic.Pointer[map[string]*siteState]
+	mu sync.Mutex // serializes writers
+}
+
+func (r *registry) get(id string) *siteState {
+	m := r.m.Load()
+	if m == nil {
+		return nil
+	}
+	return (*m)[id]
+}
+
+func (r *registry) getOrCreate(id string) *siteState {
+	if st := r.get(id); st != nil {
+		return st
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if st := r.get(id); st != nil {
+		return st
+	}
+	old := r.all()
+	m := make(map[string]*siteState, len(old)+1)
+	for k, v := range old {
+		m[k] = v
+	}
+	st := newSiteState(id)
+	m[id] = st
+	r.m.Store(&m)
+	return st
+}
+
+func (r *registry) delete(id string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	old := r.all()
+	if _, ok := old[id]; !ok {
+		return
+	}
+	m := make(map[string]*siteState, len(old))
+	for k, v := range old {
+		if k != id {
+			m[k] = v
+		}
+	}
+	r.m.Store(&m)
+}
+
+// all returns the current snapshot; callers must not modify it.
+func (r *registry) all() map[string]*siteState {
+	m := r.m.Load()
+	if m == nil {
+		return nil
+	}
+	return *m
+}

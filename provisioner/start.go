@@ -1,0 +1,165 @@
+package provisioner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+	"go.uber.org/zap"
+)
+
+// start is the body of the per-site singleflight: it runs detached from any
+// caller's ctx (callers may give up; the start goes on for the others),
+// bounded by StartTimeout.
+func (p *Provisioner) start(st *siteState, spec Spec) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), p.cfg.StartTimeout)
+	defer cancel()
+	began := time.Now()
+
+	st.op.Lock()
+	defer st.op.Unlock()
+	// A start that finished while we waited for op (or a backoff opened by
+	// it) decides for us.
+	if u := st.upstream.Load(); u != nil {
+		return *u, nil
+	}
+	if se := st.backoffErr(began); se != nil {
+		return "", se
+	}
+
+	upstream, err := p.startLocked(ctx, st, &spec)
+	switch {
+	case err == nil:
+		p.metrics.coldStarts.WithLabelValues("started").Inc()
+		p.metrics.coldStartSeconds.Observe(time.Since(began).Seconds())
+		p.log.Info("site started", zap.String("site_id", spec.SiteID), zap.String("upstream", upstream),
+			zap.Duration("duration", time.Since(began)))
+		return upstream, nil
+	case errors.Is(err, ErrCapacity):
+		// Not the site's fault: no backoff, the next request may find room.
+		p.metrics.coldStarts.WithLabelValues("capacity").Inc()
+		p.log.Warn("no capacity to start site", zap.String("site_id", spec.SiteID), zap.Int("max_running", p.cfg.MaxRunning))
+		return "", fmt.Errorf("starting site %s: %w", spec.SiteID, err)
+	}
+
+	reason := "starting container"
+	if errors.Is(err, context.DeadlineExceeded) {
+		reason = fmt.Sprintf("not ready within %s", p.cfg.StartTimeout)
+	}
+	se := startErr(spec.SiteID, reason, err)
+	if se.ExitCode < 0 {
+		// It may be running but not ready (timeout, failing health
+		// check): stop it rather than leave an untracked container up.
+		sctx, scancel := context.WithTimeout(context.Background(), p.cfg.StopTimeout+5*time.Second)
+		if err := p.stopContainer(sctx, st); err != nil {
+			p.log.Warn("stopping container after failed start", zap.String("site_id", spec.SiteID), zap.Error(err))
+		}
+		scancel()
+	}
+	st.recordFailure(se, time.Now())
+	p.metrics.coldStarts.WithLabelValues("failed").Inc()
+	p.log.Error("site failed to start", zap.String("site_id", spec.SiteID), zap.String("reason", se.Reason),
+		zap.Int("exit_code", se.ExitCode), zap.String("log_tail", se.LogTail), zap.Error(se.Err))
+	p.notify(st)
+	return "", se
+}
+
+// startLocked does the work of a start; st.op is held.
+func (p *Provisioner) startLocked(ctx context.Context, st *siteState, spec *Spec) (string, error) {
+	if p.cfg.Locker != nil {
+		unlock, err := p.cfg.Locker.Lock(ctx, spec.SiteID)
+		if err != nil {
+			return "", fmt.Errorf("locking site %s: %w", spec.SiteID, err)
+		}
+		defer unlock()
+	}
+
+	release, err := p.reserve(ctx, st)
+	if err != nil {
+		return "", err
+	}
+	defer release()
+
+	if err := p.ensureImage(ctx, spec.Image); err != nil {
+		return "", startErr(spec.SiteID, "pulling image", err)
+	}
+	if spec.DataPath != "" {
+		if err := p.ensureVolume(ctx, spec); err != nil {
+			return "", startErr(spec.SiteID, "preparing volume", err)
+		}
+	}
+	if err := p.ensureNetwork(ctx); err != nil {
+		return "", startErr(spec.SiteID, "preparing network", err)
+	}
+	c, created, err := p.ensureContainer(ctx, spec)
+	if err != nil {
+		return "", startErr(spec.SiteID, "creating container", err)
+	}
+	st.mu.Lock()
+	st.containerID, st.version = c.ID, labelVersion(&c)
+	if created {
+		st.state = StateCreated
+	}
+	st.mu.Unlock()
+	if created {
+		p.notify(st)
+	}
+
+	// Started by another node (under its lock) or left running by a
+	// previous process: just wait for it to be ready.
+	alreadyRunning := c.State != nil && c.State.Running
+	st.mu.Lock()
+	st.state = StateStarting
+	if !alreadyRunning {
+		st.lastStart = time.Now()
+	}
+	st.mu.Unlock()
+	p.notify(st)
+	if !alreadyRunning {
+		p.dockerStarts.Add(1)
+		if err := p.cli.ContainerStart(ctx, c.ID, container.StartOptions{}); err != nil {
+			return "", startErr(spec.SiteID, "starting container", err)
+		}
+		// Ports and addresses are assigned at start.
+		if c, err = p.cli.ContainerInspect(ctx, c.ID); err != nil {
+			return "", startErr(spec.SiteID, "inspecting container", err)
+		}
+	}
+	upstream, err := p.upstreamOf(&c, spec.Port)
+	if err != nil {
+		// Typically the container exited before its port was bound.
+		if se := p.exitError(ctx, spec.SiteID, c.ID); se != nil {
+			return "", se
+		}
+		return "", startErr(spec.SiteID, "finding upstream", err)
+	}
+	if err := p.waitReady(ctx, spec, c.ID, upstream, p.directAddr(&c, spec.Port)); err != nil {
+		return "", err
+	}
+
+	st.lastActive.Store(time.Now().UnixNano()) // a fresh start gets a full idle period
+	st.mu.Lock()
+	st.state = StateRunning
+	st.failErr, st.failBackoff, st.failUntil = nil, 0, time.Time{}
+	st.mu.Unlock()
+	p.setRunning(st, upstream)
+	p.notify(st)
+	return upstream, nil
+}
+
+// exitError returns a *StartError describing the container's exit if it is
+// not running, else nil.
+func (p *Provisioner) exitError(ctx context.Context, siteID, id string) *StartError {
+	c, err := p.cli.ContainerInspect(ctx, id)
+	if err != nil || c.State == nil || c.State.Running {
+		return nil
+	}
+	return &StartError{
+		SiteID:   siteID,
+		Reason:   "container exited during start",
+		ExitCode: c.State.ExitCode,
+		LogTail:  p.logTail(ctx, id, 20),
+	}
+}

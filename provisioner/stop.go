@@ -1,0 +1,63 @@
+package provisioner
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+	"go.uber.org/zap"
+)
+
+// stopLocked hides the site from the hot path and stops its container;
+// st.op is held.
+func (p *Provisioner) stopLocked(ctx context.Context, st *siteState) error {
+	p.setNotRunning(st)
+	return p.stopContainer(ctx, st)
+}
+
+// stopContainer stops the site's container (SIGTERM, SIGKILL after
+// StopTimeout) and records the stop; a missing container counts as stopped.
+func (p *Provisioner) stopContainer(ctx context.Context, st *siteState) error {
+	timeout := int(p.cfg.StopTimeout.Round(time.Second) / time.Second)
+	err := p.cli.ContainerStop(ctx, containerName(p.cfg.Namespace, st.id), container.StopOptions{Timeout: &timeout})
+	if err != nil && !isNotFound(err) {
+		return fmt.Errorf("stopping site %s: %w", st.id, err)
+	}
+	st.mu.Lock()
+	st.state, st.lastStop = StateStopped, time.Now()
+	st.mu.Unlock()
+	p.notify(st)
+	return nil
+}
+
+// stopIfIdle stops st if it is running, has nothing in flight and has been
+// inactive for at least idle. It never waits for st.op: a site being
+// started or stopped is not a candidate.
+//
+// The upstream is hidden before the in-flight counts are checked again: a
+// request that called Begin before reading the upstream is either seen
+// here (and the stop is called off) or finds no upstream and goes through
+// Ensure, which waits on st.op until the stop is done and starts the site
+// again.
+func (p *Provisioner) stopIfIdle(ctx context.Context, st *siteState, idle time.Duration) bool {
+	if !st.op.TryLock() {
+		return false
+	}
+	defer st.op.Unlock()
+	old := p.setNotRunning(st)
+	if old == nil {
+		return false
+	}
+	if st.busy() || st.idleFor(time.Now()) < idle {
+		p.setRunning(st, *old)
+		return false
+	}
+	if err := p.stopContainer(ctx, st); err != nil {
+		// The container may still run; the next Ensure inspects it and
+		// adopts it if so.
+		p.log.Error("stopping idle site", zap.String("site_id", st.id), zap.Error(err))
+		return false
+	}
+	return true
+}
