@@ -31,9 +31,9 @@ const DefaultSchema = "tenants"
 // Caddyfile (global options):
 //
 //	storage postgres {
-//		dsn                {env.DATABASE_URL}
-//		schema             tenants
-//		lock_ttl           30s
+//		dsn {env.DATABASE_URL}
+//		schema tenants
+//		lock_ttl 30s
 //		lock_poll_interval 20ms
 //	}
 //
