@@ -19,7 +19,8 @@ func TestCaddyfileGlobalOptionAdapts(t *testing.T) {
 		schema tenants
 		lock_ttl 30s
 	}
-}`
+}
+`
 	out, warnings, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(input), nil)
 	if err != nil {
 		t.Fatal(err)
