@@ -180,6 +180,7 @@ type Provisioner struct {
 
 	sites registry
 	group singleflight.Group
+	clock coarseClock
 
 	running atomic.Int64 // sites whose upstream is set
 
@@ -226,6 +227,8 @@ func New(cfg Config) (*Provisioner, error) {
 		cfg.Logger = zap.NewNop()
 	}
 	p := &Provisioner{cfg: cfg, cli: cfg.Client, log: cfg.Logger}
+	p.clock.set()
+	p.sites.clock = &p.clock
 	if p.cli == nil {
 		opts := []client.Opt{client.FromEnv, client.WithAPIVersionNegotiation()}
 		if cfg.Host != "" {
@@ -258,6 +261,8 @@ func (p *Provisioner) Start(ctx context.Context) error {
 	}
 	life, cancel := context.WithCancel(context.Background())
 	p.started, p.cancel = true, cancel
+	p.wg.Add(1)
+	go p.runClock(life)
 	if p.cfg.IdleTimeout > 0 {
 		p.wg.Add(1)
 		go p.reap(life)
@@ -299,7 +304,8 @@ func (p *Provisioner) Upstream(siteID string) (string, bool) {
 }
 
 // Begin records a request in flight for siteID until the returned end is
-// called (exactly once). Call it before Upstream/Ensure: the reaper checks
+// called (exactly once). Activity is stamped with a coarse clock (see
+// clockTick), so the hot path makes no clock syscall. Call it before Upstream/Ensure: the reaper checks
 // in-flight counts after hiding the upstream, so a request that began
 // first is never cut off by an idle stop. It does not allocate once the
 // site is known.
@@ -309,7 +315,7 @@ func (p *Provisioner) Begin(siteID string) (end func()) {
 		st = p.sites.getOrCreate(siteID)
 	}
 	st.inflight.Add(1)
-	st.lastActive.Store(time.Now().UnixNano())
+	st.lastActive.Store(p.clock.now())
 	return st.endFn
 }
 
@@ -322,7 +328,7 @@ func (p *Provisioner) BeginUpgraded(siteID string) (end func()) {
 		st = p.sites.getOrCreate(siteID)
 	}
 	st.upgraded.Add(1)
-	st.lastActive.Store(time.Now().UnixNano())
+	st.lastActive.Store(p.clock.now())
 	return st.endUpgradedFn
 }
 

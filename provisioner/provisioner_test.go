@@ -392,8 +392,11 @@ func TestMaxRunningEvictsLeastRecentlyUsed(t *testing.T) {
 	a, b, c := randID("a"), randID("b"), randID("c")
 	ensure(t, p, testSpec(a))
 	ensure(t, p, testSpec(b))
-	p.Begin(b)() // b used more recently than a
+	// b used more recently than a; the sleeps exceed the coarse clock's
+	// tick (250ms without IdleTimeout).
+	time.Sleep(300 * time.Millisecond)
 	p.Begin(a)()
+	time.Sleep(300 * time.Millisecond)
 	p.Begin(b)()
 
 	ensure(t, p, testSpec(c))

@@ -40,14 +40,15 @@ type siteState struct {
 	failBackoff time.Duration
 }
 
-func newSiteState(id string) *siteState {
+func newSiteState(id string, clock *coarseClock) *siteState {
 	st := &siteState{id: id}
+	st.lastActive.Store(clock.now())
 	st.endFn = func() {
-		st.lastActive.Store(time.Now().UnixNano())
+		st.lastActive.Store(clock.now())
 		st.inflight.Add(-1)
 	}
 	st.endUpgradedFn = func() {
-		st.lastActive.Store(time.Now().UnixNano())
+		st.lastActive.Store(clock.now())
 		st.upgraded.Add(-1)
 	}
 	return st
@@ -128,7 +129,8 @@ func (st *siteState) snapshot() SiteRuntime {
 // immutable snapshot (no lock, no allocation); writes copy the map. Sites are
 // added once per site and process, so the copy is off the hot path.
 type registry struct {
-	m  atomic.Pointer[map[string]*siteState]
+	clock *coarseClock
+	m     atomic.Pointer[map[string]*siteState]
 	mu sync.Mutex // serializes writers
 }
 
@@ -154,7 +156,7 @@ func (r *registry) getOrCreate(id string) *siteState {
 	for k, v := range old {
 		m[k] = v
 	}
-	st := newSiteState(id)
+	st := newSiteState(id, r.clock)
 	m[id] = st
 	r.m.Store(&m)
 	return st
