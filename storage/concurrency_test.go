@@ -153,6 +153,10 @@ func TestAlreadyCancelledContextFailsFast(t *testing.T) {
 	if elapsed := time.Since(start); elapsed > time.Second {
 		t.Errorf("calls with a cancelled context took %s", elapsed)
 	}
+	// Creating the tables failed above; that must not stick.
+	if err := s.Store(testCtx(t), "k", []byte("v")); err != nil {
+		t.Errorf("Store after a failed first use: %v", err)
+	}
 }
 
 // assertPromptCancel runs call with a context that ends after 200ms and

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
+	"go.uber.org/zap"
 )
 
 // schemaDDL creates the tables; it is idempotent.
@@ -39,38 +40,47 @@ func (s *Storage) ensureSchema(ctx context.Context) error {
 	if s.schemaReady.Load() {
 		return nil
 	}
-	if err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error { return s.createSchema(ctx, tx) }); err != nil {
+	var created bool
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) (err error) {
+		created, err = s.createSchema(ctx, tx)
+		return err
+	})
+	if err != nil {
 		return fmt.Errorf("creating storage tables: %w", err)
+	}
+	if created {
+		s.logger.Info("created storage tables", zap.String("schema", s.schema))
 	}
 	s.schemaReady.Store(true)
 	return nil
 }
 
-func (s *Storage) createSchema(ctx context.Context, tx pgx.Tx) error {
+// createSchema creates what is missing and reports whether it had to.
+func (s *Storage) createSchema(ctx context.Context, tx pgx.Tx) (bool, error) {
 	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", schemaLockKey); err != nil {
-		return fmt.Errorf("taking schema lock: %w", err)
+		return false, fmt.Errorf("taking schema lock: %w", err)
 	}
 	// CREATE … IF NOT EXISTS checks the CREATE privilege before it checks
 	// existence, so a role that may only use tables someone else made would
 	// fail on it; look first.
 	var exists bool
 	if err := tx.QueryRow(ctx, tablesExistSQL).Scan(&exists); err != nil {
-		return fmt.Errorf("looking for storage tables: %w", err)
+		return false, fmt.Errorf("looking for storage tables: %w", err)
 	}
 	if exists {
-		return nil
+		return false, nil
 	}
 	if s.schema != "" {
 		// The name was checked by pgpool.ValidSchema; quoting it is belt
 		// and braces. DDL takes no parameters, hence the one built string.
 		if _, err := tx.Exec(ctx, "CREATE SCHEMA IF NOT EXISTS "+pgx.Identifier{s.schema}.Sanitize()); err != nil {
-			return fmt.Errorf("creating schema %s: %w", s.schema, err)
+			return false, fmt.Errorf("creating schema %s: %w", s.schema, err)
 		}
 	}
 	// search_path names the schema, which may only now exist; PostgreSQL
 	// resolves it per statement, so the tables land in it.
 	if _, err := tx.Exec(ctx, schemaDDL); err != nil {
-		return err
+		return false, err
 	}
-	return nil
+	return true, nil
 }
