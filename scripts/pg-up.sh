@@ -23,7 +23,18 @@ run() {
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 mkdir -p "$dir"
-[ "$(id -u)" = 0 ] && chown postgres: "$dir"
+if [ "$(id -u)" = 0 ]; then
+	chown postgres: "$dir"
+	# The postgres user must be able to reach DIR; under a root-only home
+	# it cannot, so the cluster then lives in /var/tmp behind a symlink.
+	if ! runuser -u postgres -- test -w "$dir"; then
+		real=/var/tmp/caddy-multitenant-pg-$(echo "$dir" | sha1sum | cut -c1-12)
+		mkdir -p "$real" && chown postgres: "$real" && chmod 700 "$real"
+		rmdir "$dir" 2>/dev/null || true
+		[ -e "$dir" ] || ln -s "$real" "$dir"
+		dir=$real
+	fi
+fi
 chmod 700 "$dir"
 
 if [ -f "$dir/port" ] && run "$bindir/pg_ctl" -D "$dir/data" status >/dev/null 2>&1; then

@@ -1,0 +1,21 @@
+# The two commands of the README, and their parts.
+
+.PHONY: build run test xcaddy clean
+
+build:
+	go build -o bin/caddy ./cmd/caddy
+
+run: build
+	scripts/run.sh
+
+test:
+	scripts/test.sh
+
+# The release binary, built the way operators build it.
+xcaddy:
+	./xcaddy.sh
+
+clean:
+	rm -rf bin
+	scripts/pg-down.sh .data/pg
+	scripts/pg-down.sh .data/test-pg

@@ -1,0 +1,168 @@
+package multitenant
+
+import (
+	"strconv"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+)
+
+func init() {
+	httpcaddyfile.RegisterGlobalOption("tenants", parseGlobalOption)
+}
+
+// parseGlobalOption sets up the tenants app from the `tenants` global
+// option; its syntax is documented on App.
+func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
+	if existing != nil {
+		return nil, d.Err("the tenants global option may appear only once")
+	}
+	app := new(App)
+	if err := app.UnmarshalCaddyfile(d); err != nil {
+		return nil, err
+	}
+	return httpcaddyfile.App{
+		Name:  "tenants",
+		Value: caddyconfig.JSON(app, nil),
+	}, nil
+}
+
+// UnmarshalCaddyfile sets up the app from Caddyfile tokens. Syntax:
+//
+//	tenants {
+//		database_url  <url>
+//		schema        <name>
+//		base_domain   <domain>
+//		reserved      <label...>
+//		docker {
+//			host       <address>
+//			publish_ip <ip>
+//			network    <name>
+//		}
+//		idle_timeout  <duration>
+//		start_timeout <duration>
+//		max_running   <n>
+//		skip_migrations
+//	}
+func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // consume option name
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	for d.NextBlock(0) {
+		switch d.Val() {
+		case "database_url":
+			if err := oneArg(d, &a.DatabaseURL); err != nil {
+				return err
+			}
+		case "schema":
+			if err := oneArg(d, &a.Schema); err != nil {
+				return err
+			}
+		case "base_domain":
+			if err := oneArg(d, &a.BaseDomain); err != nil {
+				return err
+			}
+		case "reserved":
+			names := d.RemainingArgs()
+			if len(names) == 0 {
+				return d.Err("reserved: expected at least one subdomain")
+			}
+			a.Reserved = append(a.Reserved, names...)
+		case "docker":
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			if a.Docker == nil {
+				a.Docker = new(DockerConfig)
+			}
+			if err := a.Docker.unmarshalCaddyfile(d); err != nil {
+				return err
+			}
+		case "idle_timeout":
+			if err := durationArg(d, &a.IdleTimeout); err != nil {
+				return err
+			}
+		case "start_timeout":
+			if err := durationArg(d, &a.StartTimeout); err != nil {
+				return err
+			}
+		case "max_running":
+			var s string
+			if err := oneArg(d, &s); err != nil {
+				return err
+			}
+			n, err := strconv.Atoi(s)
+			if err != nil || n < 0 {
+				return d.Errf("max_running: %q is not a non-negative integer", s)
+			}
+			a.MaxRunning = n
+		case "skip_migrations":
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			a.SkipMigrations = true
+		default:
+			return d.Errf("unrecognized tenants option %q", d.Val())
+		}
+	}
+	return nil
+}
+
+func (c *DockerConfig) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		switch d.Val() {
+		case "host":
+			if err := oneArg(d, &c.Host); err != nil {
+				return err
+			}
+		case "publish_ip":
+			if err := oneArg(d, &c.PublishIP); err != nil {
+				return err
+			}
+		case "network":
+			if err := oneArg(d, &c.Network); err != nil {
+				return err
+			}
+		default:
+			return d.Errf("unrecognized docker option %q", d.Val())
+		}
+	}
+	return nil
+}
+
+// oneArg reads exactly one argument of the current option into dst.
+func oneArg(d *caddyfile.Dispenser, dst *string) error {
+	name := d.Val()
+	if !d.NextArg() {
+		return d.Errf("%s: expected one argument", name)
+	}
+	*dst = d.Val()
+	if d.NextArg() {
+		return d.Errf("%s: expected one argument, got more", name)
+	}
+	return nil
+}
+
+// durationArg reads one duration argument, refusing negative ones.
+func durationArg(d *caddyfile.Dispenser, dst *caddy.Duration) error {
+	name := d.Val()
+	var s string
+	if err := oneArg(d, &s); err != nil {
+		return err
+	}
+	dur, err := caddy.ParseDuration(s)
+	if err != nil {
+		return d.Errf("%s: %v", name, err)
+	}
+	if dur < 0 {
+		return d.Errf("%s: must not be negative, got %s", name, s)
+	}
+	*dst = caddy.Duration(dur)
+	return nil
+}
+
+// Interface guards
+var _ caddyfile.Unmarshaler = (*App)(nil)

@@ -1,0 +1,288 @@
+// Package multitenant is a Caddy app that makes one server a hosting
+// platform for many small customer websites: each tenant host resolves,
+// through PostgreSQL, to a site whose Docker container is started on the
+// first request and stopped when idle.
+//
+// The root package wires the subpackages to Caddy: tenants (data and
+// resolver), provisioner (containers) and storage (certificates).
+package multitenant
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"go.uber.org/zap"
+
+	"github.com/agistaffers/caddy-multitenant/internal/pgpool"
+	"github.com/agistaffers/caddy-multitenant/tenants"
+)
+
+func init() {
+	caddy.RegisterModule(App{})
+}
+
+// Default settings of the tenants app.
+const (
+	DefaultSchema       = "tenants"
+	DefaultIdleTimeout  = 15 * time.Minute
+	DefaultStartTimeout = 60 * time.Second
+	DefaultPublishIP    = "127.0.0.1"
+)
+
+// App is the `tenants` app: it owns the database pool, the store and
+// (as the platform grows) the resolver and the provisioner, and runs their
+// background work between Start and Stop.
+//
+// Caddyfile (global option):
+//
+//	{
+//		tenants {
+//			database_url {env.DATABASE_URL}
+//			schema       tenants
+//			base_domain  example.com
+//			reserved     admin www api
+//			docker {
+//				host       unix:///var/run/docker.sock
+//				publish_ip 127.0.0.1
+//				network    tenants
+//			}
+//			idle_timeout    15m
+//			start_timeout   60s
+//			max_running     40
+//			skip_migrations
+//		}
+//	}
+type App struct {
+	// DatabaseURL is the PostgreSQL connection URL (or key=value DSN).
+	// Placeholders such as {env.DATABASE_URL} are expanded. Required.
+	// Default: none.
+	DatabaseURL string `json:"database_url,omitempty"`
+
+	// Schema is the PostgreSQL schema holding the platform's tables.
+	// Default: tenants.
+	Schema string `json:"schema,omitempty"`
+
+	// BaseDomain is the platform's domain: <subdomain>.<base_domain>
+	// resolves to the site with that subdomain. Default: none (only custom
+	// domains resolve).
+	BaseDomain string `json:"base_domain,omitempty"`
+
+	// Reserved lists subdomains that never resolve to a tenant and cannot be
+	// given to a site. Default: none.
+	Reserved []string `json:"reserved,omitempty"`
+
+	// Docker says how to reach the Docker engine and how to expose
+	// containers. Default: see DockerConfig.
+	Docker *DockerConfig `json:"docker,omitempty"`
+
+	// IdleTimeout is how long after its last request or connection a site's
+	// container is stopped. Default: 15m.
+	IdleTimeout caddy.Duration `json:"idle_timeout,omitempty"`
+
+	// StartTimeout is how long a request waits for a container to start
+	// before giving up. Default: 60s.
+	StartTimeout caddy.Duration `json:"start_timeout,omitempty"`
+
+	// MaxRunning caps how many site containers run at once; starting one
+	// more stops the least recently used idle site. Default: 0 (no cap).
+	MaxRunning int `json:"max_running,omitempty"`
+
+	// SkipMigrations leaves the schema alone at start; apply migrations
+	// with `caddy tenants migrate` instead. Default: false (migrate at
+	// start).
+	SkipMigrations bool `json:"skip_migrations,omitempty"`
+
+	dsn    string // DatabaseURL with placeholders expanded
+	pool   *pgxpool.Pool
+	store  *tenants.Store
+	logger *zap.Logger
+}
+
+// DockerConfig says how to reach the Docker engine and how containers are
+// dialed.
+type DockerConfig struct {
+	// Host is the engine's address, e.g. unix:///var/run/docker.sock or
+	// tcp://10.0.0.2:2375. Default: $DOCKER_HOST, else the local socket.
+	Host string `json:"host,omitempty"`
+
+	// PublishIP is the host address site ports are published on (with a
+	// random host port); Caddy dials it. Default: 127.0.0.1.
+	PublishIP string `json:"publish_ip,omitempty"`
+
+	// Network, when set, makes containers join this Docker network and
+	// Caddy dial the container's IP on it instead of a published port (use
+	// when Caddy itself runs in a container on that network). Default: none.
+	Network string `json:"network,omitempty"`
+}
+
+// CaddyModule returns the Caddy module information.
+func (App) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "tenants",
+		New: func() caddy.Module { return new(App) },
+	}
+}
+
+// Provision expands placeholders, applies defaults and takes a reference to
+// the shared pool. It neither dials the database nor the Docker engine: it
+// also runs for `caddy validate` and for a config that may never start.
+func (a *App) Provision(ctx caddy.Context) error {
+	a.logger = ctx.Logger()
+	if err := a.expand(); err != nil {
+		return err
+	}
+	if err := a.validate(); err != nil {
+		return err
+	}
+	pool, err := pgpool.Acquire(a.dsn, a.Schema)
+	if err != nil {
+		return fmt.Errorf("database_url: %w", err)
+	}
+	a.pool = pool
+	a.store = tenants.NewStore(pool, tenants.Options{BaseDomain: a.BaseDomain, Reserved: a.Reserved})
+	return nil
+}
+
+// expand replaces placeholders and fills in defaults.
+func (a *App) expand() error {
+	repl := caddy.NewReplacer()
+	dsn, err := repl.ReplaceOrErr(a.DatabaseURL, true, true)
+	if err != nil {
+		return fmt.Errorf("database_url: %w", err)
+	}
+	a.dsn = strings.TrimSpace(dsn)
+	if a.Schema == "" {
+		a.Schema = DefaultSchema
+	}
+	a.BaseDomain = strings.TrimSuffix(strings.ToLower(repl.ReplaceKnown(a.BaseDomain, "")), ".")
+	if a.Docker == nil {
+		a.Docker = new(DockerConfig)
+	}
+	a.Docker.Host = repl.ReplaceKnown(a.Docker.Host, "")
+	if a.Docker.PublishIP == "" {
+		a.Docker.PublishIP = DefaultPublishIP
+	}
+	if a.IdleTimeout == 0 {
+		a.IdleTimeout = caddy.Duration(DefaultIdleTimeout)
+	}
+	if a.StartTimeout == 0 {
+		a.StartTimeout = caddy.Duration(DefaultStartTimeout)
+	}
+	return nil
+}
+
+// Validate checks the settings; every error names its field.
+func (a *App) Validate() error { return a.validate() }
+
+func (a *App) validate() error {
+	if a.dsn == "" && a.DatabaseURL == "" {
+		return errors.New("database_url: required")
+	}
+	if a.dsn == "" {
+		return fmt.Errorf("database_url: %q expands to nothing (is the environment variable set?)", a.DatabaseURL)
+	}
+	if err := pgpool.ValidSchema(a.Schema); err != nil {
+		return fmt.Errorf("schema: %w", err)
+	}
+	if a.BaseDomain != "" {
+		norm, err := tenants.NormalizeHost(a.BaseDomain)
+		if err != nil || norm != a.BaseDomain || strings.Contains(a.BaseDomain, ":") {
+			return fmt.Errorf("base_domain: %q is not a domain name", a.BaseDomain)
+		}
+	}
+	for _, r := range a.Reserved {
+		if !tenants.IsLabel(r) {
+			return fmt.Errorf("reserved: %q is not a DNS label (lowercase letters, digits and hyphens, 1-63)", r)
+		}
+	}
+	if a.IdleTimeout < 0 {
+		return fmt.Errorf("idle_timeout: must not be negative, got %s", time.Duration(a.IdleTimeout))
+	}
+	if a.StartTimeout < 0 {
+		return fmt.Errorf("start_timeout: must not be negative, got %s", time.Duration(a.StartTimeout))
+	}
+	if a.MaxRunning < 0 {
+		return fmt.Errorf("max_running: must not be negative, got %d", a.MaxRunning)
+	}
+	return a.Docker.validate()
+}
+
+// Start connects to the database and applies migrations (unless
+// skip_migrations is set).
+func (a *App) Start() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := a.pool.Ping(ctx); err != nil {
+		return fmt.Errorf("connecting to database: %w", err)
+	}
+	if a.SkipMigrations {
+		return a.checkSchema(ctx)
+	}
+	m, err := tenants.Migrate(ctx, a.pool, a.Schema)
+	if err != nil {
+		return err
+	}
+	if m.From != m.To {
+		a.logger.Info("migrated database schema", zap.String("schema", a.Schema), zap.Int32("from", m.From), zap.Int32("to", m.To))
+	}
+	return nil
+}
+
+// checkSchema refuses to run on a schema older than this binary expects,
+// which would fail later in confusing ways.
+func (a *App) checkSchema(ctx context.Context) error {
+	v, err := tenants.SchemaVersion(ctx, a.pool)
+	if err != nil {
+		return err
+	}
+	if v < tenants.LatestVersion() {
+		return fmt.Errorf("schema %s is at version %d, this build needs %d: run `caddy tenants migrate` or remove skip_migrations",
+			a.Schema, v, tenants.LatestVersion())
+	}
+	return nil
+}
+
+// Stop stops the app's background work. The pool stays: it is shared and
+// released in Cleanup, so a config reload keeps its connections.
+func (a *App) Stop() error { return nil }
+
+// Cleanup releases the app's reference to the shared pool.
+func (a *App) Cleanup() error {
+	if a.pool == nil {
+		return nil
+	}
+	a.pool = nil
+	return pgpool.Release(a.dsn, a.Schema)
+}
+
+// Store returns the app's data store, for other modules of this plugin.
+func (a *App) Store() *tenants.Store { return a.store }
+
+func (d *DockerConfig) validate() error {
+	if d.Host != "" && !strings.Contains(d.Host, "://") {
+		return fmt.Errorf("docker host: %q needs a scheme, e.g. unix:///var/run/docker.sock or tcp://host:2375", d.Host)
+	}
+	if ip := d.PublishIP; ip != "" {
+		if _, err := netip.ParseAddr(ip); err != nil {
+			return fmt.Errorf("docker publish_ip: %q is not an IP address", ip)
+		}
+	}
+	if n := d.Network; n != "" && strings.ContainsAny(n, " /\\:") {
+		return fmt.Errorf("docker network: %q is not a network name", n)
+	}
+	return nil
+}
+
+// Interface guards
+var (
+	_ caddy.App          = (*App)(nil)
+	_ caddy.Provisioner  = (*App)(nil)
+	_ caddy.Validator    = (*App)(nil)
+	_ caddy.CleanerUpper = (*App)(nil)
+)

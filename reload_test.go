@@ -1,0 +1,104 @@
+package multitenant
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+
+	"github.com/agistaffers/caddy-multitenant/internal/pgpool"
+	"github.com/agistaffers/caddy-multitenant/internal/pgtest"
+	"github.com/agistaffers/caddy-multitenant/tenants"
+)
+
+// A config reload through the admin API must reuse the database pool (one
+// pool, shared by the tenants app and the storage module) and must not
+// leave goroutines behind.
+func TestReloadKeepsOnePool(t *testing.T) {
+	schema := pgtest.Schema(t)
+	dsn := pgtest.URL(t)
+	admin := freeAddr(t)
+	cfg := fmt.Sprintf(`{
+		"admin": {"listen": %q},
+		"storage": {"module": "postgres", "dsn": %q, "schema": %q},
+		"apps": {"tenants": {"database_url": %q, "schema": %q, "base_domain": "example.com"}}
+	}`, admin, dsn, schema, dsn, schema)
+
+	if err := caddy.Load([]byte(cfg), true); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = caddy.Stop() })
+
+	refs, ok := pgpool.References(dsn, schema)
+	if !ok || refs != 2 || pgpool.Count() != 1 {
+		t.Fatalf("after first load: pool refs %d (exists %v), pools %d; want 2 refs (app + storage) on 1 pool", refs, ok, pgpool.Count())
+	}
+	pool, err := pgpool.Acquire(dsn, schema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pgpool.Release(dsn, schema)
+	if v, err := tenants.SchemaVersion(context.Background(), pool); err != nil || v != tenants.LatestVersion() {
+		t.Fatalf("app start did not migrate: version %d, %v", v, err)
+	}
+
+	reload := func() {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodPost, "http://"+admin+"/load", strings.NewReader(cfg))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Cache-Control", "must-revalidate") // reload even though the config is unchanged
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatalf("posting config: %v", err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("POST /load: %s", resp.Status)
+		}
+	}
+	reload()
+	http.DefaultClient.CloseIdleConnections()
+	baseline := settledGoroutines()
+	for range 5 {
+		reload()
+	}
+	http.DefaultClient.CloseIdleConnections()
+	if refs, _ := pgpool.References(dsn, schema); refs != 3 || pgpool.Count() != 1 {
+		t.Fatalf("after reloads: pool refs %d (want 2 + this test's 1), pools %d (want 1)", refs, pgpool.Count())
+	}
+	if after := settledGoroutines(); after > baseline+2 {
+		buf := make([]byte, 1<<20)
+		t.Fatalf("goroutines grew from %d to %d over 5 reloads:\n%s", baseline, after, buf[:runtime.Stack(buf, true)])
+	}
+}
+
+// settledGoroutines waits for the goroutine count to stop falling, so that
+// goroutines of a just-stopped config have time to exit.
+func settledGoroutines() int {
+	n := runtime.NumGoroutine()
+	for range 40 {
+		time.Sleep(50 * time.Millisecond)
+		m := runtime.NumGoroutine()
+		if m >= n {
+			return m
+		}
+		n = m
+	}
+	return n
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# test.sh: what `make test` runs. Brings up what the tests need (PostgreSQL,
+# a Docker engine), then vets, runs every test with the race detector, fuzzes
+# briefly, and checks that the shipped configs adapt and validate.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+started=$(date +%s)
+step() { printf '\n== %s (%ds)\n' "$*" $(($(date +%s) - started)); }
+
+step "postgresql"
+if [ -z "${TENANTS_TEST_DATABASE_URL:-}" ]; then
+	TENANTS_TEST_DATABASE_URL=$(scripts/pg-up.sh .data/test-pg)
+	export TENANTS_TEST_DATABASE_URL
+fi
+echo "using $TENANTS_TEST_DATABASE_URL"
+
+step "docker"
+scripts/docker-up.sh
+docker version --format 'engine {{.Server.Version}}, api {{.Server.APIVersion}}'
+
+step "go vet"
+go vet ./...
+
+step "go test -race"
+go test -race -count=1 -timeout 25m ./...
+
+step "fuzz (brief)"
+go test -run '^$' -fuzz '^FuzzNormalizeHost$' -fuzztime 10s ./tenants
+
+step "build, adapt and validate Caddyfile.example"
+go build -o bin/caddy ./cmd/caddy
+DATABASE_URL="$TENANTS_TEST_DATABASE_URL" bin/caddy adapt --config Caddyfile.example --validate >/dev/null
+DATABASE_URL="$TENANTS_TEST_DATABASE_URL" bin/caddy validate --config Caddyfile.example 2>/dev/null
+
+step "all tests passed"
