@@ -9,6 +9,7 @@ import (
 	"net"
 	"sort"
 	"strconv"
+	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
@@ -226,9 +227,21 @@ func (p *Provisioner) ensureContainer(ctx context.Context, spec *Spec) (containe
 	cfg, hc, nc := p.containerConfig(spec)
 	resp, err := p.cli.ContainerCreate(ctx, cfg, hc, nc, nil, name)
 	if isConflict(err) {
-		c, ierr := p.cli.ContainerInspect(ctx, name)
-		if ierr == nil && p.ours(&c, spec.SiteID) {
-			return c, false, nil
+		// Another node created it first. Docker reserves the name before
+		// the container is registered, so it may not be inspectable yet.
+		for delay := 10 * time.Millisecond; ; delay = min(2*delay, 200*time.Millisecond) {
+			c, ierr := p.cli.ContainerInspect(ctx, name)
+			if ierr == nil && p.ours(&c, spec.SiteID) {
+				return c, false, nil
+			}
+			if ierr == nil || !isNotFound(ierr) {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return c, false, fmt.Errorf("creating container %s: %w", name, ctx.Err())
+			case <-time.After(delay):
+			}
 		}
 	}
 	if err != nil {

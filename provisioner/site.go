@@ -131,7 +131,7 @@ func (st *siteState) snapshot() SiteRuntime {
 type registry struct {
 	clock *coarseClock
 	m     atomic.Pointer[map[string]*siteState]
-	mu sync.Mutex // serializes writers
+	mu    sync.Mutex // serializes writers
 }
 
 func (r *registry) get(id string) *siteState {

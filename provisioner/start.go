@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
 	"go.uber.org/zap"
 )
@@ -119,7 +120,9 @@ func (p *Provisioner) startLocked(ctx context.Context, st *siteState, spec *Spec
 	p.notify(st)
 	if !alreadyRunning {
 		p.dockerStarts.Add(1)
-		if err := p.cli.ContainerStart(ctx, c.ID, container.StartOptions{}); err != nil {
+		// NotModified: already started (by another node racing us
+		// without a Locker), which is what we wanted.
+		if err := p.cli.ContainerStart(ctx, c.ID, container.StartOptions{}); err != nil && !cerrdefs.IsNotModified(err) {
 			return "", startErr(spec.SiteID, "starting container", err)
 		}
 		// Ports and addresses are assigned at start.
