@@ -274,7 +274,8 @@ func (p *Provisioner) Start(ctx context.Context) error {
 
 // Stop stops the provisioner's goroutines (reaper, event watcher) and waits
 // for them. It does not stop containers: they outlive config reloads and
-// are adopted by the next provisioner.
+// are adopted by the next provisioner. Starts in flight are not cancelled
+// (their waiters belong to the old config); each ends within StartTimeout.
 func (p *Provisioner) Stop() error {
 	p.lifeMu.Lock()
 	cancel := p.cancel
