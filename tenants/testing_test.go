@@ -10,6 +10,11 @@ import (
 // newTestStore returns a store on a fresh, migrated schema of its own.
 func newTestStore(t *testing.T) (*Store, string) {
 	t.Helper()
+	return newTestStoreTB(t)
+}
+
+func newTestStoreTB(t testing.TB) (*Store, string) {
+	t.Helper()
 	schema := pgtest.Schema(t)
 	pool := pgtest.Pool(t, schema)
 	if _, err := Migrate(context.Background(), pool, schema); err != nil {

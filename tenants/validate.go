@@ -1,8 +1,6 @@
 package tenants
 
 import (
-	"net"
-	"net/netip"
 	"path"
 	"regexp"
 	"strings"
@@ -12,10 +10,6 @@ import (
 	"golang.org/x/net/idna"
 )
 
-// label is one RFC 1123 DNS label in lowercase: 1-63 letters, digits and
-// hyphens, not starting or ending with a hyphen.
-var label = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
-
 // envName is a portable environment variable name (POSIX).
 var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
@@ -24,8 +18,20 @@ var slugPattern = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,62}[a-z0-9])?$`)
 
 var uuidPattern = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
 
-// IsLabel reports whether s is one lowercase RFC 1123 DNS label.
-func IsLabel(s string) bool { return label.MatchString(s) }
+// IsLabel reports whether s is one lowercase RFC 1123 DNS label: 1-63
+// letters, digits and hyphens, not starting or ending with a hyphen. It is
+// on the hot path of every request, hence no regexp.
+func IsLabel(s string) bool {
+	if len(s) == 0 || len(s) > 63 || s[0] == '-' || s[len(s)-1] == '-' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
 
 // ValidateSubdomain checks that sub is one lowercase DNS label and not one
 // of the reserved names.
@@ -96,20 +102,31 @@ func NormalizeHost(host string) (string, error) {
 	if len(h) > 253 {
 		return "", invalid("hostname", "hostname longer than 253 characters")
 	}
-	if _, err := netip.ParseAddr(h); err == nil || net.ParseIP(h) != nil {
-		return "", invalid("hostname", "ip addresses are not hostnames")
-	}
-	for _, l := range strings.Split(h, ".") {
+	for rest := h; ; {
+		l, after, more := strings.Cut(rest, ".")
 		if !IsLabel(l) {
 			return "", invalid("hostname", "invalid hostname %q", host)
 		}
+		if !more {
+			// A hostname's last label is never all digits (RFC 3696 2),
+			// which rules out IPv4 addresses, shorthand ones such as
+			// "127.1" included; IPv6 ones never get here (colons).
+			if allDigits(l) {
+				return "", invalid("hostname", "ip addresses are not hostnames")
+			}
+			return h, nil
+		}
+		rest = after
 	}
-	// A hostname's last label is never all digits (RFC 3696 2), which also
-	// rules out shorthand IPv4 forms such as "127.1".
-	if last := h[strings.LastIndexByte(h, '.')+1:]; strings.Trim(last, "0123456789") == "" {
-		return "", invalid("hostname", "invalid hostname %q", host)
+}
+
+func allDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
 	}
-	return h, nil
+	return true
 }
 
 // isASCIILowerHost reports whether h has only lowercase ASCII letters,

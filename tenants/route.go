@@ -1,0 +1,93 @@
+package tenants
+
+import (
+	"context"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Route is everything a request needs to reach a site, as resolved from
+// one host: the site, its customer's status, its template and how the
+// host belongs to it.
+type Route struct {
+	Host           string // normalized host that was resolved
+	SiteID         string
+	Subdomain      string
+	SiteStatus     string
+	SiteEnv        map[string]string
+	CustomerID     string
+	CustomerStatus string
+	Template       Template
+	// CustomDomain is set when Host is a customer's own domain rather than
+	// the site's subdomain of the base domain.
+	CustomDomain bool
+	// Verified is false only for a custom domain whose ownership has not
+	// been verified yet: it neither routes nor gets a certificate.
+	Verified bool
+}
+
+// Serving reports whether the site should serve its content: the site and
+// its customer are in good standing. past_due customers keep serving
+// through their grace period; billing moves them to suspended after it.
+func (r *Route) Serving() bool {
+	return r.SiteStatus == SiteActive && (r.CustomerStatus == CustomerActive || r.CustomerStatus == CustomerPastDue)
+}
+
+// Routable reports whether the host may be served at all (content or the
+// suspended page) and get a certificate.
+func (r *Route) Routable() bool { return r.Verified }
+
+// Env returns the container environment: the template's defaults with the
+// site's overrides on top.
+func (r *Route) Env() map[string]string {
+	env := make(map[string]string, len(r.Template.Env)+len(r.SiteEnv))
+	for k, v := range r.Template.Env {
+		env[k] = v
+	}
+	for k, v := range r.SiteEnv {
+		env[k] = v
+	}
+	return env
+}
+
+// lookupRoute resolves a site by subdomain or by custom hostname in one
+// query on unique indexes; at most one of the two is non-empty.
+func (s *Store) lookupRoute(ctx context.Context, subdomain, hostname string) (*Route, error) {
+	row := s.pool.QueryRow(ctx, `SELECT s.id, s.subdomain, s.status, s.env, c.id, c.status,
+			t.id, t.slug, t.name, t.image, t.port, t.env, t.data_path, t.health_path,
+			t.memory_bytes, t.nano_cpus, t.pids_limit, t.cap_add, t.version, t.updated_at,
+			coalesce(d.verified, true)
+		FROM sites s
+		JOIN customers c ON c.id = s.customer_id
+		JOIN templates t ON t.id = s.template_id
+		LEFT JOIN domains d ON d.hostname = $2 AND d.site_id = s.id
+		WHERE s.id = coalesce(
+			(SELECT id FROM sites WHERE subdomain = $1 AND $1 <> ''),
+			(SELECT site_id FROM domains WHERE hostname = $2 AND $2 <> ''))`, subdomain, hostname)
+	r := &Route{CustomDomain: hostname != ""}
+	t := &r.Template
+	var updated time.Time
+	err := row.Scan(&r.SiteID, &r.Subdomain, &r.SiteStatus, &r.SiteEnv, &r.CustomerID, &r.CustomerStatus,
+		&t.ID, &t.Slug, &t.Name, &t.Image, &t.Port, &t.Env, &t.DataPath, &t.HealthPath,
+		&t.MemoryBytes, &t.NanoCPUs, &t.PidsLimit, &t.CapAdd, &t.Version, &updated, &r.Verified)
+	if err != nil {
+		return nil, mapError("resolving host", err)
+	}
+	t.UpdatedAt = updated
+	return r, nil
+}
+
+// hostNames streams every subdomain and custom hostname into fn.
+func (s *Store) hostNames(ctx context.Context, fn func(subdomain, hostname string)) error {
+	rows, err := s.pool.Query(ctx, `SELECT subdomain, '' FROM sites UNION ALL SELECT '', hostname FROM domains`)
+	if err != nil {
+		return mapError("loading host index", err)
+	}
+	var sub, host string
+	_, err = pgx.ForEachRow(rows, []any{&sub, &host}, func() error {
+		fn(sub, host)
+		return nil
+	})
+	return mapError("loading host index", err)
+}
