@@ -98,10 +98,12 @@ type App struct {
 	// start).
 	SkipMigrations bool `json:"skip_migrations,omitempty"`
 
-	dsn    string // DatabaseURL with placeholders expanded
-	pool   *pgxpool.Pool
-	store  *tenants.Store
-	logger *zap.Logger
+	dsn         string // DatabaseURL with placeholders expanded
+	pool        *pgxpool.Pool
+	store       *tenants.Store
+	platform    *platform
+	platformKey string
+	logger      *zap.Logger
 }
 
 // DockerConfig says how to reach the Docker engine and how containers are
@@ -146,6 +148,11 @@ func (a *App) Provision(ctx caddy.Context) error {
 	}
 	a.pool = pool
 	a.store = tenants.NewStore(pool, tenants.Options{BaseDomain: a.BaseDomain, Reserved: a.Reserved})
+	a.platform, a.platformKey, err = acquirePlatform(a)
+	if err != nil {
+		return err
+	}
+	a.platform.collectors.registerOn(ctx.GetMetricsRegistry(), a.logger)
 	return nil
 }
 
@@ -213,26 +220,11 @@ func (a *App) validate() error {
 	return a.Docker.validate()
 }
 
-// Start connects to the database and applies migrations (unless
-// skip_migrations is set).
-func (a *App) Start() error {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	if err := a.pool.Ping(ctx); err != nil {
-		return fmt.Errorf("connecting to database: %w", err)
-	}
-	if a.SkipMigrations {
-		return a.checkSchema(ctx)
-	}
-	m, err := tenants.Migrate(ctx, a.pool, a.Schema)
-	if err != nil {
-		return err
-	}
-	if m.From != m.To {
-		a.logger.Info("migrated database schema", zap.String("schema", a.Schema), zap.Int32("from", m.From), zap.Int32("to", m.To))
-	}
-	return nil
-}
+// Start connects to the database, applies migrations (unless
+// skip_migrations is set) and starts the platform's background work: the
+// change listener, container adoption, the idle reaper. A config reload
+// with the same settings keeps all of it running as it is.
+func (a *App) Start() error { return a.platform.start() }
 
 // checkSchema refuses to run on a schema older than this binary expects,
 // which would fail later in confusing ways.
@@ -248,17 +240,24 @@ func (a *App) checkSchema(ctx context.Context) error {
 	return nil
 }
 
-// Stop stops the app's background work. The pool stays: it is shared and
-// released in Cleanup, so a config reload keeps its connections.
+// Stop does nothing: the platform's background work and the pool are
+// shared with the config that replaces this one, and end in Cleanup when
+// no config uses them any more.
 func (a *App) Stop() error { return nil }
 
-// Cleanup releases the app's reference to the shared pool.
+// Cleanup releases the app's references to the shared platform and pool;
+// the last reference stops the platform's background work.
 func (a *App) Cleanup() error {
-	if a.pool == nil {
-		return nil
+	var err error
+	if a.platform != nil {
+		_, err = platforms.Delete(a.platformKey)
+		a.platform = nil
 	}
-	a.pool = nil
-	return pgpool.Release(a.dsn, a.Schema)
+	if a.pool != nil {
+		a.pool = nil
+		err = errors.Join(err, pgpool.Release(a.dsn, a.Schema))
+	}
+	return err
 }
 
 // Store returns the app's data store, for other modules of this plugin.

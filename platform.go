@@ -1,0 +1,311 @@
+package multitenant
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+
+	"github.com/agistaffers/caddy-multitenant/provisioner"
+	"github.com/agistaffers/caddy-multitenant/tenants"
+)
+
+// platforms holds the running state of each distinct tenants app config:
+// resolver (with its LISTEN connection), provisioner (with its idle reaper
+// and Docker client) and the runtime flusher. During a reload the old and
+// the new config share one platform when their settings are equal, so a
+// reload neither drops the cache nor runs a second reaper.
+var platforms = caddy.NewUsagePool()
+
+// platform is what the handlers use at request time.
+type platform struct {
+	app        *App // the config that made it; settings only
+	store      *tenants.Store
+	resolver   *tenants.Resolver
+	prov       *provisioner.Provisioner
+	collectors collectorSet
+	logger     *zap.Logger
+
+	runtimes chan provisioner.SiteRuntime // state changes waiting to be saved
+
+	startOnce sync.Once
+	startErr  error
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
+}
+
+// platformKey identifies a platform by every setting that shapes it.
+func platformKey(a *App) (string, error) {
+	b, err := json.Marshal(struct {
+		DSN string
+		*App
+	}{a.dsn, a})
+	return string(b), err
+}
+
+// acquirePlatform returns the shared platform for a's settings, making it
+// on first use. Making one does no I/O.
+func acquirePlatform(a *App) (*platform, string, error) {
+	key, err := platformKey(a)
+	if err != nil {
+		return nil, "", err
+	}
+	val, _, err := platforms.LoadOrNew(key, func() (caddy.Destructor, error) {
+		return newPlatform(a)
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	return val.(*platform), key, nil
+}
+
+func newPlatform(a *App) (*platform, error) {
+	p := &platform{
+		app:      a,
+		store:    a.store,
+		logger:   a.logger,
+		runtimes: make(chan provisioner.SiteRuntime, 4096),
+	}
+	p.resolver = tenants.NewResolver(a.store, tenants.ResolverConfig{
+		Schema:     a.Schema,
+		BaseDomain: a.BaseDomain,
+		Reserved:   a.Reserved,
+		Logger:     a.logger.Named("resolver"),
+	})
+	p.collectors.add(newResolverCollector(p.resolver))
+	prov, err := provisioner.New(provisioner.Config{
+		Host:         a.Docker.Host,
+		Namespace:    a.Schema,
+		PublishIP:    a.Docker.PublishIP,
+		Network:      a.Docker.Network,
+		StartTimeout: time.Duration(a.StartTimeout),
+		IdleTimeout:  time.Duration(a.IdleTimeout),
+		MaxRunning:   a.MaxRunning,
+		Locker:       &advisoryLocker{pool: a.pool, schema: a.Schema, logger: a.logger},
+		Logger:       a.logger.Named("provisioner"),
+		Metrics:      &p.collectors,
+		OnChange:     p.queueRuntime,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("setting up provisioner: %w", err)
+	}
+	p.prov = prov
+	return p, nil
+}
+
+// start runs the platform's background work, once however many configs
+// share it: migrations, the change listener, container adoption and the
+// idle reaper, and the runtime flusher.
+func (p *platform) start() error {
+	p.startOnce.Do(func() { p.startErr = p.doStart() })
+	return p.startErr
+}
+
+func (p *platform) doStart() error {
+	a := p.app
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := a.pool.Ping(ctx); err != nil {
+		return fmt.Errorf("connecting to database: %w", err)
+	}
+	if a.SkipMigrations {
+		if err := a.checkSchema(ctx); err != nil {
+			return err
+		}
+	} else {
+		m, err := tenants.Migrate(ctx, a.pool, a.Schema)
+		if err != nil {
+			return err
+		}
+		if m.From != m.To {
+			p.logger.Info("migrated database schema", zap.String("schema", a.Schema), zap.Int32("from", m.From), zap.Int32("to", m.To))
+		}
+	}
+	if err := p.prov.Start(ctx); err != nil {
+		return fmt.Errorf("starting provisioner: %w", err)
+	}
+	p.resolver.Start()
+
+	runCtx, runCancel := context.WithCancel(context.Background())
+	p.cancel = runCancel
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		p.flushRuntimes(runCtx)
+	}()
+	if err := p.reconcileRuntimes(ctx); err != nil {
+		p.logger.Warn("reconciling site runtime records", zap.Error(err))
+	}
+	return nil
+}
+
+// Destruct stops the background work when the last config using the
+// platform is gone. Containers keep running; the next platform adopts them.
+func (p *platform) Destruct() error {
+	if p.cancel != nil {
+		p.cancel()
+	}
+	p.resolver.Stop()
+	err := p.prov.Stop()
+	p.wg.Wait()
+	return err
+}
+
+// queueRuntime takes a state change from the provisioner without blocking
+// it; a full queue drops the change (the next one carries the same
+// fields) rather than stall a start.
+func (p *platform) queueRuntime(rt provisioner.SiteRuntime) {
+	select {
+	case p.runtimes <- rt:
+	default:
+		p.logger.Warn("runtime queue full; dropping a state change", zap.String("site_id", rt.SiteID))
+	}
+}
+
+// flushRuntimes saves queued state changes in batches, at most once a
+// second, so that no request ever writes to the database.
+func (p *platform) flushRuntimes(ctx context.Context) {
+	ticker := time.NewTicker(time.Second)
+	defer ticker.Stop()
+	latest := make(map[string]provisioner.SiteRuntime)
+	flush := func(ctx context.Context) {
+		if len(latest) == 0 {
+			return
+		}
+		batch := make([]tenants.SiteRuntime, 0, len(latest))
+		for _, rt := range latest {
+			batch = append(batch, toStoreRuntime(rt))
+		}
+		if err := p.store.SaveRuntimes(ctx, batch); err != nil {
+			p.logger.Warn("saving site runtime records; will retry", zap.Int("sites", len(batch)), zap.Error(err))
+			return
+		}
+		clear(latest)
+	}
+	for {
+		select {
+		case rt := <-p.runtimes:
+			latest[rt.SiteID] = rt
+		case <-ticker.C:
+			flush(ctx)
+		case <-ctx.Done():
+			// A last flush, bounded, so a clean shutdown records the
+			// final states.
+			final, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			for {
+				select {
+				case rt := <-p.runtimes:
+					latest[rt.SiteID] = rt
+					continue
+				default:
+				}
+				break
+			}
+			flush(final)
+			cancel()
+			return
+		}
+	}
+}
+
+// reconcileRuntimes corrects records that say a site is running when the
+// provisioner found no such container (it was removed while Caddy was
+// down).
+func (p *platform) reconcileRuntimes(ctx context.Context) error {
+	records, err := p.store.ListRuntimes(ctx)
+	if err != nil {
+		return err
+	}
+	var stale []tenants.SiteRuntime
+	for _, rec := range records {
+		if rec.State != string(provisioner.StateRunning) {
+			continue
+		}
+		if _, running := p.prov.Upstream(rec.SiteID); !running {
+			rec.State, rec.Upstream = string(provisioner.StateStopped), ""
+			stale = append(stale, rec)
+		}
+	}
+	return p.store.SaveRuntimes(ctx, stale)
+}
+
+func toStoreRuntime(rt provisioner.SiteRuntime) tenants.SiteRuntime {
+	out := tenants.SiteRuntime{
+		SiteID:      rt.SiteID,
+		ContainerID: rt.ContainerID,
+		State:       string(rt.State),
+		Upstream:    rt.Upstream,
+		LastError:   rt.Error,
+	}
+	if !rt.LastStart.IsZero() {
+		t := rt.LastStart
+		out.LastStartedAt = &t
+	}
+	if !rt.LastActivity.IsZero() {
+		t := rt.LastActivity
+		out.LastActiveAt = &t
+	}
+	return out
+}
+
+// spec turns a resolved route into what the provisioner needs.
+func spec(route *tenants.Route) provisioner.Spec {
+	t := &route.Template
+	return provisioner.Spec{
+		SiteID:          route.SiteID,
+		Image:           t.Image,
+		Port:            t.Port,
+		Env:             route.Env(),
+		DataPath:        t.DataPath,
+		HealthPath:      t.HealthPath,
+		MemoryBytes:     t.MemoryBytes,
+		NanoCPUs:        t.NanoCPUs,
+		PidsLimit:       t.PidsLimit,
+		CapAdd:          t.CapAdd,
+		TemplateSlug:    t.Slug,
+		TemplateVersion: t.Version,
+	}
+}
+
+// collectorSet is a prometheus.Registerer that only remembers collectors,
+// so the shared platform's metrics can be registered on the registry of
+// every config that uses it (Caddy makes one registry per config).
+type collectorSet struct {
+	mu         sync.Mutex
+	collectors []prometheus.Collector
+}
+
+func (s *collectorSet) add(c prometheus.Collector) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.collectors = append(s.collectors, c)
+}
+
+func (s *collectorSet) Register(c prometheus.Collector) error { s.add(c); return nil }
+
+func (s *collectorSet) MustRegister(cs ...prometheus.Collector) {
+	for _, c := range cs {
+		s.add(c)
+	}
+}
+
+func (s *collectorSet) Unregister(c prometheus.Collector) bool { return false }
+
+// registerOn registers every collector on reg; one already there (from
+// the previous config sharing this platform) is fine.
+func (s *collectorSet) registerOn(reg prometheus.Registerer, logger *zap.Logger) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, c := range s.collectors {
+		if err := reg.Register(c); err != nil {
+			if _, ok := err.(prometheus.AlreadyRegisteredError); !ok {
+				logger.Warn("registering metrics", zap.Error(err))
+			}
+		}
+	}
+}

@@ -1,0 +1,122 @@
+package multitenant
+
+import (
+	"encoding/json"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
+)
+
+func init() {
+	httpcaddyfile.RegisterHandlerDirective("tenant", parseTenant)
+	httpcaddyfile.RegisterDirective("tenant_proxy", parseTenantProxy)
+	httpcaddyfile.RegisterDirectiveOrder("tenant", httpcaddyfile.Before, "reverse_proxy")
+	httpcaddyfile.RegisterDirectiveOrder("tenant_proxy", httpcaddyfile.Before, "reverse_proxy")
+}
+
+// parseTenant sets up the tenant handler alone; see Handler for syntax.
+func parseTenant(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	handler := new(Handler)
+	err := handler.UnmarshalCaddyfile(h.Dispenser)
+	return handler, err
+}
+
+// UnmarshalCaddyfile sets up the handler from Caddyfile tokens.
+func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // consume directive name
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	for d.NextBlock(0) {
+		if err := h.unmarshalOption(d); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// unmarshalOption reads one of the handler's own subdirectives; ok is
+// false when the current token is not one of them.
+func (h *Handler) unmarshalOption(d *caddyfile.Dispenser) error {
+	switch d.Val() {
+	case "page_after":
+		return durationArg(d, &h.PageAfter)
+	case "pages_dir":
+		return oneArg(d, &h.PagesDir)
+	}
+	return d.Errf("unrecognized tenant option %q", d.Val())
+}
+
+// parseTenantProxy sets up the tenant handler followed by a reverse_proxy
+// whose upstreams are the tenant's container, the way php_fastcgi wraps
+// reverse_proxy. It takes the tenant handler's subdirectives and every
+// reverse_proxy subdirective:
+//
+//	tenant_proxy [<matcher>] {
+//		page_after <duration>
+//		pages_dir  <directory>
+//		# any reverse_proxy subdirective, e.g.
+//		header_up X-Tenant {tenant.site_id}
+//		transport http {
+//			dial_timeout 2s
+//		}
+//	}
+func parseTenantProxy(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue, error) {
+	if !h.Next() {
+		return nil, h.ArgErr()
+	}
+	userMatcherSet, err := h.ExtractMatcherSet()
+	if err != nil {
+		return nil, err
+	}
+	// The remaining tokens are read twice: first for our own options,
+	// which are deleted, then by reverse_proxy's own unmarshaler.
+	dispenser := h.NewFromNextSegment()
+	tenantHandler := new(Handler)
+	for dispenser.Next() {
+		for dispenser.NextBlock(0) {
+			if dispenser.Nesting() != 1 {
+				continue
+			}
+			switch dispenser.Val() {
+			case "page_after", "pages_dir":
+				if err := tenantHandler.unmarshalOption(dispenser); err != nil {
+					return nil, err
+				}
+				dispenser.DeleteN(2)
+			case "to", "dynamic":
+				return nil, dispenser.Errf("tenant_proxy chooses its upstream itself; %s is not allowed", dispenser.Val())
+			}
+		}
+	}
+	dispenser.Reset()
+
+	rpHandler := &reverseproxy.Handler{
+		DynamicUpstreamsRaw: caddyconfig.JSONModuleObject(Upstreams{}, "source", "tenant", nil),
+	}
+	dispenser.Next() // directive name
+	if err := rpHandler.UnmarshalCaddyfile(dispenser); err != nil {
+		return nil, err
+	}
+	if err := rpHandler.FinalizeUnmarshalCaddyfile(h); err != nil {
+		return nil, err
+	}
+
+	route := caddyhttp.Route{
+		HandlersRaw: []json.RawMessage{
+			caddyconfig.JSONModuleObject(tenantHandler, "handler", "tenant", nil),
+			caddyconfig.JSONModuleObject(rpHandler, "handler", "reverse_proxy", nil),
+		},
+	}
+	if userMatcherSet != nil {
+		route.MatcherSetsRaw = []caddy.ModuleMap{userMatcherSet}
+	}
+	return []httpcaddyfile.ConfigValue{{Class: "route", Value: route}}, nil
+}
+
+// Interface guards
+var _ caddyfile.Unmarshaler = (*Handler)(nil)
