@@ -166,4 +166,3 @@ func cmdStatus(ctx context.Context, _ *cobra.Command, env *cliEnv) error {
 		c.Customers, c.Plans, c.Templates, c.Sites, c.Domains, c.APIKeys)
 	return nil
 }
-

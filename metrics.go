@@ -9,7 +9,7 @@ import (
 // resolverCollector exports the resolver's counters. It reads them at
 // scrape time, so the hot path pays only for its own atomic counters.
 type resolverCollector struct {
-	resolver                                              *tenants.Resolver
+	resolver                                               *tenants.Resolver
 	hits, misses, negativeHits, evictions, queries, cached *prometheus.Desc
 }
 

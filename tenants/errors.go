@@ -43,20 +43,22 @@ func invalid(field, format string, args ...any) error {
 // name the API field at fault. It is the one place where SQL errors become
 // domain errors.
 var constraintErrors = map[string]func() error{
-	"plans_slug_key":                   func() error { return &ConflictError{"slug", "a plan with this slug already exists"} },
-	"customers_email_key":              func() error { return &ConflictError{"email", "a customer with this email already exists"} },
-	"customers_stripe_customer_id_key": func() error { return &ConflictError{"stripe_customer_id", "another customer has this stripe customer id"} },
-	"templates_slug_key":               func() error { return &ConflictError{"slug", "a template with this slug already exists"} },
-	"sites_subdomain_key":              func() error { return &ConflictError{"subdomain", "this subdomain is taken"} },
-	"domains_hostname_key":             func() error { return &ConflictError{"hostname", "this hostname is already in use"} },
-	"api_keys_key_id_key":              func() error { return &ConflictError{"key_id", "key id collision; try again"} },
-	"billing_events_pkey":              func() error { return &ConflictError{"id", "event already applied"} },
-	"customers_plan_id_fkey":           func() error { return invalid("plan_id", "no such plan") },
-	"sites_customer_id_fkey":           func() error { return invalid("customer_id", "no such customer") },
-	"sites_template_id_fkey":           func() error { return invalid("template_id", "no such template") },
-	"domains_site_id_fkey":             func() error { return invalid("site_id", "no such site") },
-	"site_runtime_site_id_fkey":        func() error { return invalid("site_id", "no such site") },
-	"billing_events_customer_id_fkey":  func() error { return invalid("customer_id", "no such customer") },
+	"plans_slug_key":      func() error { return &ConflictError{"slug", "a plan with this slug already exists"} },
+	"customers_email_key": func() error { return &ConflictError{"email", "a customer with this email already exists"} },
+	"customers_stripe_customer_id_key": func() error {
+		return &ConflictError{"stripe_customer_id", "another customer has this stripe customer id"}
+	},
+	"templates_slug_key":              func() error { return &ConflictError{"slug", "a template with this slug already exists"} },
+	"sites_subdomain_key":             func() error { return &ConflictError{"subdomain", "this subdomain is taken"} },
+	"domains_hostname_key":            func() error { return &ConflictError{"hostname", "this hostname is already in use"} },
+	"api_keys_key_id_key":             func() error { return &ConflictError{"key_id", "key id collision; try again"} },
+	"billing_events_pkey":             func() error { return &ConflictError{"id", "event already applied"} },
+	"customers_plan_id_fkey":          func() error { return invalid("plan_id", "no such plan") },
+	"sites_customer_id_fkey":          func() error { return invalid("customer_id", "no such customer") },
+	"sites_template_id_fkey":          func() error { return invalid("template_id", "no such template") },
+	"domains_site_id_fkey":            func() error { return invalid("site_id", "no such site") },
+	"site_runtime_site_id_fkey":       func() error { return invalid("site_id", "no such site") },
+	"billing_events_customer_id_fkey": func() error { return invalid("customer_id", "no such customer") },
 }
 
 // inUse maps foreign keys violated by a DELETE to the conflict it means.

@@ -86,4 +86,3 @@ func Count() int {
 	pools.Range(func(any, any) bool { n++; return true })
 	return n
 }
-
