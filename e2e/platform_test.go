@@ -1,0 +1,252 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/volume"
+	"github.com/docker/docker/client"
+
+	"github.com/agistaffers/caddy-multitenant/internal/caddytest"
+	"github.com/agistaffers/caddy-multitenant/internal/pgtest"
+	"github.com/agistaffers/caddy-multitenant/internal/testimage"
+	"github.com/agistaffers/caddy-multitenant/provisioner"
+	"github.com/agistaffers/caddy-multitenant/tenants"
+)
+
+const baseDomain = "example.com"
+
+// platformOptions shape one test platform.
+type platformOptions struct {
+	IdleTimeout string // Default: 10m
+	MaxRunning  int
+	PageAfter   string // Default: 2s
+	DatabaseURL string // Default: the test server, in the test's schema
+	Schema      string // Default: a fresh schema
+}
+
+// testPlatform is a Caddy built from this module, serving tenants from its
+// own schema (which is also its Docker namespace) of the test database.
+type testPlatform struct {
+	t        *testing.T
+	schema   string
+	store    *tenants.Store
+	caddy    *caddytest.Process
+	docker   *client.Client
+	customer *tenants.Customer
+	template *tenants.Template
+}
+
+func newPlatform(t *testing.T, opts platformOptions) *testPlatform {
+	t.Helper()
+	ctx := context.Background()
+	image := testimage.Build(t, testimage.DefaultTag)
+	if opts.Schema == "" {
+		opts.Schema = pgtest.Schema(t)
+	}
+	if opts.DatabaseURL == "" {
+		opts.DatabaseURL = pgtest.URL(t)
+	}
+	if opts.IdleTimeout == "" {
+		opts.IdleTimeout = "10m"
+	}
+	if opts.PageAfter == "" {
+		opts.PageAfter = "2s"
+	}
+	pool := pgtest.Pool(t, opts.Schema)
+	if _, err := tenants.Migrate(ctx, pool, opts.Schema); err != nil {
+		t.Fatal(err)
+	}
+	p := &testPlatform{
+		t:      t,
+		schema: opts.Schema,
+		store:  tenants.NewStore(pool, tenants.Options{BaseDomain: baseDomain, Reserved: []string{"admin", "www"}}),
+		docker: dockerClient(t),
+	}
+	t.Cleanup(p.removeContainers)
+
+	p.customer = &tenants.Customer{Email: "owner@example.org", Name: "Owner"}
+	if err := p.store.CreateCustomer(ctx, "e2e", p.customer); err != nil {
+		t.Fatal(err)
+	}
+	p.template = &tenants.Template{Slug: "testsite", Name: "Test site", Image: image, Port: 8080,
+		Env: map[string]string{"DATA_DIR": "/data", "GREETING": "v1"}, DataPath: "/data", HealthPath: "/health",
+		MemoryBytes: 64 << 20, PidsLimit: 64}
+	if err := p.store.CreateTemplate(ctx, "e2e", p.template); err != nil {
+		t.Fatal(err)
+	}
+
+	caddyfile := fmt.Sprintf(`{
+	admin {ADMIN_ADDR}
+	http_port {HTTP_PORT}
+	auto_https off
+	tenants {
+		database_url %q
+		schema %s
+		base_domain %s
+		reserved admin www
+		idle_timeout %s
+		start_timeout 30s
+		max_running %d
+	}
+}
+
+http://:{HTTP_PORT} {
+	tenant_proxy {
+		page_after %s
+	}
+}
+`, opts.DatabaseURL, opts.Schema, baseDomain, opts.IdleTimeout, opts.MaxRunning, opts.PageAfter)
+	p.caddy = caddytest.Start(t, caddyfile, caddytest.Options{})
+	return p
+}
+
+// site creates a site at subdomain whose container greets with its name.
+func (p *testPlatform) site(subdomain string, env map[string]string) *tenants.Site {
+	p.t.Helper()
+	if env == nil {
+		env = map[string]string{}
+	}
+	env["SITE_NAME"] = subdomain
+	s := &tenants.Site{CustomerID: p.customer.ID, TemplateID: p.template.ID, Subdomain: subdomain, Env: env}
+	if err := p.store.CreateSite(context.Background(), "e2e", s); err != nil {
+		p.t.Fatal(err)
+	}
+	return s
+}
+
+// get requests path of host through Caddy.
+func (p *testPlatform) get(host, path string, header http.Header) (int, string, http.Header) {
+	p.t.Helper()
+	status, body, h, err := p.tryGet(host, path, header)
+	if err != nil {
+		p.t.Fatalf("GET %s%s: %v", host, path, err)
+	}
+	return status, body, h
+}
+
+func (p *testPlatform) tryGet(host, path string, header http.Header) (int, string, http.Header, error) {
+	req, err := http.NewRequest(http.MethodGet, "http://"+p.caddy.HTTP+path, nil)
+	if err != nil {
+		return 0, "", nil, err
+	}
+	req.Host = host
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	resp, err := httpClient.Do(req)
+	if err != nil {
+		return 0, "", nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body), resp.Header, err
+}
+
+var httpClient = &http.Client{
+	Timeout:   60 * time.Second,
+	Transport: &http.Transport{MaxIdleConnsPerHost: 256},
+}
+
+// containers lists the containers of site (all states).
+func (p *testPlatform) containers(siteID string) []container.Summary {
+	p.t.Helper()
+	list, err := p.docker.ContainerList(context.Background(), container.ListOptions{All: true, Filters: filters.NewArgs(
+		filters.Arg("label", provisioner.LabelNamespace+"="+p.schema),
+		filters.Arg("label", provisioner.LabelSite+"="+siteID),
+	)})
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	return list
+}
+
+// running reports whether the site has a running container.
+func (p *testPlatform) running(siteID string) bool {
+	for _, c := range p.containers(siteID) {
+		if c.State == "running" {
+			return true
+		}
+	}
+	return false
+}
+
+func (p *testPlatform) removeContainers() {
+	ctx := context.Background()
+	ns := filters.Arg("label", provisioner.LabelNamespace+"="+p.schema)
+	list, _ := p.docker.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(ns)})
+	for _, c := range list {
+		_ = p.docker.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true})
+	}
+	vols, _ := p.docker.VolumeList(ctx, volume.ListOptions{Filters: filters.NewArgs(ns)})
+	for _, v := range vols.Volumes {
+		_ = p.docker.VolumeRemove(ctx, v.Name, true)
+	}
+}
+
+func dockerClient(t *testing.T) *client.Client {
+	t.Helper()
+	c, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
+	if err != nil {
+		t.Fatalf("docker client: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := c.Ping(ctx); err != nil {
+		t.Fatalf("docker engine does not answer (make test starts one): %v", err)
+	}
+	c.NegotiateAPIVersion(ctx)
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func eventually(t *testing.T, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %s", what, within)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// openUpgraded opens an upgraded (WebSocket-style) connection to host's
+// /ws through Caddy and checks that it echoes.
+func (p *testPlatform) openUpgraded(host string) net.Conn {
+	p.t.Helper()
+	conn, err := net.Dial("tcp", p.caddy.HTTP)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	fmt.Fprintf(conn, "GET /ws HTTP/1.1\r\nHost: %s\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n", host)
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		p.t.Fatalf("upgrade: %s", resp.Status)
+	}
+	if _, err := conn.Write([]byte("ping")); err != nil {
+		p.t.Fatal(err)
+	}
+	buf := make([]byte, 4)
+	if _, err := io.ReadFull(br, buf); err != nil || string(buf) != "ping" {
+		p.t.Fatalf("echo over upgraded connection: %q, %v", buf, err)
+	}
+	return conn
+}
+
+func host(sub string) string { return sub + "." + baseDomain }
+
+func contains(s, sub string) bool { return strings.Contains(s, sub) }
