@@ -11,8 +11,11 @@ import (
 	"context"
 	"fmt"
 	"regexp"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgconn/ctxwatch"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -55,6 +58,18 @@ func Acquire(dsn, schema string) (*pgxpool.Pool, error) {
 		}
 		cfg.ConnConfig.RuntimeParams["search_path"] = schema
 		cfg.ConnConfig.RuntimeParams["application_name"] = "caddy-multitenant"
+		// pgx's default reaction to a cancelled context closes the socket,
+		// which leaves the statement running on the server (a write may
+		// still apply after its caller saw an error). Ask the server to
+		// cancel it first, and close the socket only if that does not end
+		// it quickly.
+		cfg.ConnConfig.BuildContextWatcherHandler = func(conn *pgconn.PgConn) ctxwatch.Handler {
+			return &pgconn.CancelRequestContextWatcherHandler{
+				Conn:               conn,
+				CancelRequestDelay: 0,
+				DeadlineDelay:      2 * time.Second,
+			}
+		}
 		pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
 		if err != nil {
 			return nil, fmt.Errorf("creating database pool: %w", err)
