@@ -2,6 +2,8 @@ package provisioner
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -29,6 +31,7 @@ const (
 	LabelTemplate        = "caddy-multitenant.template"
 	LabelTemplateVersion = "caddy-multitenant.template-version"
 	LabelPort            = "caddy-multitenant.port"
+	LabelSpec            = "caddy-multitenant.spec"
 )
 
 func containerName(ns, siteID string) string { return "tenant-" + ns + "-" + siteID }
@@ -44,7 +47,42 @@ func (p *Provisioner) labels(spec *Spec) map[string]string {
 		LabelTemplate:        spec.TemplateSlug,
 		LabelTemplateVersion: strconv.Itoa(spec.TemplateVersion),
 		LabelPort:            strconv.Itoa(spec.Port),
+		LabelSpec:            spec.hash(),
 	}
+}
+
+// hash fingerprints everything of a Spec that shapes its container, so a
+// change of any of it (the site's env, another template, new limits), not
+// only a template version bump, gives the site a fresh container at its
+// next start.
+func (s *Spec) hash() string {
+	b, _ := json.Marshal(struct {
+		Image, DataPath, HealthPath      string
+		Port                             int
+		Env                              map[string]string // json sorts map keys
+		MemoryBytes, NanoCPUs, PidsLimit int64
+		CapAdd                           []string
+	}{s.Image, s.DataPath, s.HealthPath, s.Port, s.Env, s.MemoryBytes, s.NanoCPUs, s.PidsLimit, s.CapAdd})
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:12])
+}
+
+// outdated reports whether container c no longer matches spec. A container
+// made from a newer version of the same template is kept: the spec then
+// comes from a stale cache (another node's change not seen yet), and
+// downgrading it would make two nodes take turns recreating it.
+func outdated(c *container.InspectResponse, spec *Spec) bool {
+	if c.Config == nil {
+		return true
+	}
+	labels := c.Config.Labels
+	if labels[LabelTemplate] == spec.TemplateSlug && labelVersion(c) > spec.TemplateVersion {
+		return false
+	}
+	if labelVersion(c) < spec.TemplateVersion {
+		return true
+	}
+	return labels[LabelSpec] != spec.hash()
 }
 
 // namespaceFilter selects this provisioner's containers (or volumes).
@@ -210,13 +248,13 @@ func (p *Provisioner) ensureContainer(ctx context.Context, spec *Spec) (containe
 		if !p.ours(&c, spec.SiteID) {
 			return c, false, fmt.Errorf("container %s exists but is not labeled for namespace %s and site %s", name, p.cfg.Namespace, spec.SiteID)
 		}
-		v := labelVersion(&c)
-		if v >= spec.TemplateVersion {
+		if !outdated(&c, spec) {
 			return c, false, nil
 		}
-		p.log.Info("recreating container for new template version",
+		p.log.Info("recreating container for changed site definition",
 			zap.String("site_id", spec.SiteID), zap.String("container_id", c.ID),
-			zap.Int("old_version", v), zap.Int("new_version", spec.TemplateVersion))
+			zap.String("old_template", c.Config.Labels[LabelTemplate]), zap.Int("old_version", labelVersion(&c)),
+			zap.String("new_template", spec.TemplateSlug), zap.Int("new_version", spec.TemplateVersion))
 		if err := p.removeContainer(ctx, c.ID); err != nil {
 			return c, false, err
 		}

@@ -61,11 +61,11 @@ type Spec struct {
 	// CapAdd lists capabilities granted on top of an empty set (all others
 	// are dropped).
 	CapAdd []string
-	// TemplateSlug and TemplateVersion are recorded as labels. A container
-	// whose version label is lower than TemplateVersion is replaced at its
-	// next start (the volume is kept). Changing the image without bumping
-	// the version does not recreate the container: the version is the only
-	// signal.
+	// TemplateSlug and TemplateVersion are recorded as labels, with a hash
+	// of everything above. A container whose hash differs (the site's env,
+	// its template, the template's image or limits changed) is replaced at
+	// its next start, the volume kept; one made from a newer version of the
+	// same template is kept (the spec comes from a stale cache).
 	TemplateSlug    string
 	TemplateVersion int
 }

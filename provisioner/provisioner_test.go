@@ -347,14 +347,47 @@ func TestTemplateVersionRecreates(t *testing.T) {
 	id := p.Status(site).ContainerID
 	do(t, http.MethodPut, "http://"+up+"/file?name=f", strings.NewReader("kept"))
 
-	// Same version, different env: no recreate (the version is the signal).
+	// The same spec again: the container is kept.
+	if err := p.StopSite(context.Background(), site); err != nil {
+		t.Fatal(err)
+	}
+	up = ensure(t, p, spec)
+	if got := p.Status(site).ContainerID; got != id {
+		t.Fatalf("an unchanged spec recreated the container")
+	}
+
+	// Same version, different env (a site's own override changed): the
+	// container is recreated, since it would otherwise run the old env.
 	if err := p.StopSite(context.Background(), site); err != nil {
 		t.Fatal(err)
 	}
 	spec.Env["FLAVOR"] = "two"
 	up = ensure(t, p, spec)
+	if got := p.Status(site).ContainerID; got == id {
+		t.Fatalf("a changed env kept the old container")
+	}
+	var recreated map[string]string
+	if err := json.Unmarshal([]byte(get(t, up, "/env")), &recreated); err != nil || recreated["FLAVOR"] != "two" {
+		t.Fatalf("env after recreate: %v (%v)", recreated, err)
+	}
+	id = p.Status(site).ContainerID
+	if got := get(t, up, "/file?name=f"); got != "kept" {
+		t.Fatalf("volume after env recreate: %q", got)
+	}
+
+	// A stale spec (an older version of the same template) never
+	// downgrades a container made from a newer one.
+	if err := p.StopSite(context.Background(), site); err != nil {
+		t.Fatal(err)
+	}
+	stale := spec
+	stale.TemplateVersion = 0
+	stale.Env = map[string]string{"FLAVOR": "stale"}
+	if _, err := p.Ensure(context.Background(), stale); err != nil {
+		t.Fatal(err)
+	}
 	if got := p.Status(site).ContainerID; got != id {
-		t.Fatalf("same version recreated the container")
+		t.Fatalf("a stale spec recreated the container")
 	}
 
 	if err := p.StopSite(context.Background(), site); err != nil {
