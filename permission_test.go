@@ -297,7 +297,7 @@ func TestPermissionCancelledContext(t *testing.T) {
 	// Put the name in the host index now rather than wait for the
 	// notification, so that the check must ask the database.
 	f.resolver.Apply(tenants.Change{Schema: schema, Table: "sites", Op: "insert", Subdomains: []string{"slow"}})
-	proxy.stall() // connections accept but the database never answers
+	proxy.stall()        // connections accept but the database never answers
 	t.Cleanup(proxy.cut) // before the pool closes: it waits for the stalled lookup
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
@@ -313,7 +313,7 @@ func TestPermissionCaddyfile(t *testing.T) {
 		t.Fatal(err)
 	}
 	for input, want := range map[string]string{
-		`tenant extra`:         "wrong argument count",
+		`tenant extra`:       "wrong argument count",
 		"tenant {\n\tfoo\n}": "takes no options",
 	} {
 		var p Permission
