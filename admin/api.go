@@ -1,0 +1,242 @@
+// Package admin is the platform's admin HTTP API: a JSON REST API under
+// /api/v1 over customers, plans, templates, sites and domains, with site
+// actions (start, stop, restart, redeploy, status, logs), custom domain
+// verification, the audit log and an OpenAPI 3 description of itself.
+//
+// It knows nothing of Caddy or Docker: the root package mounts it as the
+// http.handlers.tenant_admin module and gives it the store and a Runtime
+// backed by the provisioner.
+//
+// Every request carries "Authorization: Bearer <api key>". GET (and HEAD)
+// need a key of read or write scope, everything else a write key. Errors
+// have one shape, see Error.
+package admin
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/agistaffers/caddy-multitenant/tenants"
+)
+
+// Prefix is the path every API route lives under.
+const Prefix = "/api/v1"
+
+// Runtime runs site containers. The root package implements it with the
+// platform's provisioner; errors wrap ErrNoContainer, ErrNoCapacity or
+// ErrStartFailed where they apply.
+type Runtime interface {
+	// Start makes sure the site's container runs and is ready; it returns
+	// the upstream address.
+	Start(ctx context.Context, siteID string) (upstream string, err error)
+	// Stop stops the site's container, keeping it and its volume.
+	Stop(ctx context.Context, siteID string) error
+	// Restart stops and starts the site's container.
+	Restart(ctx context.Context, siteID string) (upstream string, err error)
+	// Redeploy recreates the site's container from its current template
+	// and env, keeping its volume, and starts it.
+	Redeploy(ctx context.Context, siteID string) (upstream string, err error)
+	// Remove removes the site's container, and its volume with purge.
+	Remove(ctx context.Context, siteID string, purge bool) error
+	// Status returns what this node knows of the site's container; a zero
+	// State means nothing.
+	Status(siteID string) RuntimeStatus
+	// Logs returns the container's output: the last tail lines (0: all),
+	// then with follow new output until ctx ends.
+	Logs(ctx context.Context, siteID string, tail int, follow bool) (io.ReadCloser, error)
+}
+
+// RuntimeStatus is what GET /sites/{id}/status reports.
+type RuntimeStatus struct {
+	SiteID        string     `json:"site_id"`
+	State         string     `json:"state"` // created, starting, running, stopped, failed, removed, or unknown
+	ContainerID   string     `json:"container_id,omitempty"`
+	Upstream      string     `json:"upstream,omitempty"`
+	LastStartedAt *time.Time `json:"last_started_at,omitempty"`
+	LastStoppedAt *time.Time `json:"last_stopped_at,omitempty"`
+	LastActiveAt  *time.Time `json:"last_active_at,omitempty"`
+	InFlight      int64      `json:"in_flight"`
+	Upgraded      int64      `json:"upgraded_connections"`
+	Error         string     `json:"error,omitempty"`
+	RetryAfter    *time.Time `json:"retry_after,omitempty"`
+	// Source says where the status comes from: "live" (this node's
+	// provisioner) or "recorded" (the last state saved in the database,
+	// e.g. by another node).
+	Source string `json:"source"`
+}
+
+// Config sets up an API.
+type Config struct {
+	// Store is the platform's data. Required.
+	Store *tenants.Store
+	// Runtime runs containers; nil makes site actions answer 503.
+	Runtime Runtime
+	// Verifier checks custom domains' DNS; nil makes verify use the
+	// system resolver with no platform addresses (TXT records only).
+	Verifier *Verifier
+	// MaxBody is the largest request body read, in bytes. Default: 1 MiB.
+	MaxBody int64
+	// Logger defaults to a no-op logger.
+	Logger *zap.Logger
+}
+
+// API is the admin API's HTTP handler for everything under Prefix.
+type API struct {
+	cfg    Config
+	store  *tenants.Store
+	mux    *http.ServeMux
+	routes []Route
+	log    *zap.Logger
+}
+
+// Route is one method and path of the API, the path as OpenAPI writes it
+// (e.g. /api/v1/sites/{id}).
+type Route struct {
+	Method, Path string
+}
+
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+// New returns the API for cfg.
+func New(cfg Config) *API {
+	if cfg.MaxBody <= 0 {
+		cfg.MaxBody = DefaultMaxBody
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	if cfg.Verifier == nil {
+		cfg.Verifier = &Verifier{}
+	}
+	a := &API{cfg: cfg, store: cfg.Store, mux: http.NewServeMux(), log: cfg.Logger}
+	a.register()
+	return a
+}
+
+// Routes returns every method and path the API serves.
+func (a *API) Routes() []Route { return slices.Clone(a.routes) }
+
+func (a *API) handle(method, path string, h handlerFunc) {
+	a.routes = append(a.routes, Route{method, Prefix + path})
+	a.mux.HandleFunc(method+" "+Prefix+path, func(w http.ResponseWriter, r *http.Request) {
+		if err := h(w, r); err != nil {
+			writeError(w, a.toAPIError(r, err))
+		}
+	})
+}
+
+func (a *API) register() {
+	a.handle("GET", "/openapi.json", a.openAPI)
+
+	a.handle("GET", "/customers", a.listCustomers)
+	a.handle("POST", "/customers", a.createCustomer)
+	a.handle("GET", "/customers/{id}", a.getCustomer)
+	a.handle("PATCH", "/customers/{id}", a.patchCustomer)
+	a.handle("DELETE", "/customers/{id}", a.deleteCustomer)
+
+	a.handle("GET", "/plans", a.listPlans)
+	a.handle("POST", "/plans", a.createPlan)
+	a.handle("GET", "/plans/{id}", a.getPlan)
+	a.handle("PATCH", "/plans/{id}", a.patchPlan)
+	a.handle("DELETE", "/plans/{id}", a.deletePlan)
+
+	a.handle("GET", "/templates", a.listTemplates)
+	a.handle("POST", "/templates", a.createTemplate)
+	a.handle("GET", "/templates/{id}", a.getTemplate)
+	a.handle("PATCH", "/templates/{id}", a.patchTemplate)
+	a.handle("DELETE", "/templates/{id}", a.deleteTemplate)
+
+	a.handle("GET", "/sites", a.listSites)
+	a.handle("POST", "/sites", a.createSite)
+	a.handle("GET", "/sites/{id}", a.getSite)
+	a.handle("PATCH", "/sites/{id}", a.patchSite)
+	a.handle("DELETE", "/sites/{id}", a.deleteSite)
+	a.handle("POST", "/sites/{id}/start", a.siteAction("start"))
+	a.handle("POST", "/sites/{id}/stop", a.siteAction("stop"))
+	a.handle("POST", "/sites/{id}/restart", a.siteAction("restart"))
+	a.handle("POST", "/sites/{id}/redeploy", a.siteAction("redeploy"))
+	a.handle("GET", "/sites/{id}/status", a.siteStatus)
+	a.handle("GET", "/sites/{id}/logs", a.siteLogs)
+	a.handle("GET", "/sites/{id}/domains", a.listSiteDomains)
+	a.handle("POST", "/sites/{id}/domains", a.createSiteDomain)
+
+	a.handle("GET", "/domains", a.listDomains)
+	a.handle("POST", "/domains", a.createDomain)
+	a.handle("GET", "/domains/{id}", a.getDomain)
+	a.handle("PATCH", "/domains/{id}", a.patchDomain)
+	a.handle("DELETE", "/domains/{id}", a.deleteDomain)
+	a.handle("POST", "/domains/{id}/verify", a.verifyDomain)
+
+	a.handle("GET", "/audit", a.listAudit)
+
+	// The Stripe webhook (billing issue) goes here: it authenticates by
+	// Stripe's signature, not an API key, so it is matched in ServeHTTP
+	// before authentication, e.g. POST /api/v1/webhooks/stripe.
+}
+
+// Handles reports whether the API serves path (everything under Prefix).
+func Handles(path string) bool {
+	return path == Prefix || strings.HasPrefix(path, Prefix+"/")
+}
+
+// ServeHTTP authenticates the request, checks its scope and routes it.
+// Requests without a valid key get 401 whatever their path, so the API
+// reveals nothing to them, not even which routes exist.
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.ContentLength > a.cfg.MaxBody {
+		writeError(w, bodyTooLarge(a.cfg.MaxBody))
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, a.cfg.MaxBody)
+
+	public := r.URL.Path == Prefix+"/openapi.json" && (r.Method == http.MethodGet || r.Method == http.MethodHead)
+	if !public {
+		key, err := a.authenticate(r)
+		if err != nil {
+			if e, ok := err.(*Error); ok && e.Status == http.StatusUnauthorized {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="tenant_admin"`)
+			}
+			writeError(w, a.toAPIError(r, err))
+			return
+		}
+		if !readOnly(r.Method) && key.Scope != tenants.ScopeWrite {
+			writeError(w, apiErr(http.StatusForbidden, CodeForbidden, "", "this API key is read-only"))
+			return
+		}
+		r = r.WithContext(context.WithValue(r.Context(), keyCtx{}, key))
+	}
+
+	if _, pattern := a.mux.Handler(r); pattern == "" {
+		if allow := a.allowed(r); len(allow) > 0 {
+			w.Header().Set("Allow", strings.Join(allow, ", "))
+			writeError(w, apiErr(http.StatusMethodNotAllowed, CodeMethodNotAllowed, "", r.Method+" is not allowed here; allowed: "+strings.Join(allow, ", ")))
+			return
+		}
+		writeError(w, apiErr(http.StatusNotFound, CodeNotFound, "", "no such API route"))
+		return
+	}
+	a.mux.ServeHTTP(w, r)
+}
+
+// allowed returns the methods the request's path is served for.
+func (a *API) allowed(r *http.Request) []string {
+	var allow []string
+	for _, m := range []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"} {
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		if _, pattern := a.mux.Handler(probe); pattern != "" {
+			allow = append(allow, m)
+		}
+	}
+	return allow
+}
+
+func readOnly(method string) bool {
+	return method == http.MethodGet || method == http.MethodHead || method == http.MethodOptions
+}

@@ -1,0 +1,111 @@
+package admin
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/agistaffers/caddy-multitenant/internal/pgtest"
+	"github.com/agistaffers/caddy-multitenant/tenants"
+)
+
+// testAPI is the API on a fresh schema of the test database, over a real
+// HTTP server, with a write and a read key.
+type testAPI struct {
+	t     *testing.T
+	url   string
+	store *tenants.Store
+	write string
+	read  string
+	api   *API
+}
+
+func newTestAPI(t *testing.T, cfg Config) *testAPI {
+	t.Helper()
+	schema := pgtest.Schema(t)
+	pool := pgtest.Pool(t, schema)
+	ctx := context.Background()
+	if _, err := tenants.Migrate(ctx, pool, schema); err != nil {
+		t.Fatal(err)
+	}
+	store := tenants.NewStore(pool, tenants.Options{BaseDomain: "example.com", Reserved: []string{"admin", "www"}})
+	cfg.Store = store
+	api := New(cfg)
+	srv := httptest.NewServer(api)
+	t.Cleanup(srv.Close)
+	ta := &testAPI{t: t, url: srv.URL, store: store, api: api}
+	var err error
+	if ta.write, _, err = store.CreateAPIKey(ctx, "test", "writer", tenants.ScopeWrite); err != nil {
+		t.Fatal(err)
+	}
+	if ta.read, _, err = store.CreateAPIKey(ctx, "test", "reader", tenants.ScopeRead); err != nil {
+		t.Fatal(err)
+	}
+	return ta
+}
+
+// do sends a request with the write key; body may be a string (sent as
+// is), nil, or any value (sent as JSON). out, if not nil, receives the
+// decoded response.
+func (ta *testAPI) do(method, path string, body any, out any) (int, http.Header, []byte) {
+	ta.t.Helper()
+	return ta.doAs(ta.write, method, path, body, out)
+}
+
+func (ta *testAPI) doAs(token, method, path string, body any, out any) (int, http.Header, []byte) {
+	ta.t.Helper()
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		rd = bytes.NewBufferString(b)
+	case []byte:
+		rd = bytes.NewReader(b)
+	default:
+		j, err := json.Marshal(b)
+		if err != nil {
+			ta.t.Fatal(err)
+		}
+		rd = bytes.NewReader(j)
+	}
+	req, err := http.NewRequest(method, ta.url+path, rd)
+	if err != nil {
+		ta.t.Fatal(err)
+	}
+	if rd != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		ta.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	if out != nil && len(data) > 0 {
+		if err := json.Unmarshal(data, out); err != nil {
+			ta.t.Fatalf("%s %s: decoding %q: %v", method, path, data, err)
+		}
+	}
+	return resp.StatusCode, resp.Header, data
+}
+
+type errorBody struct {
+	Error Error `json:"error"`
+}
+
+// wantError asserts an error response's status, code and field.
+func (ta *testAPI) wantError(method, path string, body any, status int, code, field string) {
+	ta.t.Helper()
+	var e errorBody
+	got, _, raw := ta.do(method, path, body, &e)
+	if got != status || e.Error.Code != code || e.Error.Field != field {
+		ta.t.Errorf("%s %s: got %d %s field %q (%s), want %d %s field %q", method, path, got, e.Error.Code, e.Error.Field, raw, status, code, field)
+	}
+}

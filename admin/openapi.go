@@ -1,0 +1,292 @@
+package admin
+
+import (
+	"net/http"
+	"reflect"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/agistaffers/caddy-multitenant/tenants"
+)
+
+// operation documents one route. The table is kept apart from register
+// on purpose: TestOpenAPIMatchesRoutes checks the two against each other.
+type operation struct {
+	method, path, summary string
+	query                 []string // query parameters
+	body                  any      // request body type, nil for none
+	status                int      // success status
+	resp                  any      // success body type, nil for none
+	text                  bool     // the success body is text/plain
+}
+
+type (
+	customerList struct{ list[tenants.Customer] }
+	planList     struct{ list[tenants.Plan] }
+	templateList struct{ list[tenants.Template] }
+	siteList     struct{ list[tenants.Site] }
+	domainList   struct{ list[tenants.Domain] }
+	auditList    struct {
+		Items      []auditEntry `json:"items"`
+		NextBefore int64        `json:"next_before,omitempty"`
+	}
+)
+
+var pageParams = []string{"limit", "after"}
+
+var operations = []operation{
+	{method: "GET", path: "/openapi.json", summary: "This document (no API key needed)", status: 200, resp: map[string]any{}},
+
+	{method: "GET", path: "/customers", summary: "List customers", query: append([]string{"status"}, pageParams...), status: 200, resp: customerList{}},
+	{method: "POST", path: "/customers", summary: "Create a customer", body: CustomerInput{}, status: 201, resp: tenants.Customer{}},
+	{method: "GET", path: "/customers/{id}", summary: "Get a customer", status: 200, resp: tenants.Customer{}},
+	{method: "PATCH", path: "/customers/{id}", summary: "Update a customer's given fields", body: CustomerPatch{}, status: 200, resp: tenants.Customer{}},
+	{method: "DELETE", path: "/customers/{id}", summary: "Delete a customer; 409 while it has sites unless cascade=true (purge=true also removes their volumes)", query: []string{"cascade", "purge"}, status: 204},
+
+	{method: "GET", path: "/plans", summary: "List plans", query: pageParams, status: 200, resp: planList{}},
+	{method: "POST", path: "/plans", summary: "Create a plan", body: PlanInput{}, status: 201, resp: tenants.Plan{}},
+	{method: "GET", path: "/plans/{id}", summary: "Get a plan", status: 200, resp: tenants.Plan{}},
+	{method: "PATCH", path: "/plans/{id}", summary: "Update a plan's given fields", body: PlanPatch{}, status: 200, resp: tenants.Plan{}},
+	{method: "DELETE", path: "/plans/{id}", summary: "Delete a plan; 409 while customers are on it", status: 204},
+
+	{method: "GET", path: "/templates", summary: "List templates", query: pageParams, status: 200, resp: templateList{}},
+	{method: "POST", path: "/templates", summary: "Create a template", body: TemplateInput{}, status: 201, resp: tenants.Template{}},
+	{method: "GET", path: "/templates/{id}", summary: "Get a template", status: 200, resp: tenants.Template{}},
+	{method: "PATCH", path: "/templates/{id}", summary: "Update a template's given fields (bumps its version)", body: TemplatePatch{}, status: 200, resp: tenants.Template{}},
+	{method: "DELETE", path: "/templates/{id}", summary: "Delete a template; 409 while sites use it", status: 204},
+
+	{method: "GET", path: "/sites", summary: "List sites", query: append([]string{"customer_id", "template_id", "status"}, pageParams...), status: 200, resp: siteList{}},
+	{method: "POST", path: "/sites", summary: "Create a site", body: SiteInput{}, status: 201, resp: tenants.Site{}},
+	{method: "GET", path: "/sites/{id}", summary: "Get a site", status: 200, resp: tenants.Site{}},
+	{method: "PATCH", path: "/sites/{id}", summary: "Update a site's given fields", body: SitePatch{}, status: 200, resp: tenants.Site{}},
+	{method: "DELETE", path: "/sites/{id}", summary: "Delete a site and its container; the volume is kept unless purge=true", query: []string{"purge"}, status: 204},
+	{method: "POST", path: "/sites/{id}/start", summary: "Start the site's container and wait until it is ready", status: 200, resp: RuntimeStatus{}},
+	{method: "POST", path: "/sites/{id}/stop", summary: "Stop the site's container", status: 200, resp: RuntimeStatus{}},
+	{method: "POST", path: "/sites/{id}/restart", summary: "Stop and start the site's container", status: 200, resp: RuntimeStatus{}},
+	{method: "POST", path: "/sites/{id}/redeploy", summary: "Recreate the site's container from its current template, keeping its volume", status: 200, resp: RuntimeStatus{}},
+	{method: "GET", path: "/sites/{id}/status", summary: "The site's container state", status: 200, resp: RuntimeStatus{}},
+	{method: "GET", path: "/sites/{id}/logs", summary: "The container's output: the last tail lines (default 100, or all); follow=true streams", query: []string{"tail", "follow"}, status: 200, text: true},
+	{method: "GET", path: "/sites/{id}/domains", summary: "List the site's custom domains", query: pageParams, status: 200, resp: domainList{}},
+	{method: "POST", path: "/sites/{id}/domains", summary: "Add a custom domain to the site (unverified)", body: DomainInput{}, status: 201, resp: tenants.Domain{}},
+
+	{method: "GET", path: "/domains", summary: "List custom domains", query: append([]string{"site_id"}, pageParams...), status: 200, resp: domainList{}},
+	{method: "POST", path: "/domains", summary: "Add a custom domain (unverified)", body: DomainInput{}, status: 201, resp: tenants.Domain{}},
+	{method: "GET", path: "/domains/{id}", summary: "Get a custom domain", status: 200, resp: tenants.Domain{}},
+	{method: "PATCH", path: "/domains/{id}", summary: "Mark a custom domain verified or not by hand", body: DomainPatch{}, status: 200, resp: tenants.Domain{}},
+	{method: "DELETE", path: "/domains/{id}", summary: "Remove a custom domain", status: 204},
+	{method: "POST", path: "/domains/{id}/verify", summary: "Check the domain's DNS (TXT token, CNAME or A/AAAA) and mark it verified when it passes", status: 200, resp: VerifyResult{}},
+
+	{method: "GET", path: "/audit", summary: "The audit log, newest first", query: []string{"entity", "entity_id", "before", "limit"}, status: 200, resp: auditList{}},
+}
+
+var (
+	openAPIOnce sync.Once
+	openAPIDoc  map[string]any
+)
+
+// OpenAPI returns the API's OpenAPI 3 document.
+func OpenAPI() map[string]any {
+	openAPIOnce.Do(func() { openAPIDoc = buildOpenAPI() })
+	return openAPIDoc
+}
+
+func (a *API) openAPI(w http.ResponseWriter, r *http.Request) error {
+	writeJSON(w, http.StatusOK, OpenAPI())
+	return nil
+}
+
+var pathParam = regexp.MustCompile(`\{([a-z_]+)\}`)
+
+func buildOpenAPI() map[string]any {
+	g := &schemaGen{defs: map[string]any{}}
+	errRef := g.schema(reflect.TypeOf(struct {
+		Error Error `json:"error"`
+	}{}))
+	paths := map[string]any{}
+	for _, op := range operations {
+		full := Prefix + op.path
+		item, _ := paths[full].(map[string]any)
+		if item == nil {
+			item = map[string]any{}
+			paths[full] = item
+		}
+		var params []any
+		for _, m := range pathParam.FindAllStringSubmatch(op.path, -1) {
+			params = append(params, map[string]any{"name": m[1], "in": "path", "required": true, "schema": map[string]any{"type": "string", "format": "uuid"}})
+		}
+		for _, q := range op.query {
+			params = append(params, map[string]any{"name": q, "in": "query", "schema": queryParamSchema(q)})
+		}
+		responses := map[string]any{}
+		ok := map[string]any{"description": http.StatusText(op.status)}
+		switch {
+		case op.text:
+			ok["content"] = map[string]any{"text/plain": map[string]any{"schema": map[string]any{"type": "string"}}}
+		case op.resp != nil:
+			ok["content"] = map[string]any{"application/json": map[string]any{"schema": g.schema(reflect.TypeOf(op.resp))}}
+		}
+		if op.status == 201 {
+			ok["headers"] = map[string]any{"Location": map[string]any{"schema": map[string]any{"type": "string"}, "description": "the new resource's URL"}}
+		}
+		responses[strconv.Itoa(op.status)] = ok
+		errs := []int{401, 404, 405}
+		if op.method != "GET" {
+			errs = append(errs, 400, 403, 409, 413, 415, 422)
+		} else if len(op.query) > 0 {
+			errs = append(errs, 422)
+		}
+		if strings.HasPrefix(op.path, "/sites/{id}/") && op.method == "POST" {
+			errs = append(errs, 502, 503)
+		}
+		for _, s := range errs {
+			responses[strconv.Itoa(s)] = map[string]any{"description": http.StatusText(s),
+				"content": map[string]any{"application/json": map[string]any{"schema": errRef}}}
+		}
+		o := map[string]any{
+			"summary":     op.summary,
+			"operationId": operationID(op),
+			"responses":   responses,
+		}
+		if params != nil {
+			o["parameters"] = params
+		}
+		if op.body != nil {
+			o["requestBody"] = map[string]any{"required": true,
+				"content": map[string]any{"application/json": map[string]any{"schema": g.schema(reflect.TypeOf(op.body))}}}
+		}
+		if op.path == "/openapi.json" {
+			o["security"] = []any{}
+		}
+		item[strings.ToLower(op.method)] = o
+	}
+	return map[string]any{
+		"openapi": "3.0.3",
+		"info": map[string]any{
+			"title":       "caddy-multitenant admin API",
+			"version":     "1",
+			"description": "Manage customers, plans, templates, sites and custom domains. Authenticate with Authorization: Bearer <API key> (caddy tenants apikey create); GET needs a read or write key, every other method a write key. Errors are {\"error\":{\"code\",\"message\",\"field\"}}.",
+		},
+		"paths":    paths,
+		"security": []any{map[string]any{"bearer": []any{}}},
+		"components": map[string]any{
+			"securitySchemes": map[string]any{"bearer": map[string]any{"type": "http", "scheme": "bearer"}},
+			"schemas":         g.defs,
+		},
+	}
+}
+
+func queryParamSchema(name string) map[string]any {
+	switch name {
+	case "limit":
+		return map[string]any{"type": "integer", "minimum": 1, "maximum": 500, "default": 50}
+	case "before":
+		return map[string]any{"type": "integer"}
+	case "cascade", "purge", "follow":
+		return map[string]any{"type": "boolean", "default": false}
+	case "tail":
+		return map[string]any{"type": "string", "default": "100", "description": "a number of lines, or all"}
+	case "after", "customer_id", "template_id", "site_id":
+		return map[string]any{"type": "string", "format": "uuid"}
+	}
+	return map[string]any{"type": "string"}
+}
+
+func operationID(op operation) string {
+	var b strings.Builder
+	b.WriteString(strings.ToLower(op.method))
+	for _, part := range strings.Split(op.path, "/") {
+		part = strings.Trim(part, "{}")
+		part = strings.NewReplacer(".", "_").Replace(part)
+		if part == "" {
+			continue
+		}
+		b.WriteString(strings.ToUpper(part[:1]) + part[1:])
+	}
+	return b.String()
+}
+
+// schemaGen derives JSON schemas from Go types by their json tags, so the
+// document follows the types the handlers decode and encode.
+type schemaGen struct{ defs map[string]any }
+
+var timeType = reflect.TypeOf(time.Time{})
+
+func (g *schemaGen) schema(t reflect.Type) map[string]any {
+	switch {
+	case t == timeType:
+		return map[string]any{"type": "string", "format": "date-time"}
+	case t.Kind() == reflect.Pointer:
+		return g.schema(t.Elem())
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return map[string]any{"type": "string"}
+	case reflect.Bool:
+		return map[string]any{"type": "boolean"}
+	case reflect.Int, reflect.Int32, reflect.Int64:
+		return map[string]any{"type": "integer"}
+	case reflect.Float64:
+		return map[string]any{"type": "number"}
+	case reflect.Slice:
+		if t.Elem().Kind() == reflect.Uint8 {
+			return map[string]any{"type": "string", "format": "byte"}
+		}
+		return map[string]any{"type": "array", "items": g.schema(t.Elem())}
+	case reflect.Map:
+		return map[string]any{"type": "object", "additionalProperties": g.schema(t.Elem())}
+	case reflect.Interface:
+		return map[string]any{}
+	case reflect.Struct:
+	default:
+		return map[string]any{}
+	}
+	name := schemaName(t)
+	ref := map[string]any{"$ref": "#/components/schemas/" + name}
+	if _, ok := g.defs[name]; ok {
+		return ref
+	}
+	g.defs[name] = map[string]any{} // placeholder against recursion
+	props := map[string]any{}
+	g.fields(t, props)
+	def := map[string]any{"type": "object", "properties": props}
+	if strings.HasSuffix(name, "Input") || strings.HasSuffix(name, "Patch") {
+		def["additionalProperties"] = false
+	}
+	g.defs[name] = def
+	return ref
+}
+
+func (g *schemaGen) fields(t reflect.Type, props map[string]any) {
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		if f.Anonymous && f.Type.Kind() == reflect.Struct {
+			g.fields(f.Type, props)
+			continue
+		}
+		if !f.IsExported() {
+			continue
+		}
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if name == "-" {
+			continue
+		}
+		if name == "" {
+			name = f.Name
+		}
+		props[name] = g.schema(f.Type)
+	}
+}
+
+func schemaName(t reflect.Type) string {
+	n := t.Name()
+	if n == "" {
+		return "ErrorResponse"
+	}
+	if i := strings.IndexByte(n, '['); i >= 0 {
+		n = n[:i]
+	}
+	return strings.ToUpper(n[:1]) + n[1:]
+}

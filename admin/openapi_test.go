@@ -1,0 +1,84 @@
+package admin
+
+import (
+	"encoding/json"
+	"net/http"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// The document and the router agree both ways: every route is documented,
+// every documented operation is routed (a request for it reaches a
+// handler, not the router's 404 or 405), and the document is valid JSON
+// with the OpenAPI 3 basics.
+func TestOpenAPIMatchesRoutes(t *testing.T) {
+	t.Parallel()
+	ta := newTestAPI(t, Config{})
+	var doc struct {
+		OpenAPI string                                `json:"openapi"`
+		Paths   map[string]map[string]json.RawMessage `json:"paths"`
+	}
+	status, _, raw := ta.do("GET", "/api/v1/openapi.json", nil, &doc)
+	if status != 200 || !strings.HasPrefix(doc.OpenAPI, "3.") {
+		t.Fatalf("openapi.json: %d %.200s", status, raw)
+	}
+	documented := map[Route]bool{}
+	for path, ops := range doc.Paths {
+		for method := range ops {
+			documented[Route{strings.ToUpper(method), path}] = true
+		}
+	}
+	routed := map[Route]bool{}
+	for _, r := range ta.api.Routes() {
+		routed[r] = true
+		if !documented[r] {
+			t.Errorf("route %s %s is not in the document", r.Method, r.Path)
+		}
+	}
+	param := regexp.MustCompile(`\{[a-z_]+\}`)
+	for r := range documented {
+		if !routed[r] {
+			t.Errorf("documented %s %s is not routed", r.Method, r.Path)
+		}
+		// Walk the real router: a request for the operation must reach
+		// its handler (the router itself answers "no such API route").
+		path := param.ReplaceAllString(r.Path, "00000000-0000-0000-0000-000000000000")
+		var e errorBody
+		status, _, _ := ta.do(r.Method, path, nil, &e)
+		if status == http.StatusMethodNotAllowed || (status == 404 && e.Error.Message == "no such API route") {
+			t.Errorf("documented %s %s: the router answers %d", r.Method, r.Path, status)
+		}
+	}
+	// Every schema reference resolves.
+	var full map[string]any
+	if err := json.Unmarshal(raw, &full); err != nil {
+		t.Fatal(err)
+	}
+	schemas := full["components"].(map[string]any)["schemas"].(map[string]any)
+	refs := regexp.MustCompile(`"\$ref":\s*"#/components/schemas/([A-Za-z]+)"`).FindAllStringSubmatch(string(raw), -1)
+	if len(refs) == 0 {
+		t.Fatal("no schema references")
+	}
+	for _, m := range refs {
+		if _, ok := schemas[m[1]]; !ok {
+			t.Errorf("dangling reference to %s", m[1])
+		}
+	}
+	for _, name := range []string{"Customer", "SiteInput", "SitePatch", "Domain", "RuntimeStatus", "ErrorResponse"} {
+		if _, ok := schemas[name]; !ok {
+			t.Errorf("schema %s missing; have %v", name, slices.Sorted(mapsKeys(schemas)))
+		}
+	}
+}
+
+func mapsKeys(m map[string]any) func(func(string) bool) {
+	return func(yield func(string) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}
