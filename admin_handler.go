@@ -191,14 +191,19 @@ type adminRuntime struct {
 
 func (rt *adminRuntime) prov() *provisioner.Provisioner { return rt.app.platform.prov }
 
-// spec builds the site's container spec from the store, the way a request
-// does from its resolved route.
+// spec builds the site's container spec from the store.
 func (rt *adminRuntime) spec(ctx context.Context, siteID string) (provisioner.Spec, error) {
-	site, err := rt.app.store.GetSite(ctx, siteID)
+	return siteSpec(ctx, rt.app.store, siteID)
+}
+
+// siteSpec builds a site's container spec from the store, the way a
+// request does from its resolved route.
+func siteSpec(ctx context.Context, store *tenants.Store, siteID string) (provisioner.Spec, error) {
+	site, err := store.GetSite(ctx, siteID)
 	if err != nil {
 		return provisioner.Spec{}, err
 	}
-	tpl, err := rt.app.store.GetTemplate(ctx, site.TemplateID)
+	tpl, err := store.GetTemplate(ctx, site.TemplateID)
 	if err != nil {
 		return provisioner.Spec{}, err
 	}
