@@ -22,6 +22,11 @@ docker version --format 'engine {{.Server.Version}}, api {{.Server.APIVersion}}'
 step "go vet"
 go vet ./...
 
+step "test peers"
+# Pebble, the real ACME server of the on-demand TLS tests, at a pinned
+# version; e2e/tls_test.go finds it in bin/ (or PATH, or GOPATH/bin).
+GOBIN="$PWD/bin" go install github.com/letsencrypt/pebble/v2/cmd/pebble@v2.10.3
+
 step "go test -race"
 go test -race -count=1 -timeout 25m ./...
 
