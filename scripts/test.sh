@@ -32,6 +32,7 @@ go test -race -count=1 -timeout 25m ./...
 
 step "fuzz (brief)"
 go test -run '^$' -fuzz '^FuzzNormalizeHost$' -fuzztime 10s ./tenants
+go test -run '^$' -fuzz '^FuzzDecodeRequest$' -fuzztime 10s ./admin
 
 step "build, adapt and validate Caddyfile.example"
 go build -o bin/caddy ./cmd/caddy
