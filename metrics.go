@@ -9,8 +9,8 @@ import (
 // resolverCollector exports the resolver's counters. It reads them at
 // scrape time, so the hot path pays only for its own atomic counters.
 type resolverCollector struct {
-	resolver                                               *tenants.Resolver
-	hits, misses, negativeHits, evictions, queries, cached *prometheus.Desc
+	resolver                                                          *tenants.Resolver
+	hits, misses, negativeHits, evictions, queries, cached, connected *prometheus.Desc
 }
 
 func newResolverCollector(r *tenants.Resolver) *resolverCollector {
@@ -25,11 +25,12 @@ func newResolverCollector(r *tenants.Resolver) *resolverCollector {
 		evictions:    desc("evictions_total", "Cached hosts evicted by change notifications or reconnects."),
 		queries:      desc("queries_total", "Database lookups made (misses coalesced)."),
 		cached:       desc("cached_hosts", "Hosts currently cached, known and unknown."),
+		connected:    desc("listener_connected", "1 while the change listener is connected (the cache is known fresh), else 0."),
 	}
 }
 
 func (c *resolverCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.hits, c.misses, c.negativeHits, c.evictions, c.queries, c.cached} {
+	for _, d := range []*prometheus.Desc{c.hits, c.misses, c.negativeHits, c.evictions, c.queries, c.cached, c.connected} {
 		ch <- d
 	}
 }
@@ -42,4 +43,9 @@ func (c *resolverCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.evictions, prometheus.CounterValue, float64(s.Evictions))
 	ch <- prometheus.MustNewConstMetric(c.queries, prometheus.CounterValue, float64(s.Queries))
 	ch <- prometheus.MustNewConstMetric(c.cached, prometheus.GaugeValue, float64(s.Entries))
+	connected := 0.0
+	if c.resolver.Connected() {
+		connected = 1
+	}
+	ch <- prometheus.MustNewConstMetric(c.connected, prometheus.GaugeValue, connected)
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/volume"
 	"github.com/docker/docker/client"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/agistaffers/caddy-multitenant/internal/caddytest"
 	"github.com/agistaffers/caddy-multitenant/internal/pgtest"
@@ -63,6 +64,9 @@ func newPlatform(t *testing.T, opts platformOptions) *testPlatform {
 		opts.PageAfter = "2s"
 	}
 	pool := pgtest.Pool(t, opts.Schema)
+	if opts.DatabaseURL != pgtest.URL(t) {
+		pool = poolAt(t, opts.DatabaseURL, opts.Schema)
+	}
 	if _, err := tenants.Migrate(ctx, pool, opts.Schema); err != nil {
 		t.Fatal(err)
 	}
@@ -121,6 +125,12 @@ func (p *testPlatform) site(subdomain string, env map[string]string) *tenants.Si
 	if err := p.store.CreateSite(context.Background(), "e2e", s); err != nil {
 		p.t.Fatal(err)
 	}
+	// The new site reaches Caddy by NOTIFY, within milliseconds; wait for
+	// it without starting the site (the readiness probe never starts one).
+	eventually(p.t, 5*time.Second, "site "+subdomain+" known to caddy", func() bool {
+		st, _, _ := p.get(host(subdomain), "/.well-known/caddy-multitenant/ready", nil)
+		return st != http.StatusNotFound
+	})
 	return s
 }
 
@@ -191,6 +201,22 @@ func (p *testPlatform) removeContainers() {
 	for _, v := range vols.Volumes {
 		_ = p.docker.VolumeRemove(ctx, v.Name, true)
 	}
+}
+
+// poolAt connects to dsn inside schema, for platforms on their own server.
+func poolAt(t *testing.T, dsn, schema string) *pgxpool.Pool {
+	t.Helper()
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.ConnConfig.RuntimeParams["search_path"] = schema
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	return pool
 }
 
 func dockerClient(t *testing.T) *client.Client {

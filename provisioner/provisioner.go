@@ -269,6 +269,8 @@ func (p *Provisioner) Start(ctx context.Context) error {
 	}
 	p.wg.Add(1)
 	go p.watchEvents(life)
+	p.log.Info("provisioner started", zap.String("namespace", p.cfg.Namespace),
+		zap.Int("adopted_running", int(p.running.Load())), zap.Duration("idle_timeout", p.cfg.IdleTimeout))
 	return nil
 }
 

@@ -44,7 +44,9 @@ else
 		run "$bindir/initdb" -D "$dir/data" --auth=trust --username=postgres --encoding=UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 ||
 			{ cat "$dir/initdb.log" >&2; exit 1; }
 	fi
-	port=${PGPORT_WANTED:-55432}
+	# A restarted cluster keeps its port where it can, so URLs handed out
+	# before stay valid.
+	port=${PGPORT_WANTED:-$(cat "$dir/port" 2>/dev/null || echo 25432)}
 	while port_in_use "$port"; do port=$((port + 1)); done
 	echo "$port" | run tee "$dir/port" >/dev/null
 	run "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \

@@ -187,15 +187,19 @@ func (r *Resolver) lookup(host, sub, hostname string) (*Route, error) {
 	defer cancel()
 	r.stats.queries.Add(1)
 	route, err := r.store.lookupRoute(ctx, sub, hostname)
+	fresh := r.generation.Load() == gen
+	if ce := r.logger.Check(zap.DebugLevel, "looked up host"); ce != nil {
+		ce.Write(zap.String("host", host), zap.Bool("found", err == nil), zap.Bool("cached", fresh), zap.Error(err))
+	}
 	switch {
 	case err == nil:
 		route.Host = host
-		if r.generation.Load() == gen {
+		if fresh {
 			r.put(host, &cacheEntry{route: route})
 		}
 		return route, nil
 	case errors.Is(err, ErrNotFound):
-		if r.generation.Load() == gen {
+		if fresh {
 			r.forget(sub, hostname)
 			r.put(host, &cacheEntry{expires: time.Now().Add(r.cfg.NegativeTTL)})
 		}
