@@ -346,6 +346,10 @@ https:// {
 		Apps struct {
 			TLS struct {
 				Automation struct {
+					Policies []struct {
+						Subjects []string `json:"subjects"`
+						OnDemand bool     `json:"on_demand"`
+					} `json:"policies"`
 					OnDemand struct {
 						Permission json.RawMessage `json:"permission"`
 					} `json:"on_demand"`
@@ -358,6 +362,12 @@ https:// {
 	}
 	if got := string(cfg.Apps.TLS.Automation.OnDemand.Permission); got != `{"module":"tenant"}` {
 		t.Fatalf("permission adapted to %s\nwhole config: %s", got, adapted)
+	}
+	// The catch-all's policy covers every host (subdomains and custom
+	// domains alike) on demand: that is why the README's site block is
+	// `https://` alone.
+	if p := cfg.Apps.TLS.Automation.Policies; len(p) != 1 || !p[0].OnDemand || len(p[0].Subjects) != 0 {
+		t.Fatalf("policies: %+v, want one on-demand policy for every host", p)
 	}
 }
 

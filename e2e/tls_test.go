@@ -285,8 +285,12 @@ type tlsNode struct {
 
 // startCaddy starts a node: on-demand TLS for every host, allowed by
 // tls.permission.tenant, certificates from the test CA stored in the
-// platform's schema. No site address names a host, so nothing is obtained
-// at start.
+// platform's schema. The site address is the catch-all alone: Caddy's
+// Caddyfile adapter gives `*.example.com, https:// { tls { on_demand } }`
+// an on-demand policy for *.example.com only, and the catch-all (custom
+// domains) a policy without on_demand, so those would never get one. No
+// site address names a host, so nothing is obtained at start (the tests
+// count the CA's orders).
 func (p *tlsPlatform) startCaddy(globalOptions ...string) *tlsNode {
 	p.t.Helper()
 	httpsAddr := caddytest.FreeAddr(p.t)
