@@ -1,0 +1,107 @@
+// Command devsetup prepares the database and Docker engine that `make run`
+// serves: it builds a small demo site image locally (no registry needed),
+// applies migrations and registers a demo customer, template and site, so
+// that http://demo.localhost:8080/ shows a lazily started container. It is
+// idempotent: what exists is left as it is.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/agistaffers/caddy-multitenant/internal/testimage"
+	"github.com/agistaffers/caddy-multitenant/tenants"
+)
+
+const (
+	demoImage = "caddy-multitenant-demo:latest"
+	actor     = "make-run"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "devsetup:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	dsn := os.Getenv("DATABASE_URL")
+	if dsn == "" {
+		return errors.New("DATABASE_URL is not set")
+	}
+	fmt.Println("devsetup: building the demo site image", demoImage)
+	if err := testimage.BuildImage(ctx, demoImage); err != nil {
+		return err
+	}
+
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		return err
+	}
+	cfg.ConnConfig.RuntimeParams["search_path"] = "tenants"
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	if _, err := tenants.Migrate(ctx, pool, "tenants"); err != nil {
+		return err
+	}
+	store := tenants.NewStore(pool, tenants.Options{BaseDomain: "localhost", Reserved: []string{"admin", "www", "api"}})
+
+	tpl, err := store.GetTemplateBySlug(ctx, "demo")
+	if errors.Is(err, tenants.ErrNotFound) {
+		tpl = &tenants.Template{Slug: "demo", Name: "Demo site", Description: "A tiny Go web server, built locally by make run.",
+			Image: demoImage, Port: 8080, Env: map[string]string{"DATA_DIR": "/data"}, DataPath: "/data",
+			HealthPath: "/health", MemoryBytes: 64 << 20, PidsLimit: 64}
+		err = store.CreateTemplate(ctx, actor, tpl)
+	}
+	if err != nil {
+		return fmt.Errorf("demo template: %w", err)
+	}
+
+	site, err := store.GetSiteBySubdomain(ctx, "demo")
+	if errors.Is(err, tenants.ErrNotFound) {
+		customer := &tenants.Customer{Email: "demo@example.org", Name: "Demo customer"}
+		if err := store.CreateCustomer(ctx, actor, customer); err != nil {
+			return fmt.Errorf("demo customer: %w", err)
+		}
+		site = &tenants.Site{CustomerID: customer.ID, TemplateID: tpl.ID, Subdomain: "demo", Env: map[string]string{"SITE_NAME": "demo"}}
+		err = store.CreateSite(ctx, actor, site)
+	}
+	if err != nil {
+		return fmt.Errorf("demo site: %w", err)
+	}
+
+	// An admin API key for the dev instance, made once; its token is kept
+	// next to the dev database since it cannot be shown again.
+	keyFile := filepath.Join(".data", "dev-api-key")
+	if _, err := os.Stat(keyFile); errors.Is(err, os.ErrNotExist) {
+		token, _, err := store.CreateAPIKey(ctx, actor, "make run", tenants.ScopeWrite)
+		if err != nil {
+			return fmt.Errorf("dev api key: %w", err)
+		}
+		if err := os.MkdirAll(".data", 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(keyFile, []byte(token+"\n"), 0o600); err != nil {
+			return err
+		}
+	}
+	token, err := os.ReadFile(keyFile)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("devsetup: demo site ready: curl http://demo.localhost:8080/\n")
+	fmt.Printf("devsetup: admin API:       curl -H 'Authorization: Bearer %s' http://admin.localhost:8080/api/v1/sites\n", string(token[:len(token)-1]))
+	return nil
+}
