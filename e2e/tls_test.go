@@ -554,7 +554,7 @@ func findPebble(t *testing.T) string {
 	}
 	var candidates []string
 	if gobin, err := exec.Command("go", "env", "GOBIN", "GOPATH").Output(); err == nil {
-		lines := strings.Split(strings.TrimSpace(string(gobin)), "\n")
+		lines := strings.Split(strings.TrimRight(string(gobin), "\n"), "\n") // GOBIN may be an empty first line
 		if len(lines) == 2 {
 			if lines[0] != "" {
 				candidates = append(candidates, filepath.Join(lines[0], "pebble"))
