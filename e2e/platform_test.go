@@ -31,6 +31,7 @@ type platformOptions struct {
 	IdleTimeout string // Default: 10m
 	MaxRunning  int
 	PageAfter   string // Default: 2s
+	PagesDir    string // Default: the built-in pages
 	DatabaseURL string // Default: the test server, in the test's schema
 	Schema      string // Default: a fresh schema
 }
@@ -107,9 +108,14 @@ func newPlatform(t *testing.T, opts platformOptions) *testPlatform {
 http://:{HTTP_PORT} {
 	tenant_proxy {
 		page_after %s
+		%s
+		header_down X-Tenant-Site {tenant.site_id}
+		header_down X-Tenant-Subdomain {tenant.subdomain}
+		header_down X-Tenant-Customer {tenant.customer_id}
+		header_down X-Tenant-Upstream {tenant.upstream}
 	}
 }
-`, opts.DatabaseURL, opts.Schema, baseDomain, opts.IdleTimeout, opts.MaxRunning, opts.PageAfter)
+`, opts.DatabaseURL, opts.Schema, baseDomain, opts.IdleTimeout, opts.MaxRunning, opts.PageAfter, pagesDir(opts.PagesDir))
 	p.caddy = caddytest.Start(t, caddyfile, caddytest.Options{})
 	return p
 }
@@ -271,6 +277,13 @@ func (p *testPlatform) openUpgraded(host string) net.Conn {
 		p.t.Fatalf("echo over upgraded connection: %q, %v", buf, err)
 	}
 	return conn
+}
+
+func pagesDir(dir string) string {
+	if dir == "" {
+		return ""
+	}
+	return "pages_dir " + dir
 }
 
 func host(sub string) string { return sub + "." + baseDomain }

@@ -1,7 +1,11 @@
 package e2e
 
 import (
+	"context"
 	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -15,9 +19,15 @@ func TestFirstRequestStartsSite(t *testing.T) {
 	if n := len(p.containers(s.ID)); n != 0 {
 		t.Fatalf("%d containers before the first request", n)
 	}
-	status, body, _ := p.get(host("alpha"), "/", nil)
+	status, body, h := p.get(host("alpha"), "/", nil)
 	if status != http.StatusOK || body != "hello from alpha" {
 		t.Fatalf("first request: %d %q", status, body)
+	}
+	// The {tenant.*} placeholders, through header_down.
+	if h.Get("X-Tenant-Site") != s.ID || h.Get("X-Tenant-Subdomain") != "alpha" ||
+		h.Get("X-Tenant-Customer") != p.customer.ID || !strings.HasPrefix(h.Get("X-Tenant-Upstream"), "127.0.0.1:") {
+		t.Fatalf("placeholders: site %q subdomain %q customer %q upstream %q", h.Get("X-Tenant-Site"),
+			h.Get("X-Tenant-Subdomain"), h.Get("X-Tenant-Customer"), h.Get("X-Tenant-Upstream"))
 	}
 	if c := p.containers(s.ID); len(c) != 1 || c[0].State != "running" {
 		t.Fatalf("containers after first request: %+v", c)
@@ -59,5 +69,29 @@ func TestConcurrentFirstRequests(t *testing.T) {
 	}
 	if starts := p.caddy.Metric(`caddy_tenants_cold_starts_total{result="started"}`); starts != 1 {
 		t.Fatalf("cold starts = %v, want 1", starts)
+	}
+}
+
+// The built-in pages can be replaced from pages_dir, one file each; pages
+// without a file there stay built in.
+func TestPagesDirOverrides(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	page := `<p>nothing at {{.Host}} ({{.Status}})</p>`
+	if err := os.WriteFile(filepath.Join(dir, "not_found.html"), []byte(page), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := newPlatform(t, platformOptions{PagesDir: dir})
+	status, body, h := p.get(host("ghost"), "/", nil)
+	if status != http.StatusNotFound || body != "<p>nothing at ghost.example.com (404)</p>" || h.Get("Content-Type") != "text/html; charset=utf-8" {
+		t.Fatalf("custom 404: %d %q %q", status, body, h.Get("Content-Type"))
+	}
+	p.customer.Status = "suspended"
+	if err := p.store.UpdateCustomer(context.Background(), "e2e", p.customer); err != nil {
+		t.Fatal(err)
+	}
+	p.site("paused", nil)
+	if status, body, _ := p.get(host("paused"), "/", nil); status != http.StatusServiceUnavailable || !strings.Contains(body, "suspended") {
+		t.Fatalf("built-in suspended page: %d %q", status, body)
 	}
 }
