@@ -1,0 +1,112 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/agistaffers/caddy-multitenant/internal/testimage"
+	"github.com/agistaffers/caddy-multitenant/tenants"
+)
+
+// Image is the tag the benchmarks build the test site image as; its own tag,
+// so concurrent test runs rebuilding theirs do not race with a benchmark.
+const Image = "caddy-multitenant-benchsite:latest"
+
+// BaseDomain is the base_domain of every bench Caddyfile.
+const BaseDomain = "example.com"
+
+// setup creates the schema (if missing), migrates it, builds the test image
+// and creates one customer, one template and the named sites, printing
+// "<subdomain>=<site id>" for each.
+func setup(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("setup", flag.ExitOnError)
+	db := fs.String("db", "", "PostgreSQL URL")
+	schema := fs.String("schema", "", "schema (also the Docker namespace)")
+	sites := fs.String("sites", "", "comma-separated subdomains to create")
+	fs.Parse(args)
+	if *db == "" || *schema == "" {
+		return fmt.Errorf("-db and -schema are required")
+	}
+
+	bctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	if err := testimage.BuildImage(bctx, Image); err != nil {
+		return err
+	}
+
+	if err := execSQL(ctx, *db, "CREATE SCHEMA IF NOT EXISTS "+pgx.Identifier{*schema}.Sanitize()); err != nil {
+		return err
+	}
+	pool, err := schemaPool(ctx, *db, *schema)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	if _, err := tenants.Migrate(ctx, pool, *schema); err != nil {
+		return fmt.Errorf("migrating %s: %w", *schema, err)
+	}
+	store := tenants.NewStore(pool, tenants.Options{BaseDomain: BaseDomain})
+	cust := &tenants.Customer{Email: "bench@example.org", Name: "Bench"}
+	if err := store.CreateCustomer(ctx, "bench", cust); err != nil {
+		return err
+	}
+	tmpl := &tenants.Template{Slug: "benchsite", Name: "Bench site", Image: Image, Port: 8080,
+		Env: map[string]string{"DATA_DIR": "/data"}, DataPath: "/data", HealthPath: "/health",
+		MemoryBytes: 64 << 20, PidsLimit: 64}
+	if err := store.CreateTemplate(ctx, "bench", tmpl); err != nil {
+		return err
+	}
+	for _, sub := range strings.Split(*sites, ",") {
+		if sub == "" {
+			continue
+		}
+		s := &tenants.Site{CustomerID: cust.ID, TemplateID: tmpl.ID, Subdomain: sub,
+			Env: map[string]string{"SITE_NAME": sub}}
+		if err := store.CreateSite(ctx, "bench", s); err != nil {
+			return fmt.Errorf("creating site %s: %w", sub, err)
+		}
+		fmt.Printf("%s=%s\n", sub, s.ID)
+	}
+	return nil
+}
+
+func schemaPool(ctx context.Context, db, schema string) (*pgxpool.Pool, error) {
+	u, err := url.Parse(db)
+	if err != nil {
+		return nil, err
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return pgxpool.New(ctx, u.String())
+}
+
+func execSQL(ctx context.Context, db, sql string) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, db)
+	if err != nil {
+		return fmt.Errorf("connecting to %s: %w", redact(db), err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, sql); err != nil {
+		return fmt.Errorf("%s: %w", sql, err)
+	}
+	return nil
+}
+
+// redact hides a password in a URL for error messages.
+func redact(db string) string {
+	u, err := url.Parse(db)
+	if err != nil {
+		return "database"
+	}
+	return u.Redacted()
+}
