@@ -185,19 +185,11 @@ func cmdStatus(ctx context.Context, _ *cobra.Command, env *cliEnv) error {
 // seedCatalog imports the built-in template catalog into a freshly
 // migrated schema whose templates table is empty.
 func seedCatalog(ctx context.Context, env *cliEnv) error {
-	c, err := env.store.Count(ctx)
-	if err != nil || c.Templates > 0 {
+	n, err := env.store.SeedCatalog(ctx, cliActor())
+	if err != nil || n == 0 {
 		return err
 	}
-	list, err := tenants.Catalog()
-	if err != nil {
-		return err
-	}
-	res, err := env.store.ImportTemplates(ctx, cliActor(), list)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(env.out, "imported %d templates from the built-in catalog\n", len(res.Created))
+	fmt.Fprintf(env.out, "imported %d templates from the built-in catalog\n", n)
 	return nil
 }
 

@@ -125,6 +125,13 @@ func (p *platform) doStart() error {
 		if m.From != m.To {
 			p.logger.Info("migrated database schema", zap.String("schema", a.Schema), zap.Int32("from", m.From), zap.Int32("to", m.To))
 		}
+		if m.From == 0 {
+			n, err := p.store.SeedCatalog(ctx, "caddy")
+			if err != nil {
+				return fmt.Errorf("importing the template catalog: %w", err)
+			}
+			p.logger.Info("imported the built-in template catalog", zap.Int("templates", n))
+		}
 	}
 	if err := p.prov.Start(ctx); err != nil {
 		return fmt.Errorf("starting provisioner: %w", err)

@@ -112,3 +112,19 @@ func sameTemplate(a, b *Template) bool {
 		a.HealthPath == b.HealthPath && a.MemoryBytes == b.MemoryBytes && a.NanoCPUs == b.NanoCPUs &&
 		a.PidsLimit == b.PidsLimit && slices.Equal(nonNilStrings(a.CapAdd), nonNilStrings(b.CapAdd))
 }
+
+// SeedCatalog imports the built-in catalog into a store that has no
+// templates yet, and reports how many it created; a store with templates
+// is left alone.
+func (s *Store) SeedCatalog(ctx context.Context, actor string) (int, error) {
+	c, err := s.Count(ctx)
+	if err != nil || c.Templates > 0 {
+		return 0, err
+	}
+	list, err := Catalog()
+	if err != nil {
+		return 0, err
+	}
+	res, err := s.ImportTemplates(ctx, actor, list)
+	return len(res.Created), err
+}
