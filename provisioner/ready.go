@@ -15,9 +15,13 @@ import (
 )
 
 // Readiness polling: fast first (a small static site is often ready within
-// milliseconds of its start), capped so a slow one costs little.
+// milliseconds of its start), at most readyFastDelay apart while most sites
+// come up (the first request waits on every millisecond of it), then
+// capped at readyMaxDelay so a slow one costs little.
 const (
 	readyFirstDelay = 2 * time.Millisecond
+	readyFastDelay  = 10 * time.Millisecond
+	readyFastWindow = 2 * time.Second
 	readyMaxDelay   = 100 * time.Millisecond
 	probeTimeout    = 2 * time.Second
 
@@ -65,6 +69,7 @@ func (p *Provisioner) waitReady(ctx context.Context, spec *Spec, id, upstream, d
 	defer timer.Stop()
 	<-timer.C
 	delay := readyFirstDelay
+	began := time.Now()
 	var lastErr error
 	for {
 		ok, err := p.probe(ctx, spec, upstream, direct)
@@ -88,7 +93,11 @@ func (p *Provisioner) waitReady(ctx context.Context, spec *Spec, id, upstream, d
 			exited, waitErr = nil, nil
 		case <-timer.C:
 		}
-		delay = min(delay*3/2, readyMaxDelay)
+		limit := readyFastDelay
+		if time.Since(began) > readyFastWindow {
+			limit = readyMaxDelay
+		}
+		delay = min(delay*3/2, limit)
 	}
 }
 
