@@ -203,16 +203,15 @@ func (p *platform) flushRuntimes(ctx context.Context) {
 		case <-ctx.Done():
 			// A last flush, bounded, so a clean shutdown records the
 			// final states.
-			final, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			for {
+			for drained := false; !drained; {
 				select {
 				case rt := <-p.runtimes:
 					latest[rt.SiteID] = rt
-					continue
 				default:
+					drained = true
 				}
-				break
 			}
+			final, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 			flush(final)
 			cancel()
 			return

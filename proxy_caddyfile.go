@@ -2,6 +2,7 @@ package multitenant
 
 import (
 	"encoding/json"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
@@ -51,10 +52,18 @@ func (h *Handler) unmarshalOption(d *caddyfile.Dispenser) error {
 	return d.Errf("unrecognized tenant option %q", d.Val())
 }
 
+// DefaultStreamCloseDelay is how long tenant_proxy keeps upgraded
+// connections (WebSockets) of an unloaded config open after a reload,
+// unless stream_close_delay says otherwise.
+const DefaultStreamCloseDelay = 10 * time.Minute
+
 // parseTenantProxy sets up the tenant handler followed by a reverse_proxy
 // whose upstreams are the tenant's container, the way php_fastcgi wraps
 // reverse_proxy. It takes the tenant handler's subdirectives and every
 // reverse_proxy subdirective:
+//
+// Unlike plain reverse_proxy, stream_close_delay defaults to 10m, so a
+// config reload does not cut every tenant's WebSockets at once.
 //
 //	tenant_proxy [<matcher>] {
 //		page_after <duration>
@@ -104,6 +113,12 @@ func parseTenantProxy(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue, erro
 	}
 	if err := rpHandler.FinalizeUnmarshalCaddyfile(h); err != nil {
 		return nil, err
+	}
+	// A config reload would otherwise cut every tenant's WebSockets at
+	// once; tenants come and go without reloads, so reloads are operator
+	// changes that open connections should outlive where they can.
+	if rpHandler.StreamCloseDelay == 0 {
+		rpHandler.StreamCloseDelay = caddy.Duration(DefaultStreamCloseDelay)
 	}
 
 	route := caddyhttp.Route{
