@@ -393,14 +393,7 @@ func removeContainers(ctx context.Context, cmd *cobra.Command, env *cliEnv, site
 // schema's namespace, as the server does, for the length of a command.
 func (env *cliEnv) provisioner(ctx context.Context) (*provisioner.Provisioner, func(), error) {
 	a := env.app
-	prov, err := provisioner.New(provisioner.Config{
-		Host:         a.Docker.Host,
-		Namespace:    a.Schema,
-		PublishIP:    a.Docker.PublishIP,
-		Network:      a.Docker.Network,
-		StartTimeout: time.Duration(a.StartTimeout),
-		Locker:       &advisoryLocker{pool: env.pool, schema: a.Schema, logger: zap.NewNop()},
-	})
+	prov, err := provisioner.New(a.provisionerConfig(env.pool, zap.NewNop()))
 	if err != nil {
 		return nil, nil, err
 	}

@@ -4,11 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
-	"net"
-	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -236,31 +232,26 @@ func TestPermissionCacheHitsDoNotQuery(t *testing.T) {
 func TestPermissionDatabaseDown(t *testing.T) {
 	t.Parallel()
 	schema := pgtest.Schema(t)
-	proxy := newTCPCutter(t)
-	u, err := url.Parse(pgtest.SchemaURL(t, schema))
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.Host = proxy.addr
-	f := newPermFixture(t, schema, u.String())
+	proxy := pgtest.NewCutter(t)
+	f := newPermFixture(t, schema, proxy.URL(t, schema))
 	f.site("cached")
 	f.site("uncached")
 	f.eventuallyAllowed("uncached.example.com", true) // in the host index,
 	f.resolver.Flush()                                // but not cached
 	f.cached("cached.example.com")
 
-	proxy.cut()
+	proxy.Cut()
 	waitFor(t, 10*time.Second, "listener notices the outage", func() bool { return !f.resolver.Connected() })
 	for range 10 {
 		f.allowed("cached.example.com")
 	}
-	err = f.denied("uncached.example.com")
+	err := f.denied("uncached.example.com")
 	if !errors.Is(err, tenants.ErrUnavailable) || !strings.Contains(err.Error(), "unavailable") {
 		t.Fatalf("uncached host while the database is down: %v, want a denial wrapping tenants.ErrUnavailable", err)
 	}
 	f.denied("nobody.example.com") // the host index still answers this one
 
-	proxy.restore()
+	proxy.Restore()
 	waitFor(t, 15*time.Second, "listener reconnects", f.resolver.Connected)
 	f.allowed("uncached.example.com")
 }
@@ -289,16 +280,14 @@ func TestPermissionLogsDenials(t *testing.T) {
 func TestPermissionCancelledContext(t *testing.T) {
 	t.Parallel()
 	schema := pgtest.Schema(t)
-	proxy := newTCPCutter(t)
-	u, _ := url.Parse(pgtest.SchemaURL(t, schema))
-	u.Host = proxy.addr
-	f := newPermFixture(t, schema, u.String())
+	proxy := pgtest.NewCutter(t)
+	f := newPermFixture(t, schema, proxy.URL(t, schema))
 	f.site("slow")
 	// Put the name in the host index now rather than wait for the
 	// notification, so that the check must ask the database.
 	f.resolver.Apply(tenants.Change{Schema: schema, Table: "sites", Op: "insert", Subdomains: []string{"slow"}})
-	proxy.stall()        // connections accept but the database never answers
-	t.Cleanup(proxy.cut) // before the pool closes: it waits for the stalled lookup
+	proxy.Stall()        // connections accept but the database never answers
+	t.Cleanup(proxy.Cut) // before the pool closes: it waits for the stalled lookup
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	err := f.perm.CertificateAllowed(ctx, "slow.example.com")
@@ -410,89 +399,4 @@ func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) 
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-}
-
-// tcpCutter forwards TCP to the test database until cut (connections are
-// refused) or stalled (accepted, never answered): real network failures
-// between the resolver and PostgreSQL.
-type tcpCutter struct {
-	addr, target string
-	mu           sync.Mutex
-	down, stuck  bool
-	conns        map[net.Conn]struct{}
-}
-
-func newTCPCutter(t *testing.T) *tcpCutter {
-	t.Helper()
-	u, err := url.Parse(pgtest.URL(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &tcpCutter{addr: l.Addr().String(), target: u.Host, conns: map[net.Conn]struct{}{}}
-	t.Cleanup(func() { l.Close(); p.cut() })
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go p.serve(c)
-		}
-	}()
-	return p
-}
-
-func (p *tcpCutter) serve(c net.Conn) {
-	p.mu.Lock()
-	if p.down {
-		p.mu.Unlock()
-		c.Close()
-		return
-	}
-	p.conns[c] = struct{}{}
-	stuck := p.stuck
-	p.mu.Unlock()
-	if stuck {
-		return // held open, silent, until cut
-	}
-	up, err := net.Dial("tcp", p.target)
-	if err != nil {
-		c.Close()
-		return
-	}
-	p.mu.Lock()
-	p.conns[up] = struct{}{}
-	p.mu.Unlock()
-	go func() { io.Copy(up, c); up.Close() }()
-	io.Copy(c, up)
-	c.Close()
-}
-
-// cut closes every connection and refuses new ones.
-func (p *tcpCutter) cut() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.down = true
-	for c := range p.conns {
-		c.Close()
-	}
-	clear(p.conns)
-}
-
-// stall closes every connection and accepts new ones without answering.
-func (p *tcpCutter) stall() {
-	p.cut()
-	p.mu.Lock()
-	p.down, p.stuck = false, true
-	p.mu.Unlock()
-}
-
-func (p *tcpCutter) restore() {
-	p.mu.Lock()
-	p.down, p.stuck = false, false
-	p.mu.Unlock()
 }

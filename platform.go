@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
@@ -78,24 +79,33 @@ func newPlatform(a *App) (*platform, error) {
 		Logger:     a.logger.Named("resolver"),
 	})
 	p.collectors.add(newResolverCollector(p.resolver))
-	prov, err := provisioner.New(provisioner.Config{
-		Host:         a.Docker.Host,
-		Namespace:    a.Schema,
-		PublishIP:    a.Docker.PublishIP,
-		Network:      a.Docker.Network,
-		StartTimeout: time.Duration(a.StartTimeout),
-		IdleTimeout:  time.Duration(a.IdleTimeout),
-		MaxRunning:   a.MaxRunning,
-		Locker:       &advisoryLocker{pool: a.pool, schema: a.Schema, logger: a.logger},
-		Logger:       a.logger.Named("provisioner"),
-		Metrics:      &p.collectors,
-		OnChange:     p.queueRuntime,
-	})
+	cfg := a.provisionerConfig(a.pool, a.logger.Named("provisioner"))
+	cfg.IdleTimeout = time.Duration(a.IdleTimeout)
+	cfg.MaxRunning = a.MaxRunning
+	cfg.Metrics = &p.collectors
+	cfg.OnChange = p.queueRuntime
+	prov, err := provisioner.New(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("setting up provisioner: %w", err)
 	}
 	p.prov = prov
 	return p, nil
+}
+
+// provisionerConfig is how the app's settings shape a provisioner: the
+// engine, the namespace (the schema, so platforms sharing an engine keep
+// apart) and how sites are published. The server adds its idle and
+// capacity policy and its hooks; the CLI uses it as it is.
+func (a *App) provisionerConfig(pool *pgxpool.Pool, logger *zap.Logger) provisioner.Config {
+	return provisioner.Config{
+		Host:         a.Docker.Host,
+		Namespace:    a.Schema,
+		PublishIP:    a.Docker.PublishIP,
+		Network:      a.Docker.Network,
+		StartTimeout: time.Duration(a.StartTimeout),
+		Locker:       &advisoryLocker{pool: pool, schema: a.Schema, logger: logger},
+		Logger:       logger,
+	}
 }
 
 // start runs the platform's background work, once however many configs

@@ -3,7 +3,6 @@ package multitenant
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"runtime"
 	"strings"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 
+	"github.com/agistaffers/caddy-multitenant/internal/caddytest"
 	"github.com/agistaffers/caddy-multitenant/internal/pgpool"
 	"github.com/agistaffers/caddy-multitenant/internal/pgtest"
 	"github.com/agistaffers/caddy-multitenant/tenants"
@@ -23,7 +23,7 @@ import (
 func TestReloadKeepsOnePool(t *testing.T) {
 	schema := pgtest.Schema(t)
 	dsn := pgtest.URL(t)
-	admin := freeAddr(t)
+	admin := caddytest.FreeAddr(t)
 	cfg := fmt.Sprintf(`{
 		"admin": {"listen": %q},
 		"storage": {"module": "postgres", "dsn": %q, "schema": %q},
@@ -91,14 +91,4 @@ func settledGoroutines() int {
 		n = m
 	}
 	return n
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }

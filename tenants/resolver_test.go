@@ -4,9 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net"
-	"net/url"
 	"sync"
 	"testing"
 	"time"
@@ -273,10 +270,8 @@ func TestResolverSurvivesDatabaseOutage(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	proxy := newCuttableProxy(t)
-	u, _ := url.Parse(pgtest.SchemaURL(t, schema))
-	u.Host = proxy.addr
-	pool, err := pgxpool.New(ctx, u.String())
+	proxy := pgtest.NewCutter(t)
+	pool, err := pgxpool.New(ctx, proxy.URL(t, schema))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -288,7 +283,7 @@ func TestResolverSurvivesDatabaseOutage(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	proxy.cut()
+	proxy.Cut()
 	eventually(t, 10*time.Second, "listener notices the outage", func() bool { return !r.Connected() })
 	for range 20 {
 		if rt, err := r.Resolve(ctx, "ada.example.com"); err != nil || rt.Subdomain != "ada" {
@@ -299,81 +294,9 @@ func TestResolverSurvivesDatabaseOutage(t *testing.T) {
 		t.Fatalf("uncached host during outage: %v, want ErrUnavailable", err)
 	}
 
-	proxy.restore()
+	proxy.Restore()
 	eventually(t, 15*time.Second, "listener reconnects", r.Connected)
 	if rt, err := r.Resolve(ctx, "later.example.com"); err != nil || rt.Subdomain != "later" {
 		t.Fatalf("after recovery: %+v, %v", rt, err)
 	}
-}
-
-// cuttableProxy forwards TCP to the test database until cut: a real
-// network failure between the resolver and PostgreSQL.
-type cuttableProxy struct {
-	addr   string
-	target string
-	mu     sync.Mutex
-	down   bool
-	conns  map[net.Conn]struct{}
-}
-
-func newCuttableProxy(t *testing.T) *cuttableProxy {
-	t.Helper()
-	u, err := url.Parse(pgtest.URL(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &cuttableProxy{addr: l.Addr().String(), target: u.Host, conns: map[net.Conn]struct{}{}}
-	t.Cleanup(func() { l.Close(); p.cut() })
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go p.serve(c)
-		}
-	}()
-	return p
-}
-
-func (p *cuttableProxy) serve(c net.Conn) {
-	p.mu.Lock()
-	if p.down {
-		p.mu.Unlock()
-		c.Close()
-		return
-	}
-	p.conns[c] = struct{}{}
-	p.mu.Unlock()
-	up, err := net.Dial("tcp", p.target)
-	if err != nil {
-		c.Close()
-		return
-	}
-	p.mu.Lock()
-	p.conns[up] = struct{}{}
-	p.mu.Unlock()
-	go func() { io.Copy(up, c); up.Close() }()
-	io.Copy(c, up)
-	c.Close()
-}
-
-func (p *cuttableProxy) cut() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.down = true
-	for c := range p.conns {
-		c.Close()
-	}
-	clear(p.conns)
-}
-
-func (p *cuttableProxy) restore() {
-	p.mu.Lock()
-	p.down = false
-	p.mu.Unlock()
 }
