@@ -74,11 +74,11 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if h.PageAfter == 0 {
 		h.PageAfter = caddy.Duration(DefaultPageAfter)
 	}
-	appIface, err := ctx.App("tenants")
+	app, err := tenantsApp(ctx, "the tenant handler")
 	if err != nil {
 		return err
 	}
-	h.app = appIface.(*App)
+	h.app = app
 	h.pages, err = loadPages(h.PagesDir)
 	return err
 }

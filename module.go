@@ -260,6 +260,25 @@ func (a *App) Cleanup() error {
 	return err
 }
 
+// tenantsApp returns the tenants app for a module of this plugin (user
+// names it in the error). It uses AppIfConfigured rather than App: an
+// unconfigured app would be made empty and fail on its missing
+// database_url, which would not tell the operator what is missing.
+func tenantsApp(ctx caddy.Context, user string) (*App, error) {
+	appIface, err := ctx.AppIfConfigured("tenants")
+	if errors.Is(err, caddy.ErrNotConfigured) {
+		return nil, fmt.Errorf("%s needs the tenants app: add the global option `tenants { database_url … }`", user)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("loading tenants app: %w", err)
+	}
+	app, ok := appIface.(*App)
+	if !ok || app.platform == nil {
+		return nil, fmt.Errorf("tenants app is not provisioned (%T)", appIface)
+	}
+	return app, nil
+}
+
 // Store returns the app's data store, for other modules of this plugin.
 func (a *App) Store() *tenants.Store { return a.store }
 

@@ -71,19 +71,9 @@ func (p *Permission) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 // Provision it does no I/O.
 func (p *Permission) Provision(ctx caddy.Context) error {
 	p.logger = ctx.Logger()
-	// AppIfConfigured rather than App: an unconfigured app would be made
-	// empty and fail on its missing database_url, which would not tell the
-	// operator what is actually missing.
-	appIface, err := ctx.AppIfConfigured("tenants")
+	app, err := tenantsApp(ctx, "permission tenant")
 	if err != nil {
-		if errors.Is(err, caddy.ErrNotConfigured) {
-			return errors.New("permission tenant needs the tenants app: add the global option `tenants { database_url … }`")
-		}
-		return fmt.Errorf("loading tenants app: %w", err)
-	}
-	app, ok := appIface.(*App)
-	if !ok || app.platform == nil {
-		return fmt.Errorf("tenants app is not provisioned (%T)", appIface)
+		return err
 	}
 	p.resolver = app.platform.resolver
 	return nil
