@@ -26,6 +26,9 @@ step "test peers"
 # Pebble, the real ACME server of the on-demand TLS tests, at a pinned
 # version; e2e/tls_test.go finds it in bin/ (or PATH, or GOPATH/bin).
 GOBIN="$PWD/bin" go install github.com/letsencrypt/pebble/v2/cmd/pebble@v2.10.3
+# stripe-mock, Stripe's API mock, for the billing tests (billing/ and
+# e2e/billing_test.go start their own; billing/billingtest finds it in bin/).
+GOBIN="$PWD/bin" go install github.com/stripe/stripe-mock@v0.203.0
 
 step "go test -race"
 go test -race -count=1 -timeout 25m ./...
