@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
+	"maps"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -27,7 +28,7 @@ const (
 	DefaultNegativeTTL = 30 * time.Second
 	DefaultMaxNegative = 10_000
 	lookupTimeout      = 5 * time.Second
-	shardCount         = 64
+	shardCount         = 256
 )
 
 // ResolverConfig configures a Resolver.
@@ -54,8 +55,10 @@ type ResolverStats struct {
 	Entries                                        int
 }
 
-// Resolver maps hosts to routes. A hit is a read of one of 64 shards
-// under its read lock: no query, no allocation. A miss is one indexed
+// Resolver maps hosts to routes. A hit is one atomic load of a shard's
+// immutable map and a map read: no lock, no write to shared memory but a
+// counter, no query, no allocation. Writers (misses, evictions) copy the
+// shard's map, which 256 shards keep small. A miss is one indexed
 // query, shared (singleflight) by every request for that host meanwhile.
 //
 // Hosts that belong to no site never reach the database: the resolver keeps
@@ -76,8 +79,9 @@ type Resolver struct {
 	reserved map[string]struct{}
 	logger   *zap.Logger
 
-	seed   maphash.Seed
-	shards [shardCount]shard
+	seed      maphash.Seed
+	shards    [shardCount]shard
+	negatives atomic.Int64 // negative entries in all shards, at most MaxNegative
 
 	indexMu    sync.RWMutex
 	index      map[string]struct{} // "s:<subdomain>" and "h:<hostname>"
@@ -93,10 +97,12 @@ type Resolver struct {
 }
 
 type shard struct {
-	mu        sync.RWMutex
-	entries   map[string]*cacheEntry
-	negatives int
+	mu        sync.Mutex                             // serializes writers
+	entries   atomic.Pointer[map[string]*cacheEntry] // replaced, never modified
+	negatives int                                    // guarded by mu
 }
+
+func (sh *shard) load() map[string]*cacheEntry { return *sh.entries.Load() }
 
 // cacheEntry is a resolved route, or (route nil) a host known not to exist
 // until expires.
@@ -131,7 +137,8 @@ func NewResolver(store *Store, cfg ResolverConfig) *Resolver {
 		r.reserved[name] = struct{}{}
 	}
 	for i := range r.shards {
-		r.shards[i].entries = make(map[string]*cacheEntry)
+		empty := make(map[string]*cacheEntry)
+		r.shards[i].entries.Store(&empty)
 	}
 	return r
 }
@@ -145,9 +152,7 @@ func (r *Resolver) Resolve(ctx context.Context, host string) (*Route, error) {
 		return nil, ErrUnknownHost
 	}
 	sh := &r.shards[maphash.String(r.seed, host)%shardCount]
-	sh.mu.RLock()
-	entry := sh.entries[host]
-	sh.mu.RUnlock()
+	entry := sh.load()[host]
 	if entry != nil {
 		if entry.route != nil {
 			r.stats.hits.Add(1)
@@ -262,29 +267,70 @@ func (r *Resolver) forget(sub, hostname string) {
 	}
 }
 
-// put caches an entry, keeping the number of negative entries of a shard
-// within its share of MaxNegative by dropping an arbitrary other one.
+// put caches an entry, keeping the negative entries within MaxNegative:
+// when full, an arbitrary negative entry of the same shard makes room, or
+// (the shard has none) the new one is not remembered.
 func (r *Resolver) put(host string, e *cacheEntry) {
-	sh := &r.shards[maphash.String(r.seed, host)%shardCount]
+	idx := maphash.String(r.seed, host) % shardCount
+	sh := &r.shards[idx]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	old := sh.entries[host]
-	if old != nil && old.route == nil {
+	entries := maps.Clone(sh.load())
+	if old := entries[host]; old != nil && old.route == nil {
 		sh.negatives--
+		r.negatives.Add(-1)
 	}
 	if e.route == nil {
-		if limit := max(1, r.cfg.MaxNegative/shardCount); sh.negatives >= limit {
-			for h, other := range sh.entries {
-				if other.route == nil {
-					delete(sh.entries, h)
-					sh.negatives--
-					break
-				}
+		if r.negatives.Load() >= int64(r.cfg.MaxNegative) {
+			// Full: make room in this shard, else in another one, else
+			// do not remember this host.
+			if sh.negatives > 0 {
+				dropNegative(entries)
+				sh.negatives--
+				r.negatives.Add(-1)
+			} else if !r.dropNegativeElsewhere(idx) {
+				return
 			}
 		}
 		sh.negatives++
+		r.negatives.Add(1)
 	}
-	sh.entries[host] = e
+	entries[host] = e
+	sh.entries.Store(&entries)
+}
+
+// dropNegative removes an arbitrary negative entry of entries.
+func dropNegative(entries map[string]*cacheEntry) {
+	for h, e := range entries {
+		if e.route == nil {
+			delete(entries, h)
+			return
+		}
+	}
+}
+
+// dropNegativeElsewhere removes a negative entry from a shard other than
+// skip. It only try-locks, as the caller holds skip's lock: two writers
+// must never wait on each other's shard.
+func (r *Resolver) dropNegativeElsewhere(skip uint64) bool {
+	for i := range uint64(shardCount) {
+		idx := (skip + 1 + i) % shardCount
+		sh := &r.shards[idx]
+		if idx == skip || !sh.mu.TryLock() {
+			continue
+		}
+		if sh.negatives > 0 {
+			entries := maps.Clone(sh.load())
+			dropNegative(entries)
+			sh.entries.Store(&entries)
+			sh.negatives--
+			r.negatives.Add(-1)
+			sh.mu.Unlock()
+			return true
+		}
+		sh.mu.Unlock()
+	}
+	return false
 }
 
 // Apply evicts what change concerns and records the names it mentions in
@@ -346,15 +392,24 @@ func (r *Resolver) evict(match func(string, *cacheEntry) bool) int {
 	for i := range r.shards {
 		sh := &r.shards[i]
 		sh.mu.Lock()
-		for host, e := range sh.entries {
-			if match(host, e) {
-				if e.route == nil {
-					sh.negatives--
-				} else {
-					n++
-				}
-				delete(sh.entries, host)
+		var kept map[string]*cacheEntry
+		for host, e := range sh.load() {
+			if !match(host, e) {
+				continue
 			}
+			if kept == nil {
+				kept = maps.Clone(sh.load())
+			}
+			if e.route == nil {
+				sh.negatives--
+				r.negatives.Add(-1)
+			} else {
+				n++
+			}
+			delete(kept, host)
+		}
+		if kept != nil {
+			sh.entries.Store(&kept)
 		}
 		sh.mu.Unlock()
 	}
@@ -372,9 +427,7 @@ func (r *Resolver) Stats() ResolverStats {
 		Queries:      r.stats.queries.Load(),
 	}
 	for i := range r.shards {
-		r.shards[i].mu.RLock()
-		s.Entries += len(r.shards[i].entries)
-		r.shards[i].mu.RUnlock()
+		s.Entries += len(r.shards[i].load())
 	}
 	return s
 }
