@@ -183,9 +183,11 @@ func TestMaxRunningStopsLeastRecentlyUsed(t *testing.T) {
 			t.Fatal(st)
 		}
 	}
-	time.Sleep(300 * time.Millisecond)
+	// Activity is recorded on a clock that ticks every 250 ms with this
+	// idle_timeout: keep the requests further apart than that.
+	time.Sleep(600 * time.Millisecond)
 	p.get(host("one"), "/", nil) // two is now the least recently used
-	time.Sleep(300 * time.Millisecond)
+	time.Sleep(600 * time.Millisecond)
 	if st, body, _ := p.get(host("three"), "/", nil); st != http.StatusOK || body != "hello from three" {
 		t.Fatalf("third site: %d %q", st, body)
 	}
