@@ -104,15 +104,17 @@ func (h *AdminHandler) Provision(ctx caddy.Context) error {
 		Store:    app.store,
 		Runtime:  &adminRuntime{app: app},
 		Verifier: v,
+		Billing:  app.billing,
 		MaxBody:  h.MaxBody,
 		Logger:   ctx.Logger(),
 	})
 	return nil
 }
 
-// ServeHTTP serves /api/v1 and passes anything else to next.
+// ServeHTTP serves /api/v1 (and, with billing, /webhooks/stripe) and
+// passes anything else to next.
 func (h *AdminHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	if admin.Handles(r.URL.Path) {
+	if h.api.Handles(r.URL.Path) {
 		h.api.ServeHTTP(w, r)
 		return nil
 	}

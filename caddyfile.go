@@ -45,6 +45,16 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 //		start_timeout <duration>
 //		max_running   <n>
 //		skip_migrations
+//		stripe {
+//			secret_key     <key>
+//			webhook_secret <secret>
+//			api_url        <url>
+//			grace_period   <duration>
+//			check_interval <duration>
+//			prices {
+//				<plan-slug> <price-id>
+//			}
+//		}
 //	}
 func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // consume option name
@@ -99,6 +109,16 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.Errf("max_running: %q is not a non-negative integer", s)
 			}
 			a.MaxRunning = n
+		case "stripe":
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			if a.Stripe == nil {
+				a.Stripe = new(StripeConfig)
+			}
+			if err := a.Stripe.unmarshalCaddyfile(d); err != nil {
+				return err
+			}
 		case "skip_migrations":
 			if d.NextArg() {
 				return d.ArgErr()

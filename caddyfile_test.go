@@ -128,3 +128,107 @@ func TestExpandPlaceholders(t *testing.T) {
 		t.Fatalf("expanded dsn %q base_domain %q", app.dsn, app.BaseDomain)
 	}
 }
+
+func TestUnmarshalCaddyfileStripe(t *testing.T) {
+	input := `tenants {
+		database_url {env.DATABASE_URL}
+		stripe {
+			secret_key     {env.STRIPE_SECRET_KEY}
+			webhook_secret {env.STRIPE_WEBHOOK_SECRET}
+			api_url        http://127.0.0.1:12111
+			grace_period   48h
+			check_interval 30s
+			prices {
+				basic price_basic
+				pro   price_pro
+			}
+		}
+	}`
+	var app App
+	if err := app.UnmarshalCaddyfile(caddyfile.NewTestDispenser(input)); err != nil {
+		t.Fatal(err)
+	}
+	want := &StripeConfig{SecretKey: "{env.STRIPE_SECRET_KEY}", WebhookSecret: "{env.STRIPE_WEBHOOK_SECRET}",
+		APIURL: "http://127.0.0.1:12111", GracePeriod: caddy.Duration(48 * time.Hour), CheckInterval: caddy.Duration(30 * time.Second),
+		Prices: map[string]string{"basic": "price_basic", "pro": "price_pro"}}
+	got, _ := json.Marshal(app.Stripe)
+	exp, _ := json.Marshal(want)
+	if string(got) != string(exp) {
+		t.Fatalf("got  %s\nwant %s", got, exp)
+	}
+
+	for input, want := range map[string]string{
+		"tenants {\nstripe extra {\n}\n}":                            "wrong argument count",
+		"tenants {\nstripe {\nsecret {env.X}\n}\n}":                  `unrecognized stripe option "secret"`,
+		"tenants {\nstripe {\nsecret_key\n}\n}":                      "secret_key: expected one argument",
+		"tenants {\nstripe {\nwebhook_secret a b\n}\n}":              "webhook_secret: expected one argument, got more",
+		"tenants {\nstripe {\ngrace_period soon\n}\n}":               "grace_period:",
+		"tenants {\nstripe {\ngrace_period -1h\n}\n}":                "grace_period: must not be negative",
+		"tenants {\nstripe {\ncheck_interval -1s\n}\n}":              "check_interval: must not be negative",
+		"tenants {\nstripe {\nprices {\nbasic\n}\n}\n}":              "prices: basic: expected one price id",
+		"tenants {\nstripe {\nprices {\nbasic a b\n}\n}\n}":          "prices: basic: expected one price id",
+		"tenants {\nstripe {\nprices {\nb p1\nb p2\n}\n}\n}":         "prices: plan b listed twice",
+		"tenants {\nstripe {\nprices extra {\nbasic p1\n}\n}\n}":     "wrong argument count",
+		"tenants {\nstripe {\napi_url http://a http://b\n}\n}":       "api_url: expected one argument, got more",
+		"tenants {\nstripe {\nsecret_key sk_1\nbogus\n}\n}":          `unrecognized stripe option "bogus"`,
+		"tenants {\nstripe {\nprices {\nbasic price_1\n}\nx y\n}\n}": `unrecognized stripe option "x"`,
+	} {
+		var app App
+		err := app.UnmarshalCaddyfile(caddyfile.NewTestDispenser(input))
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: err = %v, want it to contain %q", input, err, want)
+		}
+	}
+}
+
+// Bad stripe settings are load errors naming the field.
+func TestValidateStripe(t *testing.T) {
+	t.Setenv("TENANTS_TEST_EMPTY", "")
+	t.Setenv("TENANTS_TEST_STRIPE_KEY", "sk_test_from_env")
+	good := func() App {
+		return App{DatabaseURL: "postgres://localhost/db", Stripe: &StripeConfig{
+			SecretKey: "{env.TENANTS_TEST_STRIPE_KEY}", WebhookSecret: "whsec_1"}}
+	}
+	cases := map[string]struct {
+		mutate func(*StripeConfig)
+		want   string
+	}{
+		"no secret_key":        {func(s *StripeConfig) { s.SecretKey = "" }, "stripe secret_key: required"},
+		"empty env secret_key": {func(s *StripeConfig) { s.SecretKey = "{env.TENANTS_TEST_EMPTY}" }, "stripe secret_key: \"{env.TENANTS_TEST_EMPTY}\" expands to nothing"},
+		"publishable key":      {func(s *StripeConfig) { s.SecretKey = "pk_live_1" }, "stripe secret_key: not a Stripe secret key"},
+		"no webhook_secret":    {func(s *StripeConfig) { s.WebhookSecret = "" }, "stripe webhook_secret: required"},
+		"bad webhook_secret":   {func(s *StripeConfig) { s.WebhookSecret = "secret" }, "stripe webhook_secret: not a webhook signing secret"},
+		"bad api_url":          {func(s *StripeConfig) { s.APIURL = "api.stripe.com" }, "stripe api_url:"},
+		"api_url with path":    {func(s *StripeConfig) { s.APIURL = "https://api.stripe.com/v1" }, "stripe api_url:"},
+		"negative grace":       {func(s *StripeConfig) { s.GracePeriod = -1 }, "stripe grace_period: must not be negative"},
+		"negative interval":    {func(s *StripeConfig) { s.CheckInterval = -1 }, "stripe check_interval: must not be negative"},
+		"bad slug":             {func(s *StripeConfig) { s.Prices = map[string]string{"Pro Plan": "price_1"} }, `stripe prices: "Pro Plan" is not a plan slug`},
+		"bad price":            {func(s *StripeConfig) { s.Prices = map[string]string{"pro": "price 1"} }, `stripe prices: "price 1" of plan pro`},
+	}
+	for name, c := range cases {
+		app := good()
+		c.mutate(app.Stripe)
+		err := app.expand()
+		if err == nil {
+			err = app.validate()
+		}
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: err = %v, want it to contain %q", name, err, c.want)
+		}
+	}
+	app := good()
+	if err := app.expand(); err != nil {
+		t.Fatal(err)
+	}
+	if err := app.validate(); err != nil {
+		t.Fatalf("good config refused: %v", err)
+	}
+	cfg, err := app.Stripe.billingConfig()
+	if err != nil || cfg.SecretKey != "sk_test_from_env" {
+		t.Fatalf("expanded secret_key %q, %v", cfg.SecretKey, err)
+	}
+	// The JSON config keeps the placeholder, not the key.
+	if j, _ := json.Marshal(app); strings.Contains(string(j), "sk_test_from_env") {
+		t.Fatalf("the secret key leaked into the JSON config: %s", j)
+	}
+}

@@ -19,6 +19,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.uber.org/zap"
 
+	"github.com/agistaffers/caddy-multitenant/billing"
 	"github.com/agistaffers/caddy-multitenant/internal/pgpool"
 	"github.com/agistaffers/caddy-multitenant/tenants"
 )
@@ -56,6 +57,14 @@ const (
 //			start_timeout   60s
 //			max_running     40
 //			skip_migrations
+//			stripe {
+//				secret_key     {env.STRIPE_SECRET_KEY}
+//				webhook_secret {env.STRIPE_WEBHOOK_SECRET}
+//				grace_period   72h
+//				prices {
+//					basic price_1Pxyz
+//				}
+//			}
 //		}
 //	}
 type App struct {
@@ -98,11 +107,18 @@ type App struct {
 	// start).
 	SkipMigrations bool `json:"skip_migrations,omitempty"`
 
+	// Stripe turns on billing: Stripe customers, Checkout and billing
+	// portal sessions, and the webhook that suspends and resumes customers
+	// with their subscription. Default: none (no billing).
+	Stripe *StripeConfig `json:"stripe,omitempty"`
+
 	dsn         string // DatabaseURL with placeholders expanded
 	pool        *pgxpool.Pool
 	store       *tenants.Store
 	platform    *platform
 	platformKey string
+	billing     *billing.Service // nil without Stripe
+	billingLoop *billingLoop
 	logger      *zap.Logger
 }
 
@@ -153,7 +169,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 		return err
 	}
 	a.platform.collectors.registerOn(ctx.GetMetricsRegistry(), a.logger)
-	return nil
+	return a.provisionBilling()
 }
 
 // expand replaces placeholders and fills in defaults.
@@ -217,6 +233,11 @@ func (a *App) validate() error {
 	if a.MaxRunning < 0 {
 		return fmt.Errorf("max_running: must not be negative, got %d", a.MaxRunning)
 	}
+	if a.Stripe != nil {
+		if _, err := a.Stripe.billingConfig(); err != nil {
+			return err
+		}
+	}
 	return a.Docker.validate()
 }
 
@@ -224,7 +245,13 @@ func (a *App) validate() error {
 // skip_migrations is set) and starts the platform's background work: the
 // change listener, container adoption, the idle reaper. A config reload
 // with the same settings keeps all of it running as it is.
-func (a *App) Start() error { return a.platform.start() }
+func (a *App) Start() error {
+	if err := a.platform.start(); err != nil {
+		return err
+	}
+	a.startBilling()
+	return nil
+}
 
 // checkSchema refuses to run on a schema older than this binary expects,
 // which would fail later in confusing ways.
@@ -248,9 +275,10 @@ func (a *App) Stop() error { return nil }
 // Cleanup releases the app's references to the shared platform and pool;
 // the last reference stops the platform's background work.
 func (a *App) Cleanup() error {
-	var err error
+	err := a.cleanupBilling()
 	if a.platform != nil {
-		_, err = platforms.Delete(a.platformKey)
+		_, perr := platforms.Delete(a.platformKey)
+		err = errors.Join(err, perr)
 		a.platform = nil
 	}
 	if a.pool != nil {

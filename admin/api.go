@@ -22,6 +22,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/agistaffers/caddy-multitenant/billing"
 	"github.com/agistaffers/caddy-multitenant/tenants"
 )
 
@@ -80,6 +81,9 @@ type Config struct {
 	// Verifier checks custom domains' DNS; nil makes verify use the
 	// system resolver with no platform addresses (TXT records only).
 	Verifier *Verifier
+	// Billing is Stripe; nil makes checkout and portal answer 501 and
+	// leaves the webhook path unserved.
+	Billing *billing.Service
 	// MaxBody is the largest request body read, in bytes. Default: 1 MiB.
 	MaxBody int64
 	// Logger defaults to a no-op logger.
@@ -139,6 +143,8 @@ func (a *API) register() {
 	a.handle("GET", "/customers/{id}", a.getCustomer)
 	a.handle("PATCH", "/customers/{id}", a.patchCustomer)
 	a.handle("DELETE", "/customers/{id}", a.deleteCustomer)
+	a.handle("POST", "/customers/{id}/checkout", a.checkout)
+	a.handle("POST", "/customers/{id}/portal", a.portal)
 
 	a.handle("GET", "/plans", a.listPlans)
 	a.handle("POST", "/plans", a.createPlan)
@@ -175,14 +181,20 @@ func (a *API) register() {
 
 	a.handle("GET", "/audit", a.listAudit)
 
-	// The Stripe webhook (billing issue) goes here: it authenticates by
-	// Stripe's signature, not an API key, so it is matched in ServeHTTP
-	// before authentication, e.g. POST /api/v1/webhooks/stripe.
+	// The Stripe webhook authenticates by Stripe's signature, not an API
+	// key, so ServeHTTP matches it before authentication.
+	a.routes = append(a.routes, Route{http.MethodPost, WebhookPath})
 }
 
 // Handles reports whether the API serves path (everything under Prefix).
 func Handles(path string) bool {
 	return path == Prefix || strings.HasPrefix(path, Prefix+"/")
+}
+
+// Handles reports whether this API serves path: everything under Prefix,
+// and the Stripe webhook when billing is configured.
+func (a *API) Handles(path string) bool {
+	return Handles(path) || (path == WebhookPath && a.cfg.Billing != nil)
 }
 
 // ServeHTTP authenticates the request, checks its scope and routes it.
@@ -194,6 +206,13 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, a.cfg.MaxBody)
+
+	// Before authentication: Stripe has no API key, its signature is
+	// checked instead.
+	if r.URL.Path == WebhookPath {
+		a.serveWebhook(w, r)
+		return
+	}
 
 	public := r.URL.Path == Prefix+"/openapi.json" && (r.Method == http.MethodGet || r.Method == http.MethodHead)
 	if !public {

@@ -8,6 +8,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/agistaffers/caddy-multitenant/billing"
 	"github.com/agistaffers/caddy-multitenant/tenants"
 )
 
@@ -95,6 +96,9 @@ func (a *API) toAPIError(r *http.Request, err error) *Error {
 		return apiErr(http.StatusNotFound, CodeNotFound, "", ErrNoContainer.Error())
 	case errors.Is(err, ErrNoCapacity):
 		return apiErr(http.StatusServiceUnavailable, CodeNoCapacity, "", err.Error())
+	case errors.Is(err, billing.ErrStripe):
+		a.log.Warn("stripe request failed", zap.String("method", r.Method), zap.String("path", r.URL.Path), zap.Error(err))
+		return apiErr(http.StatusBadGateway, CodeStripe, "", err.Error())
 	case errors.Is(err, ErrStartFailed):
 		return apiErr(http.StatusBadGateway, CodeStartFailed, "", err.Error())
 	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:

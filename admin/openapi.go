@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/agistaffers/caddy-multitenant/billing"
 	"github.com/agistaffers/caddy-multitenant/tenants"
 )
 
@@ -21,10 +22,11 @@ type operation struct {
 	status                int      // success status
 	resp                  any      // success body type, nil for none
 	text                  bool     // the success body is text/plain
+	public                bool     // outside Prefix, no API key (the Stripe webhook)
 }
 
 type (
-	customerList struct{ list[tenants.Customer] }
+	customerList struct{ list[Customer] }
 	planList     struct{ list[tenants.Plan] }
 	templateList struct{ list[tenants.Template] }
 	siteList     struct{ list[tenants.Site] }
@@ -41,10 +43,13 @@ var operations = []operation{
 	{method: "GET", path: "/openapi.json", summary: "This document (no API key needed)", status: 200, resp: map[string]any{}},
 
 	{method: "GET", path: "/customers", summary: "List customers", query: append([]string{"status"}, pageParams...), status: 200, resp: customerList{}},
-	{method: "POST", path: "/customers", summary: "Create a customer", body: CustomerInput{}, status: 201, resp: tenants.Customer{}},
-	{method: "GET", path: "/customers/{id}", summary: "Get a customer", status: 200, resp: tenants.Customer{}},
-	{method: "PATCH", path: "/customers/{id}", summary: "Update a customer's given fields", body: CustomerPatch{}, status: 200, resp: tenants.Customer{}},
+	{method: "POST", path: "/customers", summary: "Create a customer (and, with billing configured, its Stripe customer; 502 if Stripe fails, nothing created)", body: CustomerInput{}, status: 201, resp: Customer{}},
+	{method: "GET", path: "/customers/{id}", summary: "Get a customer with its billing state", status: 200, resp: Customer{}},
+	{method: "PATCH", path: "/customers/{id}", summary: "Update a customer's given fields", body: CustomerPatch{}, status: 200, resp: Customer{}},
 	{method: "DELETE", path: "/customers/{id}", summary: "Delete a customer; 409 while it has sites unless cascade=true (purge=true also removes their volumes)", query: []string{"cascade", "purge"}, status: 204},
+	{method: "POST", path: "/customers/{id}/checkout", summary: "A Stripe Checkout Session (subscription mode) for the plan (slug or id): send the customer to its url", body: CheckoutInput{}, status: 200, resp: SessionURL{}},
+	{method: "POST", path: "/customers/{id}/portal", summary: "A Stripe billing portal session for the customer (body optional): send the customer to its url", body: PortalInput{}, status: 200, resp: SessionURL{}},
+	{method: "POST", path: WebhookPath, public: true, summary: "Stripe webhook (no API key: the Stripe-Signature header is verified, 400 if it does not; each event applies once)", body: map[string]any{}, status: 200, resp: billing.WebhookResult{}},
 
 	{method: "GET", path: "/plans", summary: "List plans", query: pageParams, status: 200, resp: planList{}},
 	{method: "POST", path: "/plans", summary: "Create a plan", body: PlanInput{}, status: 201, resp: tenants.Plan{}},
@@ -108,6 +113,9 @@ func buildOpenAPI() map[string]any {
 	paths := map[string]any{}
 	for _, op := range operations {
 		full := Prefix + op.path
+		if op.public {
+			full = op.path
+		}
 		item, _ := paths[full].(map[string]any)
 		if item == nil {
 			item = map[string]any{}
@@ -141,6 +149,12 @@ func buildOpenAPI() map[string]any {
 		if strings.HasPrefix(op.path, "/sites/{id}/") && op.method == "POST" {
 			errs = append(errs, 502, 503)
 		}
+		if strings.HasPrefix(op.path, "/customers") && op.method == "POST" {
+			errs = append(errs, 501, 502)
+		}
+		if op.public {
+			errs = []int{400, 404, 405, 413, 500}
+		}
 		for _, s := range errs {
 			responses[strconv.Itoa(s)] = map[string]any{"description": http.StatusText(s),
 				"content": map[string]any{"application/json": map[string]any{"schema": errRef}}}
@@ -157,7 +171,7 @@ func buildOpenAPI() map[string]any {
 			o["requestBody"] = map[string]any{"required": true,
 				"content": map[string]any{"application/json": map[string]any{"schema": g.schema(reflect.TypeOf(op.body))}}}
 		}
-		if op.path == "/openapi.json" {
+		if op.path == "/openapi.json" || op.public {
 			o["security"] = []any{}
 		}
 		item[strings.ToLower(op.method)] = o

@@ -171,7 +171,11 @@ func (a *API) listCustomers(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, newList(items, p, func(c *tenants.Customer) string { return c.ID }))
+	out, err := a.customersOut(r.Context(), items)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, newList(out, p, func(c *Customer) string { return c.ID }))
 	return nil
 }
 
@@ -185,7 +189,14 @@ func (a *API) createCustomer(w http.ResponseWriter, r *http.Request) error {
 	if err := a.store.CreateCustomer(r.Context(), actor(r), c); err != nil {
 		return err
 	}
-	return created(w, "/customers/"+c.ID, c)
+	if err := a.createStripeCustomer(r, c); err != nil {
+		return err
+	}
+	out, err := a.customerOut(r.Context(), c)
+	if err != nil {
+		return err
+	}
+	return created(w, "/customers/"+c.ID, out)
 }
 
 func (a *API) getCustomer(w http.ResponseWriter, r *http.Request) error {
@@ -197,7 +208,11 @@ func (a *API) getCustomer(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return notFoundAs(err, "customer")
 	}
-	writeJSON(w, http.StatusOK, c)
+	out, err := a.customerOut(r.Context(), c)
+	if err != nil {
+		return notFoundAs(err, "customer")
+	}
+	writeJSON(w, http.StatusOK, out)
 	return nil
 }
 
@@ -218,7 +233,11 @@ func (a *API) patchCustomer(w http.ResponseWriter, r *http.Request) error {
 	if err := a.store.UpdateCustomer(r.Context(), actor(r), c); err != nil {
 		return notFoundAs(err, "customer")
 	}
-	writeJSON(w, http.StatusOK, c)
+	out, err := a.customerOut(r.Context(), c)
+	if err != nil {
+		return notFoundAs(err, "customer")
+	}
+	writeJSON(w, http.StatusOK, out)
 	return nil
 }
 
