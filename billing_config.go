@@ -60,7 +60,8 @@ type StripeConfig struct {
 
 	// Prices maps plan slugs to Stripe price ids, for checkout and for
 	// recognizing a subscription's plan. A plan not listed uses its own
-	// stripe_price_id. Default: none.
+	// stripe_price_id. Placeholders in price ids are expanded. Default:
+	// none.
 	Prices map[string]string `json:"prices,omitempty"`
 }
 
@@ -90,7 +91,19 @@ func (c *StripeConfig) billingConfig() (billing.Config, error) {
 	}
 	cfg.GracePeriod = time.Duration(c.GracePeriod)
 	cfg.CheckInterval = time.Duration(c.CheckInterval)
-	cfg.Prices = c.Prices
+	if len(c.Prices) > 0 {
+		cfg.Prices = make(map[string]string, len(c.Prices))
+		for slug, in := range c.Prices {
+			v, err := repl.ReplaceOrErr(in, false, true)
+			if err != nil {
+				return cfg, fmt.Errorf("stripe prices: %s: %w", slug, err)
+			}
+			if v == "" {
+				return cfg, fmt.Errorf("stripe prices: %s: %q expands to nothing (is the environment variable set?)", slug, in)
+			}
+			cfg.Prices[slug] = v
+		}
+	}
 	if err := cfg.Validate(); err != nil {
 		return cfg, fmt.Errorf("stripe %w", err)
 	}

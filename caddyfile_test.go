@@ -204,6 +204,7 @@ func TestValidateStripe(t *testing.T) {
 		"negative interval":    {func(s *StripeConfig) { s.CheckInterval = -1 }, "stripe check_interval: must not be negative"},
 		"bad slug":             {func(s *StripeConfig) { s.Prices = map[string]string{"Pro Plan": "price_1"} }, `stripe prices: "Pro Plan" is not a plan slug`},
 		"bad price":            {func(s *StripeConfig) { s.Prices = map[string]string{"pro": "price 1"} }, `stripe prices: "price 1" of plan pro`},
+		"empty env price":      {func(s *StripeConfig) { s.Prices = map[string]string{"pro": "{env.TENANTS_TEST_EMPTY}"} }, `stripe prices: pro: "{env.TENANTS_TEST_EMPTY}" expands to nothing`},
 	}
 	for name, c := range cases {
 		app := good()
@@ -223,9 +224,11 @@ func TestValidateStripe(t *testing.T) {
 	if err := app.validate(); err != nil {
 		t.Fatalf("good config refused: %v", err)
 	}
+	t.Setenv("TENANTS_TEST_STRIPE_PRICE", "price_from_env")
+	app.Stripe.Prices = map[string]string{"pro": "{env.TENANTS_TEST_STRIPE_PRICE}"}
 	cfg, err := app.Stripe.billingConfig()
-	if err != nil || cfg.SecretKey != "sk_test_from_env" {
-		t.Fatalf("expanded secret_key %q, %v", cfg.SecretKey, err)
+	if err != nil || cfg.SecretKey != "sk_test_from_env" || cfg.Prices["pro"] != "price_from_env" {
+		t.Fatalf("expanded secret_key %q prices %v, %v", cfg.SecretKey, cfg.Prices, err)
 	}
 	// The JSON config keeps the placeholder, not the key.
 	if j, _ := json.Marshal(app); strings.Contains(string(j), "sk_test_from_env") {
