@@ -268,3 +268,29 @@ func (a *API) serveWebhook(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, res)
 }
+
+// servingStatus reports whether a customer in status has sites serving.
+func servingStatus(status string) bool {
+	return status == tenants.CustomerActive || status == tenants.CustomerPastDue
+}
+
+// stopCustomerSites stops the containers of a customer an operator just
+// suspended or canceled, as billing does for the customers it suspends;
+// visitors already get the "suspended" page. A failure is logged: with
+// billing configured its sweep stops what is left.
+func (a *API) stopCustomerSites(r *http.Request, customerID string) {
+	if a.cfg.Runtime == nil {
+		return
+	}
+	ids, err := a.store.CustomerSiteIDs(r.Context(), customerID)
+	if err != nil {
+		a.log.Warn("listing sites of suspended customer", zap.String("customer_id", customerID), zap.Error(err))
+		return
+	}
+	ctx := context.WithoutCancel(r.Context())
+	for _, id := range ids {
+		if err := a.cfg.Runtime.Stop(ctx, id); err != nil {
+			a.log.Warn("stopping site of suspended customer", zap.String("site_id", id), zap.Error(err))
+		}
+	}
+}

@@ -45,7 +45,7 @@ var operations = []operation{
 	{method: "GET", path: "/customers", summary: "List customers", query: append([]string{"status"}, pageParams...), status: 200, resp: customerList{}},
 	{method: "POST", path: "/customers", summary: "Create a customer (and, with billing configured, its Stripe customer; 502 if Stripe fails, nothing created)", body: CustomerInput{}, status: 201, resp: Customer{}},
 	{method: "GET", path: "/customers/{id}", summary: "Get a customer with its billing state", status: 200, resp: Customer{}},
-	{method: "PATCH", path: "/customers/{id}", summary: "Update a customer's given fields", body: CustomerPatch{}, status: 200, resp: Customer{}},
+	{method: "PATCH", path: "/customers/{id}", summary: "Update a customer's given fields; suspending or canceling stops its sites' containers", body: CustomerPatch{}, status: 200, resp: Customer{}},
 	{method: "DELETE", path: "/customers/{id}", summary: "Delete a customer; 409 while it has sites unless cascade=true (purge=true also removes their volumes)", query: []string{"cascade", "purge"}, status: 204},
 	{method: "POST", path: "/customers/{id}/checkout", summary: "A Stripe Checkout Session (subscription mode) for the plan (slug or id): send the customer to its url", body: CheckoutInput{}, status: 200, resp: SessionURL{}},
 	{method: "POST", path: "/customers/{id}/portal", summary: "A Stripe billing portal session for the customer (body optional): send the customer to its url", body: PortalInput{}, status: 200, resp: SessionURL{}},

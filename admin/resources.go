@@ -229,9 +229,13 @@ func (a *API) patchCustomer(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return notFoundAs(err, "customer")
 	}
+	wasServing := servingStatus(c.Status)
 	p.apply(c)
 	if err := a.store.UpdateCustomer(r.Context(), actor(r), c); err != nil {
 		return notFoundAs(err, "customer")
+	}
+	if wasServing && !servingStatus(c.Status) {
+		a.stopCustomerSites(r, c.ID)
 	}
 	out, err := a.customerOut(r.Context(), c)
 	if err != nil {
