@@ -95,11 +95,10 @@ func (h *AdminHandler) Provision(ctx caddy.Context) error {
 		}
 		v.Resolver = admin.NewResolver(h.DNSResolver)
 	}
-	appIface, err := ctx.App("tenants")
+	app, err := tenantsApp(ctx, "tenant_admin")
 	if err != nil {
 		return err
 	}
-	app := appIface.(*App)
 	h.api = admin.New(admin.Config{
 		Store:    app.store,
 		Runtime:  &adminRuntime{app: app},

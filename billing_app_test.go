@@ -12,16 +12,15 @@ import (
 	"github.com/agistaffers/caddy-multitenant/internal/pgtest"
 )
 
-// billingLoopCount returns how many grace-period loops exist and the
-// references to each.
-func billingLoopCount() (loops int, refs []int) {
-	billingLoops.Range(func(key, _ any) bool {
-		loops++
-		n, _ := billingLoops.References(key)
+// platformsAlive returns the live platforms and the references to each.
+func platformsAlive() (list []*platform, refs []int) {
+	platforms.Range(func(key, v any) bool {
+		list = append(list, v.(*platform))
+		n, _ := platforms.References(key)
 		refs = append(refs, n)
 		return true
 	})
-	return loops, refs
+	return list, refs
 }
 
 // The grace-period loop has an owner: one per platform, shared by the
@@ -46,12 +45,12 @@ func TestBillingLoopOwnedAcrossReloads(t *testing.T) {
 			_ = caddy.Stop()
 		}
 	})
-	if loops, refs := billingLoopCount(); loops != 1 || refs[0] != 1 {
-		t.Fatalf("after load: %d loops, refs %v; want 1 loop, 1 ref", loops, refs)
+	list, refs := platformsAlive()
+	if len(list) != 1 || refs[0] != 1 || list[0].billing == nil {
+		t.Fatalf("after load: %d platforms, refs %v; want 1 platform with billing, 1 ref", len(list), refs)
 	}
-	var loop *billingLoop
-	billingLoops.Range(func(_, v any) bool { loop = v.(*billingLoop); return false })
-	if loop.done == nil {
+	p := list[0]
+	if !p.billingRunning.Load() {
 		t.Fatal("the loop was not started by the app's Start")
 	}
 
@@ -72,26 +71,18 @@ func TestBillingLoopOwnedAcrossReloads(t *testing.T) {
 	for range 3 {
 		reload()
 	}
-	if loops, refs := billingLoopCount(); loops != 1 || refs[0] != 1 {
-		t.Fatalf("after reloads: %d loops, refs %v; want the same 1 loop, 1 ref", loops, refs)
+	if list, refs := platformsAlive(); len(list) != 1 || refs[0] != 1 || list[0] != p || !p.billingRunning.Load() {
+		t.Fatalf("after reloads: %d platforms, refs %v; want the same one, its loop running", len(list), refs)
 	}
-	billingLoops.Range(func(_, v any) bool {
-		if v.(*billingLoop) != loop {
-			t.Error("a reload replaced the loop")
-		}
-		return false
-	})
 
 	if err := caddy.Stop(); err != nil {
 		t.Fatal(err)
 	}
 	stopped = true
-	select {
-	case <-loop.done:
-	default:
+	if p.billingRunning.Load() {
 		t.Fatal("the loop still runs after the last config stopped")
 	}
-	if loops, _ := billingLoopCount(); loops != 0 {
-		t.Fatalf("%d loops left after stop", loops)
+	if list, _ := platformsAlive(); len(list) != 0 {
+		t.Fatalf("%d platforms left after stop", len(list))
 	}
 }

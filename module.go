@@ -117,8 +117,7 @@ type App struct {
 	store       *tenants.Store
 	platform    *platform
 	platformKey string
-	billing     *billing.Service // nil without Stripe
-	billingLoop *billingLoop
+	billing     *billing.Service // the platform's; nil without Stripe
 	logger      *zap.Logger
 }
 
@@ -169,7 +168,8 @@ func (a *App) Provision(ctx caddy.Context) error {
 		return err
 	}
 	a.platform.collectors.registerOn(ctx.GetMetricsRegistry(), a.logger)
-	return a.provisionBilling()
+	a.billing = a.platform.billing
+	return nil
 }
 
 // expand replaces placeholders and fills in defaults.
@@ -245,13 +245,7 @@ func (a *App) validate() error {
 // skip_migrations is set) and starts the platform's background work: the
 // change listener, container adoption, the idle reaper. A config reload
 // with the same settings keeps all of it running as it is.
-func (a *App) Start() error {
-	if err := a.platform.start(); err != nil {
-		return err
-	}
-	a.startBilling()
-	return nil
-}
+func (a *App) Start() error { return a.platform.start() }
 
 // checkSchema refuses to run on a schema older than this binary expects,
 // which would fail later in confusing ways.
@@ -275,10 +269,9 @@ func (a *App) Stop() error { return nil }
 // Cleanup releases the app's references to the shared platform and pool;
 // the last reference stops the platform's background work.
 func (a *App) Cleanup() error {
-	err := a.cleanupBilling()
+	var err error
 	if a.platform != nil {
-		_, perr := platforms.Delete(a.platformKey)
-		err = errors.Join(err, perr)
+		_, err = platforms.Delete(a.platformKey)
 		a.platform = nil
 	}
 	if a.pool != nil {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -12,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
+	"github.com/agistaffers/caddy-multitenant/billing"
 	"github.com/agistaffers/caddy-multitenant/provisioner"
 	"github.com/agistaffers/caddy-multitenant/tenants"
 )
@@ -29,10 +31,13 @@ type platform struct {
 	store      *tenants.Store
 	resolver   *tenants.Resolver
 	prov       *provisioner.Provisioner
+	billing    *billing.Service // nil without Stripe
 	collectors collectorSet
 	logger     *zap.Logger
 
 	runtimes chan provisioner.SiteRuntime // state changes waiting to be saved
+
+	billingRunning atomic.Bool // the grace-period loop runs (tests look)
 
 	startOnce sync.Once
 	startErr  error
@@ -89,6 +94,9 @@ func newPlatform(a *App) (*platform, error) {
 		return nil, fmt.Errorf("setting up provisioner: %w", err)
 	}
 	p.prov = prov
+	if p.billing, err = newBilling(a, p); err != nil {
+		return nil, err
+	}
 	return p, nil
 }
 
@@ -110,7 +118,8 @@ func (a *App) provisionerConfig(pool *pgxpool.Pool, logger *zap.Logger) provisio
 
 // start runs the platform's background work, once however many configs
 // share it: migrations, the change listener, container adoption and the
-// idle reaper, and the runtime flusher.
+// idle reaper, the runtime flusher and, with Stripe, billing's
+// grace-period loop.
 func (p *platform) start() error {
 	p.startOnce.Do(func() { p.startErr = p.doStart() })
 	return p.startErr
@@ -155,6 +164,15 @@ func (p *platform) doStart() error {
 		defer p.wg.Done()
 		p.flushRuntimes(runCtx)
 	}()
+	if p.billing != nil {
+		p.wg.Add(1)
+		p.billingRunning.Store(true)
+		go func() {
+			defer p.wg.Done()
+			defer p.billingRunning.Store(false)
+			p.billing.Run(runCtx)
+		}()
+	}
 	if err := p.reconcileRuntimes(ctx); err != nil {
 		p.logger.Warn("reconciling site runtime records", zap.Error(err))
 	}
