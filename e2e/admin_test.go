@@ -14,9 +14,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/agistaffers/caddy-multitenant/internal/caddytest"
 	"github.com/agistaffers/caddy-multitenant/internal/dnstest"
-	"github.com/agistaffers/caddy-multitenant/internal/pgtest"
 	"github.com/agistaffers/caddy-multitenant/internal/testimage"
 	"github.com/agistaffers/caddy-multitenant/tenants"
 )
@@ -35,43 +33,8 @@ type adminPlatform struct {
 
 func newAdminPlatform(t *testing.T) *adminPlatform {
 	t.Helper()
-	ctx := context.Background()
-	testimage.Build(t, testimage.DefaultTag)
-	schema := pgtest.Schema(t)
-	pool := pgtest.Pool(t, schema)
-	if _, err := tenants.Migrate(ctx, pool, schema); err != nil {
-		t.Fatal(err)
-	}
-	p := &adminPlatform{
-		testPlatform: &testPlatform{
-			t:      t,
-			schema: schema,
-			store:  tenants.NewStore(pool, tenants.Options{BaseDomain: baseDomain, Reserved: []string{"admin", "www"}}),
-			docker: dockerClient(t),
-		},
-		pool: pool,
-		dns:  dnstest.Start(t),
-	}
-	t.Cleanup(p.removeContainers)
-	var err error
-	if p.token, _, err = p.store.CreateAPIKey(ctx, "e2e", "operator", tenants.ScopeWrite); err != nil {
-		t.Fatal(err)
-	}
-	caddyfile := fmt.Sprintf(`{
-	admin {ADMIN_ADDR}
-	http_port {HTTP_PORT}
-	auto_https off
-	tenants {
-		database_url %q
-		schema %s
-		base_domain %s
-		reserved admin www
-		idle_timeout 10m
-		start_timeout 30s
-	}
-}
-
-http://%s:{HTTP_PORT} {
+	dns := dnstest.Start(t)
+	return startAdminPlatform(t, dns, platformOptions{Sites: fmt.Sprintf(`http://%s:{HTTP_PORT} {
 	route {
 		tenant_admin {
 			max_body 64KiB
@@ -80,13 +43,20 @@ http://%s:{HTTP_PORT} {
 		}
 		respond "not the api" 418
 	}
+}`, adminHost, dns.Addr)})
 }
 
-http://:{HTTP_PORT} {
-	tenant_proxy
-}
-`, pgtest.URL(t), schema, baseDomain, adminHost, p.dns.Addr)
-	p.caddy = caddytest.Start(t, caddyfile, caddytest.Options{})
+// startAdminPlatform starts a platform without fixtures (the tests make
+// their own through the API) and gives it a write API key.
+func startAdminPlatform(t *testing.T, dns *dnstest.Server, opts platformOptions) *adminPlatform {
+	t.Helper()
+	opts.NoFixtures = true
+	tp := newPlatform(t, opts)
+	p := &adminPlatform{testPlatform: tp, pool: tp.store.Pool(), dns: dns}
+	var err error
+	if p.token, _, err = p.store.CreateAPIKey(context.Background(), "e2e", "operator", tenants.ScopeWrite); err != nil {
+		t.Fatal(err)
+	}
 	return p
 }
 

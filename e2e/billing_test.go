@@ -13,8 +13,6 @@ import (
 
 	"github.com/agistaffers/caddy-multitenant/billing"
 	"github.com/agistaffers/caddy-multitenant/billing/billingtest"
-	"github.com/agistaffers/caddy-multitenant/internal/caddytest"
-	"github.com/agistaffers/caddy-multitenant/internal/pgtest"
 	"github.com/agistaffers/caddy-multitenant/internal/testimage"
 	"github.com/agistaffers/caddy-multitenant/tenants"
 )
@@ -27,62 +25,21 @@ const billingGrace = 3 * time.Second
 // a short grace period, checked often.
 func newBillingPlatform(t *testing.T) *adminPlatform {
 	t.Helper()
-	ctx := context.Background()
-	testimage.Build(t, testimage.DefaultTag)
 	stripeURL := billingtest.StripeMock(t)
-	schema := pgtest.Schema(t)
-	pool := pgtest.Pool(t, schema)
-	if _, err := tenants.Migrate(ctx, pool, schema); err != nil {
-		t.Fatal(err)
-	}
-	p := &adminPlatform{
-		testPlatform: &testPlatform{
-			t:      t,
-			schema: schema,
-			store:  tenants.NewStore(pool, tenants.Options{BaseDomain: baseDomain, Reserved: []string{"admin", "www"}}),
-			docker: dockerClient(t),
-		},
-		pool: pool,
-	}
-	t.Cleanup(p.removeContainers)
-	var err error
-	if p.token, _, err = p.store.CreateAPIKey(ctx, "e2e", "operator", tenants.ScopeWrite); err != nil {
-		t.Fatal(err)
-	}
-	caddyfile := fmt.Sprintf(`{
-	admin {ADMIN_ADDR}
-	http_port {HTTP_PORT}
-	auto_https off
-	tenants {
-		database_url %q
-		schema %s
-		base_domain %s
-		reserved admin www
-		idle_timeout 10m
-		start_timeout 30s
-		stripe {
+	return startAdminPlatform(t, nil, platformOptions{
+		Tenants: fmt.Sprintf(`stripe {
 			secret_key {env.E2E_STRIPE_SECRET_KEY}
 			webhook_secret {env.E2E_STRIPE_WEBHOOK_SECRET}
 			api_url %s
 			grace_period %s
 			check_interval 100ms
-		}
-	}
-}
-
-http://%s:{HTTP_PORT} {
-	tenant_admin
-}
-
-http://:{HTTP_PORT} {
-	tenant_proxy
-}
-`, pgtest.URL(t), schema, baseDomain, stripeURL, billingGrace, adminHost)
-	p.caddy = caddytest.Start(t, caddyfile, caddytest.Options{Env: []string{
-		"E2E_STRIPE_SECRET_KEY=" + billingtest.SecretKey,
-		"E2E_STRIPE_WEBHOOK_SECRET=" + billingtest.WebhookSecret,
-	}})
-	return p
+		}`, stripeURL, billingGrace),
+		Sites: fmt.Sprintf("http://%s:{HTTP_PORT} {\n\ttenant_admin\n}", adminHost),
+		Env: []string{
+			"E2E_STRIPE_SECRET_KEY=" + billingtest.SecretKey,
+			"E2E_STRIPE_WEBHOOK_SECRET=" + billingtest.WebhookSecret,
+		},
+	})
 }
 
 // webhook delivers payload to the admin host's Stripe webhook through

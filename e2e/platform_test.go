@@ -32,6 +32,10 @@ type platformOptions struct {
 	MaxRunning  int
 	PageAfter   string // Default: 2s
 	PagesDir    string // Default: the built-in pages
+	Tenants     string // more lines for the tenants option
+	Sites       string // more site blocks, before the catch-all tenant block
+	Env         []string
+	NoFixtures  bool   // no customer and template made
 	DatabaseURL string // Default: the test server, in the test's schema
 	Schema      string // Default: a fresh schema
 }
@@ -48,10 +52,10 @@ type testPlatform struct {
 	template *tenants.Template
 }
 
+// newPlatform makes a fresh schema with a customer and the test site
+// template, and starts a Caddy serving it.
 func newPlatform(t *testing.T, opts platformOptions) *testPlatform {
 	t.Helper()
-	ctx := context.Background()
-	image := testimage.Build(t, testimage.DefaultTag)
 	if opts.Schema == "" {
 		opts.Schema = pgtest.Schema(t)
 	}
@@ -68,28 +72,7 @@ func newPlatform(t *testing.T, opts platformOptions) *testPlatform {
 	if opts.DatabaseURL != pgtest.URL(t) {
 		pool = poolAt(t, opts.DatabaseURL, opts.Schema)
 	}
-	if _, err := tenants.Migrate(ctx, pool, opts.Schema); err != nil {
-		t.Fatal(err)
-	}
-	p := &testPlatform{
-		t:      t,
-		schema: opts.Schema,
-		store:  tenants.NewStore(pool, tenants.Options{BaseDomain: baseDomain, Reserved: []string{"admin", "www"}}),
-		docker: dockerClient(t),
-	}
-	t.Cleanup(p.removeContainers)
-
-	p.customer = &tenants.Customer{Email: "owner@example.org", Name: "Owner"}
-	if err := p.store.CreateCustomer(ctx, "e2e", p.customer); err != nil {
-		t.Fatal(err)
-	}
-	p.template = &tenants.Template{Slug: "testsite", Name: "Test site", Image: image, Port: 8080,
-		Env: map[string]string{"DATA_DIR": "/data", "GREETING": "v1"}, DataPath: "/data", HealthPath: "/health",
-		MemoryBytes: 64 << 20, PidsLimit: 64}
-	if err := p.store.CreateTemplate(ctx, "e2e", p.template); err != nil {
-		t.Fatal(err)
-	}
-
+	p := newFixtures(t, opts.Schema, pool, !opts.NoFixtures)
 	caddyfile := fmt.Sprintf(`{
 	admin {ADMIN_ADDR}
 	http_port {HTTP_PORT}
@@ -102,8 +85,11 @@ func newPlatform(t *testing.T, opts platformOptions) *testPlatform {
 		idle_timeout %s
 		start_timeout 30s
 		max_running %d
+		%s
 	}
 }
+
+%s
 
 http://:{HTTP_PORT} {
 	tenant_proxy {
@@ -115,8 +101,43 @@ http://:{HTTP_PORT} {
 		header_down X-Tenant-Upstream {tenant.upstream}
 	}
 }
-`, opts.DatabaseURL, opts.Schema, baseDomain, opts.IdleTimeout, opts.MaxRunning, opts.PageAfter, pagesDir(opts.PagesDir))
-	p.caddy = caddytest.Start(t, caddyfile, caddytest.Options{})
+`, opts.DatabaseURL, opts.Schema, baseDomain, opts.IdleTimeout, opts.MaxRunning, opts.Tenants, opts.Sites,
+		opts.PageAfter, pagesDir(opts.PagesDir))
+	p.caddy = caddytest.Start(t, caddyfile, caddytest.Options{Env: opts.Env})
+	return p
+}
+
+// newFixtures migrates schema on pool, builds the test site image and
+// (with fixtures) makes a customer and the test site template. The
+// schema's containers and volumes (it is also their Docker namespace) are
+// removed when the test ends.
+func newFixtures(t *testing.T, schema string, pool *pgxpool.Pool, fixtures bool) *testPlatform {
+	t.Helper()
+	ctx := context.Background()
+	image := testimage.Build(t, testimage.DefaultTag)
+	if _, err := tenants.Migrate(ctx, pool, schema); err != nil {
+		t.Fatal(err)
+	}
+	p := &testPlatform{
+		t:      t,
+		schema: schema,
+		store:  tenants.NewStore(pool, tenants.Options{BaseDomain: baseDomain, Reserved: []string{"admin", "www"}}),
+		docker: dockerClient(t),
+	}
+	t.Cleanup(p.removeContainers)
+	if !fixtures {
+		return p
+	}
+	p.customer = &tenants.Customer{Email: "owner@example.org", Name: "Owner"}
+	if err := p.store.CreateCustomer(ctx, "e2e", p.customer); err != nil {
+		t.Fatal(err)
+	}
+	p.template = &tenants.Template{Slug: "testsite", Name: "Test site", Image: image, Port: 8080,
+		Env: map[string]string{"DATA_DIR": "/data", "GREETING": "v1"}, DataPath: "/data", HealthPath: "/health",
+		MemoryBytes: 64 << 20, PidsLimit: 64}
+	if err := p.store.CreateTemplate(ctx, "e2e", p.template); err != nil {
+		t.Fatal(err)
+	}
 	return p
 }
 

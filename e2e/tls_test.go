@@ -32,7 +32,6 @@ import (
 
 	"github.com/agistaffers/caddy-multitenant/internal/caddytest"
 	"github.com/agistaffers/caddy-multitenant/internal/pgtest"
-	"github.com/agistaffers/caddy-multitenant/internal/testimage"
 	"github.com/agistaffers/caddy-multitenant/tenants"
 )
 
@@ -234,35 +233,19 @@ type tlsPlatform struct {
 // started with startCaddy.
 func newTLSPlatform(t *testing.T, acme *acmeCA) *tlsPlatform {
 	t.Helper()
-	ctx := context.Background()
-	image := testimage.Build(t, testimage.DefaultTag)
 	schema := pgtest.Schema(t)
 	pool := pgtest.Pool(t, schema)
-	if _, err := tenants.Migrate(ctx, pool, schema); err != nil {
-		t.Fatal(err)
+	f := newFixtures(t, schema, pool, true)
+	return &tlsPlatform{
+		t:        t,
+		schema:   schema,
+		dsn:      pgtest.URL(t),
+		pool:     pool,
+		store:    f.store,
+		acme:     acme,
+		customer: f.customer,
+		template: f.template,
 	}
-	p := &tlsPlatform{
-		t:      t,
-		schema: schema,
-		dsn:    pgtest.URL(t),
-		pool:   pool,
-		store:  tenants.NewStore(pool, tenants.Options{BaseDomain: baseDomain, Reserved: []string{"admin", "www"}}),
-		acme:   acme,
-	}
-	// The schema is also the Docker namespace of the sites' containers.
-	cleaner := &testPlatform{t: t, schema: schema, docker: dockerClient(t)}
-	t.Cleanup(cleaner.removeContainers)
-	p.customer = &tenants.Customer{Email: "owner@example.org", Name: "Owner"}
-	if err := p.store.CreateCustomer(ctx, "e2e", p.customer); err != nil {
-		t.Fatal(err)
-	}
-	p.template = &tenants.Template{Slug: "testsite", Name: "Test site", Image: image, Port: 8080,
-		Env: map[string]string{"DATA_DIR": "/data", "GREETING": "v1"}, DataPath: "/data", HealthPath: "/health",
-		MemoryBytes: 64 << 20, PidsLimit: 64}
-	if err := p.store.CreateTemplate(ctx, "e2e", p.template); err != nil {
-		t.Fatal(err)
-	}
-	return p
 }
 
 // site creates a site at subdomain whose container greets with its name.
