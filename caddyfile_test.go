@@ -98,19 +98,13 @@ func TestValidate(t *testing.T) {
 	for name, c := range cases {
 		app := good()
 		c.mutate(&app)
-		err := app.expand()
-		if err == nil {
-			err = app.validate()
-		}
+		err := expandAndValidate(&app)
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: err = %v, want it to contain %q", name, err, c.want)
 		}
 	}
 	app := good()
-	if err := app.expand(); err != nil {
-		t.Fatal(err)
-	}
-	if err := app.validate(); err != nil {
+	if err := expandAndValidate(&app); err != nil {
 		t.Fatalf("good config refused: %v", err)
 	}
 	if app.Schema != "tenants" || app.Docker.PublishIP != "127.0.0.1" || app.IdleTimeout != caddy.Duration(15*time.Minute) || app.StartTimeout != caddy.Duration(time.Minute) {
@@ -209,19 +203,13 @@ func TestValidateStripe(t *testing.T) {
 	for name, c := range cases {
 		app := good()
 		c.mutate(app.Stripe)
-		err := app.expand()
-		if err == nil {
-			err = app.validate()
-		}
+		err := expandAndValidate(&app)
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: err = %v, want it to contain %q", name, err, c.want)
 		}
 	}
 	app := good()
-	if err := app.expand(); err != nil {
-		t.Fatal(err)
-	}
-	if err := app.validate(); err != nil {
+	if err := expandAndValidate(&app); err != nil {
 		t.Fatalf("good config refused: %v", err)
 	}
 	t.Setenv("TENANTS_TEST_STRIPE_PRICE", "price_from_env")
@@ -234,4 +222,12 @@ func TestValidateStripe(t *testing.T) {
 	if j, _ := json.Marshal(app); strings.Contains(string(j), "sk_test_from_env") {
 		t.Fatalf("the secret key leaked into the JSON config: %s", j)
 	}
+}
+
+// expandAndValidate is what Provision checks of the app's settings.
+func expandAndValidate(a *App) error {
+	if err := a.expand(); err != nil {
+		return err
+	}
+	return a.validate()
 }
