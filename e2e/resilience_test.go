@@ -255,10 +255,14 @@ func TestReloadUnderLoad(t *testing.T) {
 // host gets 503, and everything recovers without restarting Caddy.
 func TestDatabaseOutage(t *testing.T) {
 	t.Parallel()
-	dir := filepath.Join(t.TempDir(), "pg")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	// Directly under the temp root, not inside t.TempDir (mode 0700): the
+	// postgres OS user must reach it, or pg-up.sh would put the cluster
+	// elsewhere and nothing would remove it.
+	dir, err := os.MkdirTemp("", "caddy-multitenant-e2e-pg-")
+	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
 	script := filepath.Join(caddytest.ModuleRoot(), "scripts")
 	pgUp := func() string {
 		out, err := exec.Command(filepath.Join(script, "pg-up.sh"), dir).Output()
