@@ -3,12 +3,14 @@ package multitenant
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
@@ -126,31 +128,17 @@ func (p *platform) start() error {
 }
 
 func (p *platform) doStart() error {
-	a := p.app
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	if err := a.pool.Ping(ctx); err != nil {
-		return fmt.Errorf("connecting to database: %w", err)
-	}
-	if a.SkipMigrations {
-		if err := a.checkSchema(ctx); err != nil {
-			return err
-		}
-	} else {
-		m, err := tenants.Migrate(ctx, a.pool, a.Schema)
-		if err != nil {
-			return err
-		}
-		if m.From != m.To {
-			p.logger.Info("migrated database schema", zap.String("schema", a.Schema), zap.Int32("from", m.From), zap.Int32("to", m.To))
-		}
-		if m.From == 0 {
-			n, err := p.store.SeedCatalog(ctx, "caddy")
-			if err != nil {
-				return fmt.Errorf("importing the template catalog: %w", err)
-			}
-			p.logger.Info("imported the built-in template catalog", zap.Int("templates", n))
-		}
+	err := p.prepareDatabase(ctx)
+	dbLater := errors.Is(err, errDatabaseUnreachable)
+	switch {
+	case dbLater:
+		// Caddy serves everything else meanwhile; tenant hosts answer 503
+		// with Retry-After until the database is back.
+		p.logger.Error("database unreachable at start; tenant hosts answer 503 until it is back", zap.Error(err))
+	case err != nil:
+		return err
 	}
 	if err := p.prov.Start(ctx); err != nil {
 		return fmt.Errorf("starting provisioner: %w", err)
@@ -173,10 +161,95 @@ func (p *platform) doStart() error {
 			p.billing.Run(runCtx)
 		}()
 	}
+	if dbLater {
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			p.retryDatabase(runCtx)
+		}()
+		return nil
+	}
 	if err := p.reconcileRuntimes(ctx); err != nil {
 		p.logger.Warn("reconciling site runtime records", zap.Error(err))
 	}
 	return nil
+}
+
+// errDatabaseUnreachable marks a database that could not be reached, as
+// opposed to one that refused the configuration (credentials, a missing
+// database, an old schema with skip_migrations).
+var errDatabaseUnreachable = errors.New("database unreachable")
+
+// prepareDatabase checks the connection, then migrates (or checks the
+// schema version) and seeds the catalog into a fresh schema.
+func (p *platform) prepareDatabase(ctx context.Context) error {
+	a := p.app
+	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	err := a.pool.Ping(pingCtx)
+	cancel()
+	if err != nil {
+		if configurationError(err) {
+			return fmt.Errorf("connecting to database: %w", err)
+		}
+		return fmt.Errorf("%w: %w", errDatabaseUnreachable, err)
+	}
+	if a.SkipMigrations {
+		return a.checkSchema(ctx)
+	}
+	m, err := tenants.Migrate(ctx, a.pool, a.Schema)
+	if err != nil {
+		return err
+	}
+	if m.From != m.To {
+		p.logger.Info("migrated database schema", zap.String("schema", a.Schema), zap.Int32("from", m.From), zap.Int32("to", m.To))
+	}
+	if m.From == 0 {
+		n, err := p.store.SeedCatalog(ctx, "caddy")
+		if err != nil {
+			return fmt.Errorf("importing the template catalog: %w", err)
+		}
+		p.logger.Info("imported the built-in template catalog", zap.Int("templates", n))
+	}
+	return nil
+}
+
+// configurationError reports whether the server refused the connection for
+// a reason retrying will not fix.
+func configurationError(err error) bool {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) {
+		return false // the network: the server may come back
+	}
+	switch pgErr.Code {
+	case "28P01", "28000", "3D000", "42501": // password, authorization, no such database, privileges
+		return true
+	}
+	return false // e.g. starting up, shutting down, too many connections
+}
+
+// retryDatabase prepares the database once it can be reached, for a
+// platform that started without it.
+func (p *platform) retryDatabase(ctx context.Context) {
+	for backoff := time.Second; ; backoff = min(2*backoff, 30*time.Second) {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		attempt, cancel := context.WithTimeout(ctx, 2*time.Minute)
+		err := p.prepareDatabase(attempt)
+		if err == nil {
+			err = p.reconcileRuntimes(attempt)
+			cancel()
+			p.logger.Info("database reachable again; tenant hosts resolve", zap.NamedError("reconcile_error", err))
+			return
+		}
+		cancel()
+		if ctx.Err() != nil {
+			return
+		}
+		p.logger.Warn("database still not ready", zap.Error(err), zap.Duration("retry_in", min(2*backoff, 30*time.Second)))
+	}
 }
 
 // Destruct stops the background work when the last config using the

@@ -35,9 +35,10 @@ type platformOptions struct {
 	Tenants     string // more lines for the tenants option
 	Sites       string // more site blocks, before the catch-all tenant block
 	Env         []string
-	NoFixtures  bool   // no customer and template made
-	DatabaseURL string // Default: the test server, in the test's schema
-	Schema      string // Default: a fresh schema
+	NoFixtures  bool                // no customer and template made
+	BeforeCaddy func(*testPlatform) // runs after the fixtures, before Caddy starts
+	DatabaseURL string              // Default: the test server, in the test's schema
+	Schema      string              // Default: a fresh schema
 }
 
 // testPlatform is a Caddy built from this module, serving tenants from its
@@ -103,6 +104,9 @@ http://:{HTTP_PORT} {
 }
 `, opts.DatabaseURL, opts.Schema, baseDomain, opts.IdleTimeout, opts.MaxRunning, opts.Tenants, opts.Sites,
 		opts.PageAfter, pagesDir(opts.PagesDir))
+	if opts.BeforeCaddy != nil {
+		opts.BeforeCaddy(p)
+	}
 	p.caddy = caddytest.Start(t, caddyfile, caddytest.Options{Env: opts.Env})
 	return p
 }
@@ -141,17 +145,11 @@ func newFixtures(t *testing.T, schema string, pool *pgxpool.Pool, fixtures bool)
 	return p
 }
 
-// site creates a site at subdomain whose container greets with its name.
+// site creates a site at subdomain whose container greets with its name,
+// and waits until Caddy knows it.
 func (p *testPlatform) site(subdomain string, env map[string]string) *tenants.Site {
 	p.t.Helper()
-	if env == nil {
-		env = map[string]string{}
-	}
-	env["SITE_NAME"] = subdomain
-	s := &tenants.Site{CustomerID: p.customer.ID, TemplateID: p.template.ID, Subdomain: subdomain, Env: env}
-	if err := p.store.CreateSite(context.Background(), "e2e", s); err != nil {
-		p.t.Fatal(err)
-	}
+	s := p.siteQuiet(subdomain, env)
 	// The new site reaches Caddy by NOTIFY, within milliseconds; wait for
 	// it without starting the site (the readiness probe never starts one).
 	eventually(p.t, 5*time.Second, "site "+subdomain+" known to caddy", func() bool {
@@ -298,6 +296,20 @@ func (p *testPlatform) openUpgraded(host string) net.Conn {
 		p.t.Fatalf("echo over upgraded connection: %q, %v", buf, err)
 	}
 	return conn
+}
+
+// siteQuiet creates a site like site, without asking Caddy about it.
+func (p *testPlatform) siteQuiet(subdomain string, env map[string]string) *tenants.Site {
+	p.t.Helper()
+	if env == nil {
+		env = map[string]string{}
+	}
+	env["SITE_NAME"] = subdomain
+	s := &tenants.Site{CustomerID: p.customer.ID, TemplateID: p.template.ID, Subdomain: subdomain, Env: env}
+	if err := p.store.CreateSite(context.Background(), "e2e", s); err != nil {
+		p.t.Fatal(err)
+	}
+	return s
 }
 
 func pagesDir(dir string) string {

@@ -255,40 +255,11 @@ func TestReloadUnderLoad(t *testing.T) {
 // host gets 503, and everything recovers without restarting Caddy.
 func TestDatabaseOutage(t *testing.T) {
 	t.Parallel()
-	// Directly under the temp root, not inside t.TempDir (mode 0700): the
-	// postgres OS user must reach it, or pg-up.sh would put the cluster
-	// elsewhere and nothing would remove it.
-	dir, err := os.MkdirTemp("", "caddy-multitenant-e2e-pg-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	script := filepath.Join(caddytest.ModuleRoot(), "scripts")
-	pgUp := func() string {
-		out, err := exec.Command(filepath.Join(script, "pg-up.sh"), dir).Output()
-		if err != nil {
-			var stderr []byte
-			if ee, ok := err.(*exec.ExitError); ok {
-				stderr = ee.Stderr
-			}
-			t.Fatalf("pg-up: %v\n%s", err, stderr)
-		}
-		return strings.TrimSpace(string(out))
-	}
-	pgDown := func() {
-		if out, err := exec.Command(filepath.Join(script, "pg-down.sh"), dir).CombinedOutput(); err != nil {
-			t.Fatalf("pg-down: %v %s", err, out)
-		}
-	}
-	dsn := pgUp()
-	t.Cleanup(pgDown)
+	dsn, pgUp, pgDown := ownPostgres(t)
 	p := newPlatform(t, platformOptions{DatabaseURL: dsn, Schema: "outage"})
 	p.site("cached", nil)
 	// "later" is never requested before the outage, so it is not cached.
-	later := &tenants.Site{CustomerID: p.customer.ID, TemplateID: p.template.ID, Subdomain: "later", Env: map[string]string{"SITE_NAME": "later"}}
-	if err := p.store.CreateSite(context.Background(), "e2e", later); err != nil {
-		t.Fatal(err)
-	}
+	p.siteQuiet("later", nil)
 	// Serve "cached" until a request is answered from the resolver's
 	// cache (the listener's first connect flushes what was cached before).
 	eventually(t, 10*time.Second, "listener connected", func() bool {
@@ -312,9 +283,7 @@ func TestDatabaseOutage(t *testing.T) {
 		t.Fatalf("uncached site during outage: %d, Retry-After %q", status, h.Get("Retry-After"))
 	}
 
-	if got := pgUp(); got != dsn {
-		t.Fatalf("database came back at %s, was %s", got, dsn)
-	}
+	pgUp()
 	eventually(t, 20*time.Second, "recovery", func() bool {
 		st, body, _ := p.get(host("later"), "/", nil)
 		return st == http.StatusOK && body == "hello from later"
@@ -329,4 +298,67 @@ func TestDatabaseOutage(t *testing.T) {
 		st, _, _ := p.get(host("cached"), "/", nil)
 		return st == http.StatusServiceUnavailable
 	})
+}
+
+// ownPostgres starts a PostgreSQL cluster of the test's own, which it may
+// stop (pgDown) and start again (pgUp) at the same address; it is removed
+// when the test ends.
+func ownPostgres(t *testing.T) (dsn string, pgUp, pgDown func()) {
+	t.Helper()
+	// Directly under the temp root, not inside t.TempDir (mode 0700): the
+	// postgres OS user must reach it, or pg-up.sh would put the cluster
+	// elsewhere and nothing would remove it.
+	dir, err := os.MkdirTemp("", "caddy-multitenant-e2e-pg-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	script := filepath.Join(caddytest.ModuleRoot(), "scripts")
+	up := func() string {
+		out, err := exec.Command(filepath.Join(script, "pg-up.sh"), dir).Output()
+		if err != nil {
+			var stderr []byte
+			if ee, ok := err.(*exec.ExitError); ok {
+				stderr = ee.Stderr
+			}
+			t.Fatalf("pg-up: %v\n%s", err, stderr)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	pgDown = func() {
+		if out, err := exec.Command(filepath.Join(script, "pg-down.sh"), dir).CombinedOutput(); err != nil {
+			t.Fatalf("pg-down: %v %s", err, out)
+		}
+	}
+	dsn = up()
+	t.Cleanup(pgDown)
+	pgUp = func() {
+		if got := up(); got != dsn {
+			t.Fatalf("database came back at %s, was %s", got, dsn)
+		}
+	}
+	return dsn, pgUp, pgDown
+}
+
+// Caddy starts while PostgreSQL is down: tenant hosts answer 503 with
+// Retry-After, and serve once the database is back, without a restart.
+func TestStartsWithoutDatabase(t *testing.T) {
+	t.Parallel()
+	dsn, pgUp, pgDown := ownPostgres(t)
+	p := newPlatform(t, platformOptions{DatabaseURL: dsn, Schema: "nodb", BeforeCaddy: func(p *testPlatform) {
+		p.siteQuiet("early", nil)
+		pgDown()
+	}})
+	status, _, h := p.get(host("early"), "/", nil)
+	if status != http.StatusServiceUnavailable || h.Get("Retry-After") == "" {
+		t.Fatalf("tenant host without database: %d, Retry-After %q", status, h.Get("Retry-After"))
+	}
+	pgUp()
+	eventually(t, 45*time.Second, "site serves once the database is back", func() bool {
+		st, body, _ := p.get(host("early"), "/", nil)
+		return st == http.StatusOK && body == "hello from early"
+	})
+	if !contains(p.caddy.Logs(), "database reachable again") {
+		t.Fatal("the platform did not report the database back")
+	}
 }

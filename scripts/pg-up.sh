@@ -47,10 +47,21 @@ else
 	# A restarted cluster keeps its port where it can, so URLs handed out
 	# before stay valid.
 	port=${PGPORT_WANTED:-$(cat "$dir/port" 2>/dev/null || echo 25432)}
-	while port_in_use "$port"; do port=$((port + 1)); done
-	echo "$port" | run tee "$dir/port" >/dev/null
-	run "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-		-o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c max_connections=400 -c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
-		start >/dev/null || { cat "$dir/server.log" >&2; exit 1; }
+	# Another cluster may take the port between the check and the bind
+	# (tests start several at once): then try the next one.
+	for attempt in $(seq 1 20); do
+		while port_in_use "$port"; do port=$((port + 1)); done
+		echo "$port" | run tee "$dir/port" >/dev/null
+		if run "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
+			-o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c max_connections=400 -c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
+			start >/dev/null; then
+			break
+		fi
+		if [ "$attempt" = 20 ] || ! grep -q "could not bind\|could not create any TCP/IP sockets" "$dir/server.log"; then
+			cat "$dir/server.log" >&2
+			exit 1
+		fi
+		port=$((port + 1))
+	done
 fi
 echo "postgres://postgres@127.0.0.1:$port/postgres?sslmode=disable"
