@@ -266,13 +266,16 @@ func TestHeartbeatKeepsLeaseAlive(t *testing.T) {
 	t.Parallel()
 	ctx := testCtx(t)
 	schema := pgtest.Schema(t)
-	holder := newStorage(t, schema, Options{LockTTL: 300 * time.Millisecond})
+	// A lease short enough to lapse several times over the test, long
+	// enough that a heartbeat (every TTL/3) delayed by a loaded machine
+	// still lands in time: a 300 ms lease flaked under CI load.
+	holder := newStorage(t, schema, Options{LockTTL: 1500 * time.Millisecond})
 	other := newStorage(t, schema, Options{})
 
 	if err := holder.Lock(ctx, "held"); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(time.Second) // over three TTLs
+	deadline := time.Now().Add(5 * time.Second) // over three TTLs
 	for time.Now().Before(deadline) {
 		if ok, err := other.TryLock(ctx, "held"); ok || err != nil {
 			t.Fatalf("another node took a lock whose holder is alive: %v, %v", ok, err)
