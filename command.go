@@ -406,17 +406,21 @@ func (env *cliEnv) provisioner(ctx context.Context) (*provisioner.Provisioner, f
 
 // site finds a site by id or subdomain.
 func (env *cliEnv) site(ctx context.Context, ref string) (*tenants.Site, error) {
-	var s *tenants.Site
-	var err error
+	return byRef(ctx, ref, "site", env.store.GetSite, env.store.GetSiteBySubdomain)
+}
+
+// byRef finds what ref names: by id when it looks like a uuid, else by
+// name (a subdomain, a hostname).
+func byRef[T any](ctx context.Context, ref, kind string, byID, byName func(context.Context, string) (*T, error)) (*T, error) {
+	find := byName
 	if len(ref) == 36 && strings.Count(ref, "-") == 4 {
-		s, err = env.store.GetSite(ctx, ref)
-	} else {
-		s, err = env.store.GetSiteBySubdomain(ctx, ref)
+		find = byID
 	}
+	v, err := find(ctx, ref)
 	if errors.Is(err, tenants.ErrNotFound) {
-		return nil, fmt.Errorf("no site %q", ref)
+		return nil, fmt.Errorf("no %s %q", kind, ref)
 	}
-	return s, err
+	return v, err
 }
 
 func cmdSitesLs(ctx context.Context, cmd *cobra.Command, env *cliEnv, _ []string) error {
@@ -554,17 +558,7 @@ func cmdSitesLogs(ctx context.Context, cmd *cobra.Command, env *cliEnv, args []s
 
 // domain finds a domain by id or hostname.
 func (env *cliEnv) domain(ctx context.Context, ref string) (*tenants.Domain, error) {
-	var d *tenants.Domain
-	var err error
-	if len(ref) == 36 && strings.Count(ref, "-") == 4 {
-		d, err = env.store.GetDomain(ctx, ref)
-	} else {
-		d, err = env.store.GetDomainByHostname(ctx, ref)
-	}
-	if errors.Is(err, tenants.ErrNotFound) {
-		return nil, fmt.Errorf("no domain %q", ref)
-	}
-	return d, err
+	return byRef(ctx, ref, "domain", env.store.GetDomain, env.store.GetDomainByHostname)
 }
 
 func cmdDomainsLs(ctx context.Context, cmd *cobra.Command, env *cliEnv, _ []string) error {
