@@ -14,22 +14,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 RUNS=${RUNS:-15}
 
 bench_init
-read -r ADMIN_PORT HTTP_PORT <<<"$("$BT" freeports 2 | tr "\n" " ")"
-SITE=$("$BT" setup -db "$DB" -schema "$SCHEMA" -sites cold | sed -n "s/^cold=//p")
-[ -n "$SITE" ]
-
-{
-	caddy_globals "$ADMIN_PORT"
-	cat <<EOF
-
-http://:$HTTP_PORT {
-	bind 127.0.0.1
-	tenant_proxy
-}
-EOF
-} >"$WORK/Caddyfile"
-start_caddy "$ADMIN_PORT"
-print_conditions
+serve_one_site cold
 
 log "measuring $RUNS cold starts of each kind"
 "$BT" coldstart -caddy "127.0.0.1:$HTTP_PORT" -admin "127.0.0.1:$ADMIN_PORT" \

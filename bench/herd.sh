@@ -14,22 +14,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 N=${N:-1000}
 
 bench_init
-read -r ADMIN_PORT HTTP_PORT <<<"$("$BT" freeports 2 | tr "\n" " ")"
-SITE=$("$BT" setup -db "$DB" -schema "$SCHEMA" -sites herd | sed -n "s/^herd=//p")
-[ -n "$SITE" ]
-
-{
-	caddy_globals "$ADMIN_PORT"
-	cat <<EOF
-
-http://:$HTTP_PORT {
-	bind 127.0.0.1
-	tenant_proxy
-}
-EOF
-} >"$WORK/Caddyfile"
-start_caddy "$ADMIN_PORT"
-print_conditions
+serve_one_site herd
 
 # The process sending the herd holds N connections at once.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true

@@ -125,6 +125,26 @@ start_caddy() {
 	return 1
 }
 
+# serve_one_site NAME: creates the site NAME (SITE: its id) and starts a
+# Caddy (ADMIN_PORT, HTTP_PORT) serving it with tenant_proxy on loopback.
+serve_one_site() {
+	read -r ADMIN_PORT HTTP_PORT <<<"$("$BT" freeports 2 | tr "\n" " ")"
+	SITE=$("$BT" setup -db "$DB" -schema "$SCHEMA" -sites "$1" | sed -n "s/^$1=//p")
+	[ -n "$SITE" ]
+	{
+		caddy_globals "$ADMIN_PORT"
+		cat <<EOF
+
+http://:$HTTP_PORT {
+	bind 127.0.0.1
+	tenant_proxy
+}
+EOF
+	} >"$WORK/Caddyfile"
+	start_caddy "$ADMIN_PORT"
+	print_conditions
+}
+
 # load_caddyfile ADMIN_PORT: replaces the running config with "$WORK/Caddyfile".
 load_caddyfile() {
 	curl -fsS -X POST -H 'Content-Type: text/caddyfile' --data-binary "@$WORK/Caddyfile" "http://127.0.0.1:$1/load"
