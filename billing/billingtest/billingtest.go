@@ -3,7 +3,6 @@
 package billingtest
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -12,12 +11,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/agistaffers/caddy-multitenant/internal/caddytest"
 	"github.com/stripe/stripe-go/v76/webhook"
 )
 
@@ -65,7 +65,7 @@ func StripeMock(t testing.TB) string {
 	t.Helper()
 	bin := Binary(t)
 	httpPort, httpsPort := freePort(t), freePort(t)
-	var out syncBuffer
+	var out caddytest.SyncBuffer
 	cmd := exec.Command(bin, "-http-port", fmt.Sprint(httpPort), "-https-port", fmt.Sprint(httpsPort))
 	cmd.Stdout, cmd.Stderr = &out, &out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -106,12 +106,12 @@ func StripeMock(t testing.TB) string {
 
 func freePort(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	_, port, _ := net.SplitHostPort(caddytest.FreeAddr(t))
+	n, err := strconv.Atoi(port)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return n
 }
 
 // Event returns the JSON of a Stripe event of type typ about object.
@@ -162,21 +162,4 @@ func CheckoutSession(id, customer, customerID, planID, sub string) map[string]an
 		"client_reference_id": customerID, "subscription": sub, "payment_status": "paid", "status": "complete",
 		"metadata": map[string]any{"customer_id": customerID, "plan_id": planID},
 	}
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

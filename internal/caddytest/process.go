@@ -26,7 +26,7 @@ type Process struct {
 	Admin   string // admin API address, host:port
 	HTTP    string // the HTTP listener, host:port
 	cmd     *exec.Cmd
-	logs    *syncBuffer
+	logs    *SyncBuffer
 	exited  chan struct{}
 	stopped bool
 }
@@ -63,7 +63,7 @@ func Start(t testing.TB, caddyfile string, opts Options) *Process {
 
 func (p *Process) start() {
 	p.t.Helper()
-	p.logs = new(syncBuffer)
+	p.logs = new(SyncBuffer)
 	p.cmd = exec.Command(Binary(p.t), "run", "--config", filepath.Join(p.dir, "Caddyfile"))
 	p.cmd.Dir = p.dir
 	p.cmd.Env = append(append(os.Environ(), "HOME="+p.dir, "XDG_DATA_HOME="+p.dir, "XDG_CONFIG_HOME="+p.dir), p.env...)
@@ -193,18 +193,19 @@ func FreeAddr(t testing.TB) string {
 	return l.Addr().String()
 }
 
-type syncBuffer struct {
+// SyncBuffer collects a child process's output safely while tests read it.
+type SyncBuffer struct {
 	mu  sync.Mutex
 	buf bytes.Buffer
 }
 
-func (b *syncBuffer) Write(p []byte) (int, error) {
+func (b *SyncBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.Write(p)
 }
 
-func (b *syncBuffer) String() string {
+func (b *SyncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
