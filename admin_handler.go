@@ -194,22 +194,7 @@ func (rt *adminRuntime) prov() *provisioner.Provisioner { return rt.app.platform
 
 // spec builds the site's container spec from the store.
 func (rt *adminRuntime) spec(ctx context.Context, siteID string) (provisioner.Spec, error) {
-	return siteSpec(ctx, rt.app.store, siteID)
-}
-
-// siteSpec builds a site's container spec from the store, the way a
-// request does from its resolved route.
-func siteSpec(ctx context.Context, store *tenants.Store, siteID string) (provisioner.Spec, error) {
-	site, err := store.GetSite(ctx, siteID)
-	if err != nil {
-		return provisioner.Spec{}, err
-	}
-	tpl, err := store.GetTemplate(ctx, site.TemplateID)
-	if err != nil {
-		return provisioner.Spec{}, err
-	}
-	return spec(&tenants.Route{SiteID: site.ID, Subdomain: site.Subdomain, SiteStatus: site.Status,
-		SiteEnv: site.Env, CustomerID: site.CustomerID, Template: *tpl}), nil
+	return rt.app.platform.policy.siteSpec(ctx, rt.app.store, siteID)
 }
 
 func (rt *adminRuntime) Start(ctx context.Context, siteID string) (string, error) {
@@ -263,6 +248,11 @@ func (rt *adminRuntime) Logs(ctx context.Context, siteID string, tail int, follo
 		return nil, fmt.Errorf("%w: %v", admin.ErrNoContainer, err)
 	}
 	return rc, err
+}
+
+func (rt *adminRuntime) HostLimits(ctx context.Context) (tenants.Limits, error) {
+	host, err := rt.prov().Host(ctx)
+	return tenants.Limits{MemoryBytes: host.MemoryBytes, NanoCPUs: host.NanoCPUs()}, err
 }
 
 // runtimeErr marks the provisioner's start failures for the API.

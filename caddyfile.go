@@ -1,7 +1,12 @@
 package multitenant
 
 import (
+	"fmt"
+	"math"
 	"strconv"
+	"strings"
+
+	"github.com/dustin/go-humanize"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
@@ -37,10 +42,18 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 //		base_domain   <domain>
 //		reserved      <label...>
 //		docker {
-//			host       <address>
-//			publish_ip <ip>
-//			network    <name>
+//			host        <address>
+//			publish_ip  <ip>
+//			network     <name>
+//			subnet_pool <cidr> [<prefix length>]
 //		}
+//		limits {
+//			memory <size>
+//			cpus   <number>
+//			pids   <n>
+//		}
+//		egress             on|off
+//		allow_capabilities <capability...>
 //		idle_timeout  <duration>
 //		start_timeout <duration>
 //		max_running   <n>
@@ -109,6 +122,32 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.Errf("max_running: %q is not a non-negative integer", s)
 			}
 			a.MaxRunning = n
+		case "limits":
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			if a.Limits == nil {
+				a.Limits = new(LimitsConfig)
+			}
+			if err := a.Limits.unmarshalCaddyfile(d); err != nil {
+				return err
+			}
+		case "egress":
+			var s string
+			if err := oneArg(d, &s); err != nil {
+				return err
+			}
+			on, err := onOff(s)
+			if err != nil {
+				return d.Errf("egress: %v", err)
+			}
+			a.Egress = &on
+		case "allow_capabilities":
+			caps := d.RemainingArgs()
+			if len(caps) == 0 {
+				return d.Err("allow_capabilities: expected at least one capability")
+			}
+			a.AllowCapabilities = append(a.AllowCapabilities, caps...)
 		case "stripe":
 			if d.NextArg() {
 				return d.ArgErr()
@@ -146,11 +185,68 @@ func (c *DockerConfig) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if err := oneArg(d, &c.Network); err != nil {
 				return err
 			}
+		case "subnet_pool":
+			args := d.RemainingArgs()
+			if len(args) < 1 || len(args) > 2 {
+				return d.Err("subnet_pool: expected a network and optionally a prefix length, e.g. 172.16.0.0/16 26")
+			}
+			c.SubnetPool = args[0]
+			if len(args) == 2 {
+				n, err := strconv.Atoi(strings.TrimPrefix(args[1], "/"))
+				if err != nil {
+					return d.Errf("subnet_pool: %q is not a prefix length such as 26", args[1])
+				}
+				c.SubnetSize = n
+			}
 		default:
 			return d.Errf("unrecognized docker option %q", d.Val())
 		}
 	}
 	return nil
+}
+
+func (l *LimitsConfig) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		name := d.Val()
+		var s string
+		if err := oneArg(d, &s); err != nil {
+			return err
+		}
+		switch name {
+		case "memory":
+			n, err := humanize.ParseBytes(s)
+			if err != nil || n > math.MaxInt64 {
+				return d.Errf("limits memory: %q is not a size such as 512MiB", s)
+			}
+			l.MemoryBytes = int64(n)
+		case "cpus":
+			f, err := strconv.ParseFloat(s, 64)
+			if err != nil || f <= 0 || f > 1e6 {
+				return d.Errf("limits cpus: %q is not a positive number of CPUs such as 1.5", s)
+			}
+			l.NanoCPUs = int64(math.Round(f * 1e9))
+		case "pids":
+			n, err := strconv.ParseInt(s, 10, 64)
+			if err != nil || n < 1 {
+				return d.Errf("limits pids: %q is not a positive integer", s)
+			}
+			l.PidsLimit = n
+		default:
+			return d.Errf("unrecognized limits option %q", name)
+		}
+	}
+	return nil
+}
+
+// onOff reads a switch written on or off (or true or false).
+func onOff(s string) (bool, error) {
+	switch s {
+	case "on", "true":
+		return true, nil
+	case "off", "false":
+		return false, nil
+	}
+	return false, fmt.Errorf("%q: expected on or off", s)
 }
 
 // oneArg reads exactly one argument of the current option into dst.

@@ -86,7 +86,7 @@ func withStore(fn func(ctx context.Context, cmd *cobra.Command, env *cliEnv) err
 		env := &cliEnv{
 			app:   app,
 			pool:  pool,
-			store: tenants.NewStore(pool, tenants.Options{BaseDomain: app.BaseDomain, Reserved: app.Reserved}),
+			store: tenants.NewStore(pool, app.storeOptions()),
 			out:   tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0),
 		}
 		defer env.out.Flush()
@@ -494,7 +494,7 @@ func cmdSitesStart(ctx context.Context, cmd *cobra.Command, env *cliEnv, args []
 	if err != nil {
 		return err
 	}
-	sp, err := siteSpec(ctx, env.store, s.ID)
+	sp, err := env.app.sitePolicy().siteSpec(ctx, env.store, s.ID)
 	if err != nil {
 		return err
 	}

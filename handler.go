@@ -160,7 +160,7 @@ func (h *Handler) coldStart(w http.ResponseWriter, r *http.Request, route *tenan
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), wait)
 	defer cancel()
-	upstream, err = h.app.platform.prov.Ensure(ctx, spec(route))
+	upstream, err = h.app.platform.prov.Ensure(ctx, h.app.platform.policy.spec(route))
 	if err == nil {
 		return upstream, false, nil
 	}

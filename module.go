@@ -21,6 +21,7 @@ import (
 
 	"github.com/agistaffers/caddy-multitenant/billing"
 	"github.com/agistaffers/caddy-multitenant/internal/pgpool"
+	"github.com/agistaffers/caddy-multitenant/provisioner"
 	"github.com/agistaffers/caddy-multitenant/tenants"
 )
 
@@ -34,6 +35,11 @@ const (
 	DefaultIdleTimeout  = 15 * time.Minute
 	DefaultStartTimeout = 60 * time.Second
 	DefaultPublishIP    = "127.0.0.1"
+
+	// Container limits of a site whose template and plan set none.
+	DefaultMemoryBytes = 512 << 20
+	DefaultNanoCPUs    = 1_000_000_000
+	DefaultPidsLimit   = 512
 )
 
 // App is the `tenants` app: it owns the database pool, the store and
@@ -49,10 +55,18 @@ const (
 //			base_domain  example.com
 //			reserved     admin www api
 //			docker {
-//				host       unix:///var/run/docker.sock
-//				publish_ip 127.0.0.1
-//				network    tenants
+//				host        unix:///var/run/docker.sock
+//				publish_ip  127.0.0.1
+//				network     caddy
+//				subnet_pool 172.16.0.0/16 26
 //			}
+//			limits {
+//				memory 512MiB
+//				cpus   1
+//				pids   512
+//			}
+//			egress             off
+//			allow_capabilities SYS_PTRACE
 //			idle_timeout    15m
 //			start_timeout   60s
 //			max_running     40
@@ -102,6 +116,21 @@ type App struct {
 	// more stops the least recently used idle site. Default: 0 (no cap).
 	MaxRunning int `json:"max_running,omitempty"`
 
+	// Limits are the container limits of sites whose template sets none
+	// and whose customer's plan sets none: each limit is the template's,
+	// else the plan's, else this. Default: see LimitsConfig.
+	Limits *LimitsConfig `json:"limits,omitempty"`
+
+	// Egress says whether sites may open connections to the outside, for
+	// templates that do not say (a template's egress wins). Without it a
+	// site reaches its customer's other sites only. Default: true.
+	Egress *bool `json:"egress,omitempty"`
+
+	// AllowCapabilities are capabilities beyond Docker's unprivileged
+	// default set (SYS_ADMIN, NET_ADMIN, SYS_PTRACE, …) that templates may
+	// add. Each can hand the host over to a customer. Default: none.
+	AllowCapabilities []string `json:"allow_capabilities,omitempty"`
+
 	// SkipMigrations leaves the schema alone at start; apply migrations
 	// with `caddy tenants migrate` instead. Default: false (migrate at
 	// start).
@@ -132,10 +161,34 @@ type DockerConfig struct {
 	// random host port); Caddy dials it. Default: 127.0.0.1.
 	PublishIP string `json:"publish_ip,omitempty"`
 
-	// Network, when set, makes containers join this Docker network and
-	// Caddy dial the container's IP on it instead of a published port (use
-	// when Caddy itself runs in a container on that network). Default: none.
+	// Network, when Caddy itself runs in a container, names the Docker
+	// network Caddy's container is on. Every container on it is connected
+	// to each customer network as that is made, and Caddy dials sites'
+	// containers on their customer network instead of a published port.
+	// Site containers never join it. Default: none.
 	Network string `json:"network,omitempty"`
+
+	// SubnetPool is the IPv4 range customer networks take their subnets
+	// from; subnets other networks use are skipped. Default: 172.16.0.0/16.
+	SubnetPool string `json:"subnet_pool,omitempty"`
+
+	// SubnetSize is the prefix length of each customer network's subnet;
+	// a /26 holds 61 containers. Default: 26.
+	SubnetSize int `json:"subnet_size,omitempty"`
+}
+
+// LimitsConfig are the platform's default container limits.
+type LimitsConfig struct {
+	// MemoryBytes is the memory limit in bytes (swap is at most as much
+	// again). Default: 536870912 (512 MiB).
+	MemoryBytes int64 `json:"memory_bytes,omitempty"`
+
+	// NanoCPUs is the CPU limit in billionths of a CPU. Default:
+	// 1000000000 (1 CPU).
+	NanoCPUs int64 `json:"nano_cpus,omitempty"`
+
+	// PidsLimit caps processes and threads, at most 32768. Default: 512.
+	PidsLimit int64 `json:"pids_limit,omitempty"`
 }
 
 // CaddyModule returns the Caddy module information.
@@ -162,7 +215,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("database_url: %w", err)
 	}
 	a.pool = pool
-	a.store = tenants.NewStore(pool, tenants.Options{BaseDomain: a.BaseDomain, Reserved: a.Reserved})
+	a.store = tenants.NewStore(pool, a.storeOptions())
 	a.platform, a.platformKey, err = acquirePlatform(a)
 	if err != nil {
 		return err
@@ -197,7 +250,28 @@ func (a *App) expand() error {
 	if a.StartTimeout == 0 {
 		a.StartTimeout = caddy.Duration(DefaultStartTimeout)
 	}
+	if a.Limits == nil {
+		a.Limits = new(LimitsConfig)
+	}
+	if a.Limits.MemoryBytes == 0 {
+		a.Limits.MemoryBytes = DefaultMemoryBytes
+	}
+	if a.Limits.NanoCPUs == 0 {
+		a.Limits.NanoCPUs = DefaultNanoCPUs
+	}
+	if a.Limits.PidsLimit == 0 {
+		a.Limits.PidsLimit = DefaultPidsLimit
+	}
+	if a.Egress == nil {
+		egress := true
+		a.Egress = &egress
+	}
 	return nil
+}
+
+// storeOptions are the settings the store validates writes against.
+func (a *App) storeOptions() tenants.Options {
+	return tenants.Options{BaseDomain: a.BaseDomain, Reserved: a.Reserved, AllowCapabilities: a.AllowCapabilities}
 }
 
 // Validate checks the settings; every error names its field.
@@ -238,7 +312,17 @@ func (a *App) validate() error {
 			return err
 		}
 	}
+	if err := tenants.ValidateLimits(a.Limits.tenants()); err != nil {
+		return fmt.Errorf("limits: %w", err)
+	}
+	if _, err := tenants.AllowedCapabilities(a.AllowCapabilities); err != nil {
+		return err
+	}
 	return a.Docker.validate()
+}
+
+func (l *LimitsConfig) tenants() tenants.Limits {
+	return tenants.Limits{MemoryBytes: l.MemoryBytes, NanoCPUs: l.NanoCPUs, PidsLimit: l.PidsLimit}
 }
 
 // Start connects to the database, applies migrations (unless
@@ -315,7 +399,27 @@ func (d *DockerConfig) validate() error {
 	if n := d.Network; n != "" && strings.ContainsAny(n, " /\\:") {
 		return fmt.Errorf("docker network: %q is not a network name", n)
 	}
-	return nil
+	_, _, err := d.subnets()
+	return err
+}
+
+// subnets returns the subnet pool and size, defaults applied.
+func (d *DockerConfig) subnets() (netip.Prefix, int, error) {
+	pool, bits := provisioner.DefaultSubnetPool, provisioner.DefaultSubnetBits
+	if d.SubnetPool != "" {
+		p, err := netip.ParsePrefix(d.SubnetPool)
+		if err != nil || !p.Addr().Is4() || p.Masked() != p {
+			return pool, bits, fmt.Errorf("docker subnet_pool: %q is not an IPv4 network such as 172.16.0.0/16", d.SubnetPool)
+		}
+		pool = p
+	}
+	if d.SubnetSize != 0 {
+		bits = d.SubnetSize
+	}
+	if bits < pool.Bits() || bits > 29 {
+		return pool, bits, fmt.Errorf("docker subnet_pool: subnet size /%d must be between /%d (the pool) and /29", bits, pool.Bits())
+	}
+	return pool, bits, nil
 }
 
 // Interface guards

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/dustin/go-humanize"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
@@ -30,6 +31,7 @@ var platforms = caddy.NewUsagePool()
 // platform is what the handlers use at request time.
 type platform struct {
 	app        *App // the config that made it; settings only
+	policy     sitePolicy
 	store      *tenants.Store
 	resolver   *tenants.Resolver
 	prov       *provisioner.Provisioner
@@ -75,6 +77,7 @@ func acquirePlatform(a *App) (*platform, string, error) {
 func newPlatform(a *App) (*platform, error) {
 	p := &platform{
 		app:      a,
+		policy:   a.sitePolicy(),
 		store:    a.store,
 		logger:   a.logger,
 		runtimes: make(chan provisioner.SiteRuntime, 4096),
@@ -107,14 +110,19 @@ func newPlatform(a *App) (*platform, error) {
 // apart) and how sites are published. The server adds its idle and
 // capacity policy and its hooks; the CLI uses it as it is.
 func (a *App) provisionerConfig(pool *pgxpool.Pool, logger *zap.Logger) provisioner.Config {
+	subnetPool, subnetBits, _ := a.Docker.subnets() // checked by Validate
+	allowedCaps, _ := tenants.AllowedCapabilities(a.AllowCapabilities)
 	return provisioner.Config{
-		Host:         a.Docker.Host,
-		Namespace:    a.Schema,
-		PublishIP:    a.Docker.PublishIP,
-		Network:      a.Docker.Network,
-		StartTimeout: time.Duration(a.StartTimeout),
-		Locker:       &advisoryLocker{pool: pool, schema: a.Schema, logger: logger},
-		Logger:       logger,
+		Host:                a.Docker.Host,
+		Namespace:           a.Schema,
+		PublishIP:           a.Docker.PublishIP,
+		Network:             a.Docker.Network,
+		SubnetPool:          subnetPool,
+		SubnetBits:          subnetBits,
+		AllowedCapabilities: allowedCaps,
+		StartTimeout:        time.Duration(a.StartTimeout),
+		Locker:              &advisoryLocker{pool: pool, schema: a.Schema, logger: logger},
+		Logger:              logger,
 	}
 }
 
@@ -142,6 +150,9 @@ func (p *platform) doStart() error {
 	}
 	if err := p.prov.Start(ctx); err != nil {
 		return fmt.Errorf("starting provisioner: %w", err)
+	}
+	if err := p.checkDefaultLimits(ctx); err != nil {
+		return err
 	}
 	p.resolver.Start()
 
@@ -360,23 +371,77 @@ func toStoreRuntime(rt provisioner.SiteRuntime) tenants.SiteRuntime {
 	return out
 }
 
+// sitePolicy is how the platform's settings shape every site's container:
+// the limits a site gets where its template and plan set none, and whether
+// sites reach the outside unless their template says.
+type sitePolicy struct {
+	limits tenants.Limits
+	egress bool
+}
+
+func (a *App) sitePolicy() sitePolicy {
+	return sitePolicy{limits: a.Limits.tenants(), egress: *a.Egress}
+}
+
 // spec turns a resolved route into what the provisioner needs.
-func spec(route *tenants.Route) provisioner.Spec {
+func (sp sitePolicy) spec(route *tenants.Route) provisioner.Spec {
 	t := &route.Template
+	limits := route.Limits(sp.limits)
+	egress := sp.egress
+	if t.Egress != nil {
+		egress = *t.Egress
+	}
 	return provisioner.Spec{
 		SiteID:          route.SiteID,
+		CustomerID:      route.CustomerID,
 		Image:           t.Image,
 		Port:            t.Port,
 		Env:             route.Env(),
 		DataPath:        t.DataPath,
 		HealthPath:      t.HealthPath,
-		MemoryBytes:     t.MemoryBytes,
-		NanoCPUs:        t.NanoCPUs,
-		PidsLimit:       t.PidsLimit,
+		MemoryBytes:     limits.MemoryBytes,
+		NanoCPUs:        limits.NanoCPUs,
+		PidsLimit:       limits.PidsLimit,
 		CapAdd:          t.CapAdd,
+		User:            t.User,
+		ReadOnly:        t.ReadOnly,
+		NoEgress:        !egress,
 		TemplateSlug:    t.Slug,
 		TemplateVersion: t.Version,
 	}
+}
+
+// siteSpec builds a site's container spec from the store, the way a
+// request to it does from its resolved route.
+func (sp sitePolicy) siteSpec(ctx context.Context, store *tenants.Store, siteID string) (provisioner.Spec, error) {
+	route, err := store.SiteRoute(ctx, siteID)
+	if err != nil {
+		return provisioner.Spec{}, err
+	}
+	return sp.spec(route), nil
+}
+
+// checkDefaultLimits refuses default limits beyond what the Docker host
+// has: every site without limits of its own would fail to start.
+func (p *platform) checkDefaultLimits(ctx context.Context) error {
+	host, err := p.prov.Host(ctx)
+	if err != nil {
+		return err
+	}
+	return limitsWithin("limits", p.policy.limits, host)
+}
+
+// limitsWithin refuses limits beyond what host has; the error names the
+// field under prefix.
+func limitsWithin(prefix string, l tenants.Limits, host provisioner.Host) error {
+	switch {
+	case l.MemoryBytes > host.MemoryBytes:
+		return fmt.Errorf("%s memory: %s is more than the Docker host's %s",
+			prefix, humanize.IBytes(uint64(l.MemoryBytes)), humanize.IBytes(uint64(host.MemoryBytes)))
+	case l.NanoCPUs > host.NanoCPUs():
+		return fmt.Errorf("%s cpus: %.2f is more than the Docker host's %d", prefix, float64(l.NanoCPUs)/1e9, host.CPUs)
+	}
+	return nil
 }
 
 // collectorSet is a prometheus.Registerer that only remembers collectors,

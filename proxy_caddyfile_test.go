@@ -66,13 +66,13 @@ func TestTenantProxyCaddyfile(t *testing.T) {
 
 func TestTenantProxyCaddyfileErrors(t *testing.T) {
 	cases := map[string]string{
-		"tenant_proxy {\n\t\tto 127.0.0.1:80\n\t}":      "tenant_proxy chooses its upstream itself; to is not allowed",
+		"tenant_proxy {\n\t\tto 127.0.0.1:80\n\t}":       "tenant_proxy chooses its upstream itself; to is not allowed",
 		"tenant_proxy {\n\t\tdynamic a example.com\n\t}": "dynamic is not allowed",
-		"tenant_proxy {\n\t\tpage_after soon\n\t}":      "page_after:",
-		"tenant_proxy {\n\t\tpages_dir\n\t}":            "pages_dir: expected one argument",
-		"tenant_proxy {\n\t\tbogus 1\n\t}":              "bogus",
-		"tenant {\n\t\tbogus 1\n\t}":                    `unrecognized tenant option "bogus"`,
-		"tenant extra":                                  "wrong argument count",
+		"tenant_proxy {\n\t\tpage_after soon\n\t}":       "page_after:",
+		"tenant_proxy {\n\t\tpages_dir\n\t}":             "pages_dir: expected one argument",
+		"tenant_proxy {\n\t\tbogus 1\n\t}":               "bogus",
+		"tenant {\n\t\tbogus 1\n\t}":                     `unrecognized tenant option "bogus"`,
+		"tenant extra":                                   "wrong argument count",
 	}
 	for directive, want := range cases {
 		_, err := adapt(t, "http://:8080 {\n\t"+directive+"\n}")

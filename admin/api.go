@@ -51,6 +51,9 @@ type Runtime interface {
 	// Logs returns the container's output: the last tail lines (0: all),
 	// then with follow new output until ctx ends.
 	Logs(ctx context.Context, siteID string, tail int, follow bool) (io.ReadCloser, error)
+	// HostLimits returns the most a site's container may be given: the
+	// memory and CPUs of the Docker host.
+	HostLimits(ctx context.Context) (tenants.Limits, error)
 }
 
 // RuntimeStatus is what GET /sites/{id}/status reports.

@@ -249,6 +249,9 @@ func (s *stopRecorder) Status(siteID string) RuntimeStatus                      
 func (s *stopRecorder) Logs(ctx context.Context, siteID string, tail int, follow bool) (io.ReadCloser, error) {
 	return nil, ErrNoContainer
 }
+func (s *stopRecorder) HostLimits(ctx context.Context) (tenants.Limits, error) {
+	return tenants.Limits{}, nil
+}
 
 // An operator suspending a customer stops its sites' containers at once,
 // as billing does; other changes stop nothing.

@@ -228,7 +228,15 @@ type schemaGen struct{ defs map[string]any }
 
 var timeType = reflect.TypeOf(time.Time{})
 
+// elemTyper is a wrapper type (nullable) whose schema is its element's.
+type elemTyper interface{ elemType() reflect.Type }
+
 func (g *schemaGen) schema(t reflect.Type) map[string]any {
+	if n, ok := reflect.Zero(t).Interface().(elemTyper); ok {
+		s := g.schema(n.elemType())
+		s["nullable"] = true
+		return s
+	}
 	switch {
 	case t == timeType:
 		return map[string]any{"type": "string", "format": "date-time"}

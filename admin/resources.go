@@ -1,7 +1,9 @@
 package admin
 
 import (
+	"encoding/json"
 	"net/http"
+	"reflect"
 
 	"github.com/agistaffers/caddy-multitenant/tenants"
 )
@@ -85,12 +87,16 @@ type TemplateInput struct {
 	NanoCPUs    int64             `json:"nano_cpus,omitempty"`
 	PidsLimit   int64             `json:"pids_limit,omitempty"`
 	CapAdd      []string          `json:"cap_add,omitempty"`
+	User        string            `json:"user,omitempty"`
+	ReadOnly    bool              `json:"read_only,omitempty"`
+	Egress      *bool             `json:"egress,omitempty"`
 }
 
 func (in *TemplateInput) template() *tenants.Template {
 	return &tenants.Template{Slug: in.Slug, Name: in.Name, Description: in.Description, Image: in.Image,
 		Port: in.Port, Env: in.Env, DataPath: in.DataPath, HealthPath: in.HealthPath,
-		MemoryBytes: in.MemoryBytes, NanoCPUs: in.NanoCPUs, PidsLimit: in.PidsLimit, CapAdd: in.CapAdd}
+		MemoryBytes: in.MemoryBytes, NanoCPUs: in.NanoCPUs, PidsLimit: in.PidsLimit, CapAdd: in.CapAdd,
+		User: in.User, ReadOnly: in.ReadOnly, Egress: in.Egress}
 }
 
 // TemplatePatch is the body of PATCH /templates/{id}. Env and cap_add
@@ -109,6 +115,10 @@ type TemplatePatch struct {
 	NanoCPUs    *int64             `json:"nano_cpus,omitempty"`
 	PidsLimit   *int64             `json:"pids_limit,omitempty"`
 	CapAdd      *[]string          `json:"cap_add,omitempty"`
+	User        *string            `json:"user,omitempty"`
+	ReadOnly    *bool              `json:"read_only,omitempty"`
+	// Egress is true, false, or null for the platform's default.
+	Egress nullable[bool] `json:"egress,omitzero"`
 }
 
 func (p *TemplatePatch) apply(t *tenants.Template) {
@@ -124,7 +134,34 @@ func (p *TemplatePatch) apply(t *tenants.Template) {
 	set(&t.NanoCPUs, p.NanoCPUs)
 	set(&t.PidsLimit, p.PidsLimit)
 	set(&t.CapAdd, p.CapAdd)
+	set(&t.User, p.User)
+	set(&t.ReadOnly, p.ReadOnly)
+	if p.Egress.set {
+		t.Egress = p.Egress.value
+	}
 }
+
+// nullable is a patch member that may be set to null: set tells a member
+// present (value nil for null) from one left out.
+type nullable[T any] struct {
+	set   bool
+	value *T
+}
+
+func (n *nullable[T]) UnmarshalJSON(b []byte) error {
+	n.set = true
+	if string(b) == "null" {
+		n.value = nil
+		return nil
+	}
+	n.value = new(T)
+	return json.Unmarshal(b, n.value)
+}
+
+// IsZero makes an unset member disappear under omitzero.
+func (n nullable[T]) IsZero() bool { return !n.set }
+
+func (nullable[T]) elemType() reflect.Type { return reflect.TypeFor[T]() }
 
 func set[T any](dst *T, v *T) {
 	if v != nil {
@@ -309,6 +346,9 @@ func (a *API) createPlan(w http.ResponseWriter, r *http.Request) error {
 	}
 	p := &tenants.Plan{Slug: in.Slug, Name: in.Name, StripePriceID: in.StripePriceID, MaxSites: in.MaxSites,
 		MemoryBytes: in.MemoryBytes, NanoCPUs: in.NanoCPUs, PidsLimit: in.PidsLimit}
+	if err := a.checkHostLimits(r, p.Limits()); err != nil {
+		return err
+	}
 	if err := a.store.CreatePlan(r.Context(), actor(r), p); err != nil {
 		return err
 	}
@@ -342,6 +382,9 @@ func (a *API) patchPlan(w http.ResponseWriter, r *http.Request) error {
 		return notFoundAs(err, "plan")
 	}
 	patch.apply(p)
+	if err := a.checkHostLimits(r, p.Limits()); err != nil {
+		return err
+	}
 	if err := a.store.UpdatePlan(r.Context(), actor(r), p); err != nil {
 		return notFoundAs(err, "plan")
 	}
@@ -381,6 +424,9 @@ func (a *API) createTemplate(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	t := in.template()
+	if err := a.checkHostLimits(r, t.Limits()); err != nil {
+		return err
+	}
 	if err := a.store.CreateTemplate(r.Context(), actor(r), t); err != nil {
 		return err
 	}
@@ -414,6 +460,9 @@ func (a *API) patchTemplate(w http.ResponseWriter, r *http.Request) error {
 		return notFoundAs(err, "template")
 	}
 	patch.apply(t)
+	if err := a.checkHostLimits(r, t.Limits()); err != nil {
+		return err
+	}
 	if err := a.store.UpdateTemplate(r.Context(), actor(r), t); err != nil {
 		return notFoundAs(err, "template")
 	}

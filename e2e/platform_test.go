@@ -13,6 +13,7 @@ import (
 
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/api/types/volume"
 	"github.com/docker/docker/client"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -225,6 +226,10 @@ func (p *testPlatform) removeContainers() {
 	vols, _ := p.docker.VolumeList(ctx, volume.ListOptions{Filters: filters.NewArgs(ns)})
 	for _, v := range vols.Volumes {
 		_ = p.docker.VolumeRemove(ctx, v.Name, true)
+	}
+	nets, _ := p.docker.NetworkList(ctx, network.ListOptions{Filters: filters.NewArgs(ns)})
+	for _, n := range nets {
+		_ = p.docker.NetworkRemove(ctx, n.ID)
 	}
 }
 

@@ -48,13 +48,15 @@ func (p *Provisioner) labels(spec *Spec) map[string]string {
 		LabelTemplateVersion: strconv.Itoa(spec.TemplateVersion),
 		LabelPort:            strconv.Itoa(spec.Port),
 		LabelSpec:            spec.hash(),
+		LabelCustomer:        networkKey(spec),
+		LabelEgress:          strconv.FormatBool(!spec.NoEgress),
 	}
 }
 
 // hash fingerprints everything of a Spec that shapes its container, so a
-// change of any of it (the site's env, another template, new limits), not
-// only a template version bump, gives the site a fresh container at its
-// next start.
+// change of any of it (the site's env, another template, new limits, the
+// site moved to another customer), not only a template version bump, gives
+// the site a fresh container at its next start.
 func (s *Spec) hash() string {
 	b, _ := json.Marshal(struct {
 		Image, DataPath, HealthPath      string
@@ -62,7 +64,10 @@ func (s *Spec) hash() string {
 		Env                              map[string]string // json sorts map keys
 		MemoryBytes, NanoCPUs, PidsLimit int64
 		CapAdd                           []string
-	}{s.Image, s.DataPath, s.HealthPath, s.Port, s.Env, s.MemoryBytes, s.NanoCPUs, s.PidsLimit, s.CapAdd})
+		CustomerID, User                 string
+		ReadOnly, NoEgress               bool
+	}{s.Image, s.DataPath, s.HealthPath, s.Port, s.Env, s.MemoryBytes, s.NanoCPUs, s.PidsLimit, s.CapAdd,
+		s.CustomerID, s.User, s.ReadOnly, s.NoEgress})
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:12])
 }
@@ -90,12 +95,18 @@ func (p *Provisioner) namespaceFilter() filters.Args {
 	return filters.NewArgs(filters.Arg("label", LabelNamespace+"="+p.cfg.Namespace))
 }
 
+// tmpfsTmp is the writable /tmp of a read-only container; it counts
+// against the container's memory limit.
+const tmpfsTmp = "rw,nosuid,nodev,size=64m"
+
 // containerConfig turns a Spec into Docker's create parameters, applying the
-// per-site defaults: limits from the template, no-new-privileges, every
-// capability dropped except CapAdd, restart policy "no" (this package owns
-// the lifecycle), capped json-file logs, the site volume, and the port
-// published on PublishIP only (or the shared network instead).
-func (p *Provisioner) containerConfig(spec *Spec) (*container.Config, *container.HostConfig, *network.NetworkingConfig) {
+// per-site defaults: the spec's limits (swap no more than the memory
+// limit), no-new-privileges, every capability dropped except CapAdd, its
+// user and read-only root, restart policy "no" (this package owns the
+// lifecycle), capped json-file logs, the site volume, and the customer's
+// network primary, with the port published on PublishIP only where Caddy
+// dials it there.
+func (p *Provisioner) containerConfig(spec *Spec, primary string) (*container.Config, *container.HostConfig, *network.NetworkingConfig) {
 	port := nat.Port(strconv.Itoa(spec.Port) + "/tcp")
 	env := make([]string, 0, len(spec.Env))
 	for k, v := range spec.Env {
@@ -103,10 +114,12 @@ func (p *Provisioner) containerConfig(spec *Spec) (*container.Config, *container
 	}
 	sort.Strings(env) // deterministic, for inspect diffs and tests
 
+	labels := p.labels(spec)
 	cfg := &container.Config{
 		Image:        spec.Image,
 		Env:          env,
-		Labels:       p.labels(spec),
+		Labels:       labels,
+		User:         spec.User,
 		ExposedPorts: nat.PortSet{port: struct{}{}},
 	}
 	hc := &container.HostConfig{
@@ -115,17 +128,26 @@ func (p *Provisioner) containerConfig(spec *Spec) (*container.Config, *container
 			Type:   "json-file",
 			Config: map[string]string{"max-size": "10m", "max-file": "3"},
 		},
-		SecurityOpt: []string{"no-new-privileges"},
-		CapDrop:     []string{"ALL"},
-		CapAdd:      spec.CapAdd,
+		SecurityOpt:    []string{"no-new-privileges"},
+		CapDrop:        []string{"ALL"},
+		CapAdd:         spec.CapAdd,
+		ReadonlyRootfs: spec.ReadOnly,
+		NetworkMode:    container.NetworkMode(primary),
 		Resources: container.Resources{
 			Memory:   spec.MemoryBytes,
 			NanoCPUs: spec.NanoCPUs,
 		},
 	}
+	if spec.MemoryBytes > 0 {
+		// Memory plus swap: as much swap as memory, never unlimited.
+		hc.Resources.MemorySwap = 2 * spec.MemoryBytes
+	}
 	if spec.PidsLimit > 0 {
 		pids := spec.PidsLimit
 		hc.Resources.PidsLimit = &pids
+	}
+	if spec.ReadOnly {
+		hc.Tmpfs = map[string]string{"/tmp": tmpfsTmp}
 	}
 	if spec.DataPath != "" {
 		hc.Mounts = []mount.Mount{{
@@ -134,15 +156,10 @@ func (p *Provisioner) containerConfig(spec *Spec) (*container.Config, *container
 			Target: spec.DataPath,
 		}}
 	}
-	var nc *network.NetworkingConfig
-	if p.cfg.Network != "" {
-		hc.NetworkMode = container.NetworkMode(p.cfg.Network)
-		nc = &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{
-			p.cfg.Network: {},
-		}}
-	} else {
+	if !p.dialsContainer(labels) {
 		hc.PortBindings = nat.PortMap{port: []nat.PortBinding{{HostIP: p.cfg.PublishIP, HostPort: ""}}}
 	}
+	nc := &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{primary: {}}}
 	return cfg, hc, nc
 }
 
@@ -200,28 +217,6 @@ func (p *Provisioner) ensureVolume(ctx context.Context, spec *Spec) error {
 	return nil
 }
 
-// ensureNetwork creates Config.Network (a bridge) once if it is missing.
-func (p *Provisioner) ensureNetwork(ctx context.Context) error {
-	if p.cfg.Network == "" || p.networkReady.Load() {
-		return nil
-	}
-	_, err := p.cli.NetworkInspect(ctx, p.cfg.Network, network.InspectOptions{})
-	if isNotFound(err) {
-		_, err = p.cli.NetworkCreate(ctx, p.cfg.Network, network.CreateOptions{
-			Driver: "bridge",
-			Labels: map[string]string{LabelNamespace: p.cfg.Namespace},
-		})
-		if isConflict(err) { // created concurrently by someone else
-			err = nil
-		}
-	}
-	if err != nil {
-		return fmt.Errorf("network %s: %w", p.cfg.Network, err)
-	}
-	p.networkReady.Store(true)
-	return nil
-}
-
 // ours reports whether an inspected container belongs to this namespace and
 // site: a name collision with a foreign container must not be adopted.
 func (p *Provisioner) ours(c *container.InspectResponse, siteID string) bool {
@@ -236,63 +231,98 @@ func labelVersion(c *container.InspectResponse) int {
 	return v
 }
 
-// ensureContainer finds or creates the site's container and returns its
-// inspect data. A container from an older template version is replaced
-// (the named volume survives); a name conflict with a container created
-// concurrently (another node) is resolved by adopting it.
-func (p *Provisioner) ensureContainer(ctx context.Context, spec *Spec) (container.InspectResponse, bool, error) {
+// ensureContainer finds or creates the site's container on its customer's
+// networks and returns its inspect data. A container from an older spec is
+// replaced (the named volume survives); a name conflict with a container
+// created concurrently (another node) is resolved by adopting it. oldKey
+// is the network key of a replaced container that belonged to another one
+// (the site moved to another customer), whose networks may now be unused.
+func (p *Provisioner) ensureContainer(ctx context.Context, spec *Spec) (c container.InspectResponse, created bool, oldKey string, err error) {
+	key := networkKey(spec)
+	unlock := p.netLocks.lock(key)
+	defer unlock()
 	name := containerName(p.cfg.Namespace, spec.SiteID)
-	c, err := p.cli.ContainerInspect(ctx, name)
+	c, err = p.cli.ContainerInspect(ctx, name)
 	switch {
 	case err == nil:
 		if !p.ours(&c, spec.SiteID) {
-			return c, false, fmt.Errorf("container %s exists but is not labeled for namespace %s and site %s", name, p.cfg.Namespace, spec.SiteID)
+			return c, false, "", fmt.Errorf("container %s exists but is not labeled for namespace %s and site %s", name, p.cfg.Namespace, spec.SiteID)
 		}
 		if !outdated(&c, spec) {
-			return c, false, nil
+			return c, false, "", nil
 		}
 		p.log.Info("recreating container for changed site definition",
 			zap.String("site_id", spec.SiteID), zap.String("container_id", c.ID),
 			zap.String("old_template", c.Config.Labels[LabelTemplate]), zap.Int("old_version", labelVersion(&c)),
 			zap.String("new_template", spec.TemplateSlug), zap.Int("new_version", spec.TemplateVersion))
+		if k := c.Config.Labels[LabelCustomer]; k != key {
+			oldKey = k
+		}
 		if err := p.removeContainer(ctx, c.ID); err != nil {
-			return c, false, err
+			return c, false, "", err
 		}
 	case !isNotFound(err):
-		return c, false, fmt.Errorf("inspecting container %s: %w", name, err)
+		return c, false, "", fmt.Errorf("inspecting container %s: %w", name, err)
 	}
 
-	cfg, hc, nc := p.containerConfig(spec)
+	primary, extra, err := p.siteNetworks(ctx, spec)
+	if err != nil {
+		return c, false, oldKey, fmt.Errorf("preparing networks: %w", err)
+	}
+	cfg, hc, nc := p.containerConfig(spec, primary)
 	resp, err := p.cli.ContainerCreate(ctx, cfg, hc, nc, nil, name)
+	if isNotFound(err) && p.forgetNetworks(spec) {
+		// The network went (another node removed the customer's last
+		// container meanwhile): make it again, once.
+		if primary, extra, err = p.siteNetworks(ctx, spec); err != nil {
+			return c, false, oldKey, fmt.Errorf("preparing networks: %w", err)
+		}
+		cfg, hc, nc = p.containerConfig(spec, primary)
+		resp, err = p.cli.ContainerCreate(ctx, cfg, hc, nc, nil, name)
+	}
 	if isConflict(err) {
 		// Another node created it first. Docker reserves the name before
 		// the container is registered, so it may not be inspectable yet.
 		for delay := 10 * time.Millisecond; ; delay = min(2*delay, 200*time.Millisecond) {
 			c, ierr := p.cli.ContainerInspect(ctx, name)
 			if ierr == nil && p.ours(&c, spec.SiteID) {
-				return c, false, nil
+				return c, false, oldKey, nil
 			}
 			if ierr == nil || !isNotFound(ierr) {
 				break
 			}
 			select {
 			case <-ctx.Done():
-				return c, false, fmt.Errorf("creating container %s: %w", name, ctx.Err())
+				return c, false, oldKey, fmt.Errorf("creating container %s: %w", name, ctx.Err())
 			case <-time.After(delay):
 			}
 		}
 	}
 	if err != nil {
-		return c, false, fmt.Errorf("creating container %s: %w", name, err)
+		return c, false, oldKey, fmt.Errorf("creating container %s: %w", name, err)
 	}
 	for _, w := range resp.Warnings {
 		p.log.Warn("container create warning", zap.String("site_id", spec.SiteID), zap.String("warning", w))
 	}
+	for _, n := range extra {
+		if err := p.cli.NetworkConnect(ctx, n, resp.ID, nil); err != nil {
+			return c, false, oldKey, fmt.Errorf("connecting container %s to network %s: %w", name, n, err)
+		}
+	}
 	c, err = p.cli.ContainerInspect(ctx, resp.ID)
 	if err != nil {
-		return c, false, fmt.Errorf("inspecting container %s: %w", name, err)
+		return c, false, oldKey, fmt.Errorf("inspecting container %s: %w", name, err)
 	}
-	return c, true, nil
+	return c, true, oldKey, nil
+}
+
+// forgetNetworks drops what this process remembers of spec's networks,
+// and reports whether it remembered any (whether a retry can help).
+func (p *Provisioner) forgetNetworks(spec *Spec) bool {
+	key := networkKey(spec)
+	_, a := p.networks.LoadAndDelete(networkName(p.cfg.Namespace, key, false))
+	_, b := p.networks.LoadAndDelete(networkName(p.cfg.Namespace, key, true))
+	return a || b
 }
 
 // removeContainer force-removes a container (volumes are named, so they are
@@ -306,17 +336,24 @@ func (p *Provisioner) removeContainer(ctx context.Context, id string) error {
 }
 
 // upstreamOf derives the dial address of a running container: its IP on
-// Config.Network, or the host port published on PublishIP.
+// its customer network where Caddy dials containers directly (network
+// mode, no egress), else the host port published on PublishIP.
 func (p *Provisioner) upstreamOf(c *container.InspectResponse, port int) (string, error) {
-	if c.NetworkSettings == nil {
+	if c.NetworkSettings == nil || c.Config == nil {
 		return "", errors.New("container has no network settings")
 	}
-	if p.cfg.Network != "" {
-		ep := c.NetworkSettings.Networks[p.cfg.Network]
+	if primary := p.primaryNetwork(c.Config.Labels); primary != "" && p.dialsContainer(c.Config.Labels) {
+		ep := c.NetworkSettings.Networks[primary]
 		if ep == nil || ep.IPAddress == "" {
-			return "", fmt.Errorf("container has no address on network %s", p.cfg.Network)
+			return "", fmt.Errorf("container has no address on network %s", primary)
 		}
 		return net.JoinHostPort(ep.IPAddress, strconv.Itoa(port)), nil
+	}
+	if p.cfg.Network != "" {
+		// A container from before customer networks, on Caddy's network.
+		if ep := c.NetworkSettings.Networks[p.cfg.Network]; ep != nil && ep.IPAddress != "" {
+			return net.JoinHostPort(ep.IPAddress, strconv.Itoa(port)), nil
+		}
 	}
 	bindings := c.NetworkSettings.Ports[nat.Port(strconv.Itoa(port)+"/tcp")]
 	for _, b := range bindings {
@@ -344,13 +381,22 @@ func sitePort(c *container.InspectResponse) int {
 	return 0
 }
 
-// directAddr is the container's own address on its (first) network, used
-// to probe readiness behind a published port; "" if it has none.
+// directAddr is the container's own address on its customer network (or,
+// for an older container, its first one), used to probe readiness behind a
+// published port; "" if it has none.
 func (p *Provisioner) directAddr(c *container.InspectResponse, port int) string {
 	if c.NetworkSettings == nil {
 		return ""
 	}
-	ip := c.NetworkSettings.IPAddress
+	var ip string
+	if c.Config != nil {
+		if ep := c.NetworkSettings.Networks[p.primaryNetwork(c.Config.Labels)]; ep != nil {
+			ip = ep.IPAddress
+		}
+	}
+	if ip == "" {
+		ip = c.NetworkSettings.IPAddress
+	}
 	if ip == "" {
 		for _, ep := range c.NetworkSettings.Networks {
 			if ep != nil && ep.IPAddress != "" {

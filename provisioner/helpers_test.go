@@ -13,6 +13,7 @@ import (
 	"github.com/agistaffers/caddy-multitenant/internal/testimage"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/api/types/volume"
 	"github.com/docker/docker/client"
 	"github.com/prometheus/client_golang/prometheus"
@@ -84,8 +85,8 @@ func startProv(t *testing.T, cfg Config) *Provisioner {
 	return p
 }
 
-// cleanupNamespace removes every container and volume labeled with ns at
-// the end of the test.
+// cleanupNamespace removes every container, volume and network labeled
+// with ns at the end of the test.
 func cleanupNamespace(t *testing.T, ns string) {
 	cli := docker(t)
 	t.Cleanup(func() {
@@ -108,6 +109,15 @@ func cleanupNamespace(t *testing.T, ns string) {
 		for _, v := range vs.Volumes {
 			if err := cli.VolumeRemove(ctx, v.Name, true); err != nil {
 				t.Errorf("cleanup: removing volume: %v", err)
+			}
+		}
+		ns, err := cli.NetworkList(ctx, network.ListOptions{Filters: f})
+		if err != nil {
+			t.Errorf("cleanup: listing networks: %v", err)
+		}
+		for _, n := range ns {
+			if err := cli.NetworkRemove(ctx, n.ID); err != nil {
+				t.Errorf("cleanup: removing network %s: %v", n.Name, err)
 			}
 		}
 	})

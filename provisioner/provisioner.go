@@ -25,6 +25,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"regexp"
 	"sync"
 	"sync/atomic"
@@ -59,8 +60,23 @@ type Spec struct {
 	// unlimited.
 	MemoryBytes, NanoCPUs, PidsLimit int64
 	// CapAdd lists capabilities granted on top of an empty set (all others
-	// are dropped).
+	// are dropped); each must be in Config.AllowedCapabilities when that
+	// is set.
 	CapAdd []string
+	// CustomerID is the site's owner. A customer's sites share a Docker
+	// network of their own and no other, so they reach each other but never
+	// another customer's containers; "" gives the site a network of its own.
+	// It must match the same pattern as SiteID.
+	CustomerID string
+	// User, if set, is the uid or uid:gid the container runs as.
+	User string
+	// ReadOnly gives the container a read-only root filesystem with a
+	// tmpfs at /tmp.
+	ReadOnly bool
+	// NoEgress puts the container on its customer's internal network: it
+	// reaches the customer's other sites (and is reached by Caddy), but
+	// nothing outside.
+	NoEgress bool
 	// TemplateSlug and TemplateVersion are recorded as labels, with a hash
 	// of everything above. A container whose hash differs (the site's env,
 	// its template, the template's image or limits changed) is replaced at
@@ -80,6 +96,8 @@ func (s *Spec) validate() error {
 		return fmt.Errorf("site %s: no image", s.SiteID)
 	case s.Port <= 0 || s.Port > 65535:
 		return fmt.Errorf("site %s: invalid port %d", s.SiteID, s.Port)
+	case s.CustomerID != "" && !validName.MatchString(s.CustomerID):
+		return fmt.Errorf("site %s: invalid customer id %q", s.SiteID, s.CustomerID)
 	}
 	return nil
 }
@@ -140,10 +158,23 @@ type Config struct {
 	// PublishIP is the host IP the site port is published on (random host
 	// port); the upstream is PublishIP:hostport. Default 127.0.0.1.
 	PublishIP string
-	// Network, if set, is joined by every container instead of publishing a
-	// port; the upstream is containerIP:Port. It is created (bridge) if
-	// missing. Default "" (publish).
+	// Network, if set, names the Docker network Caddy's own containers are
+	// on (Caddy runs in a container): every container on it is connected
+	// to each customer network as it is made, and the upstream is the site
+	// container's address on its customer network instead of a published
+	// port. Site containers never join Network itself. Default "" (publish
+	// on PublishIP).
 	Network string
+	// SubnetPool is the address range customer networks get their subnets
+	// from, each a /SubnetBits; subnets other networks of the engine (or
+	// this host's interfaces) use are skipped. Default 172.16.0.0/16 in
+	// /26s: 1024 networks of 61 containers.
+	SubnetPool netip.Prefix
+	// SubnetBits is the prefix length of one customer network. Default 26.
+	SubnetBits int
+	// AllowedCapabilities, if not nil, lists every capability a Spec may
+	// add; a start asking for another one fails. Default nil (no check).
+	AllowedCapabilities []string
 	// StartTimeout bounds one start, from create to ready. Default 60s.
 	StartTimeout time.Duration
 	// IdleTimeout is how long a site may go without requests or upgraded
@@ -187,8 +218,13 @@ type Provisioner struct {
 	capMu    sync.Mutex // serializes capacity decisions
 	starting int        // starts holding a capacity reservation; guarded by capMu
 
-	networkReady atomic.Bool
-	direct       atomic.Int32 // directUnknown, directReachable or directUnreachable
+	networks sync.Map     // names of customer networks known to exist
+	subnetMu sync.Mutex   // one subnet allocation at a time
+	netLocks keyLocks     // per network key: creating containers vs removing the networks
+	direct   atomic.Int32 // directUnknown, directReachable or directUnreachable
+
+	hostMu sync.Mutex
+	host   *Host // the engine's machine, once asked
 
 	// dockerStarts counts ContainerStart calls (tests assert on it).
 	dockerStarts atomic.Int64
@@ -210,6 +246,15 @@ func New(cfg Config) (*Provisioner, error) {
 	}
 	if cfg.PublishIP == "" {
 		cfg.PublishIP = "127.0.0.1"
+	}
+	if !cfg.SubnetPool.IsValid() {
+		cfg.SubnetPool = DefaultSubnetPool
+	}
+	if cfg.SubnetBits == 0 {
+		cfg.SubnetBits = DefaultSubnetBits
+	}
+	if err := validSubnetPool(cfg.SubnetPool, cfg.SubnetBits); err != nil {
+		return nil, err
 	}
 	if cfg.StartTimeout <= 0 {
 		cfg.StartTimeout = 60 * time.Second
@@ -258,6 +303,10 @@ func (p *Provisioner) Start(ctx context.Context) error {
 	}
 	if err := p.adopt(ctx); err != nil {
 		return err
+	}
+	if err := p.reconcileNetworks(ctx); err != nil {
+		// Leftover networks cost a subnet each, nothing more.
+		p.log.Warn("reconciling customer networks", zap.Error(err))
 	}
 	life, cancel := context.WithCancel(context.Background())
 	p.started, p.cancel = true, cancel
@@ -396,14 +445,25 @@ func (p *Provisioner) StopSite(ctx context.Context, siteID string) error {
 }
 
 // RemoveSite removes the site's container and forgets the site; with
-// purgeVolume its data volume is removed too (irreversible).
+// purgeVolume its data volume is removed too (irreversible). The site's
+// customer networks go with the customer's last container.
 func (p *Provisioner) RemoveSite(ctx context.Context, siteID string, purgeVolume bool) error {
 	st := p.sites.getOrCreate(siteID)
 	st.op.Lock()
 	defer st.op.Unlock()
 	p.setNotRunning(st)
-	if err := p.removeContainer(ctx, containerName(p.cfg.Namespace, siteID)); err != nil {
+	name := containerName(p.cfg.Namespace, siteID)
+	var key string
+	if c, err := p.cli.ContainerInspect(ctx, name); err == nil && p.ours(&c, siteID) {
+		key = c.Config.Labels[LabelCustomer]
+	}
+	if err := p.removeContainer(ctx, name); err != nil {
 		return fmt.Errorf("removing site %s: %w", siteID, err)
+	}
+	if key != "" {
+		if err := p.releaseNetworks(ctx, key); err != nil {
+			p.log.Warn("removing customer networks", zap.String("site_id", siteID), zap.Error(err))
+		}
 	}
 	if purgeVolume {
 		if err := p.cli.VolumeRemove(ctx, volumeName(p.cfg.Namespace, siteID), true); err != nil && !isNotFound(err) {

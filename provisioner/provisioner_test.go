@@ -15,7 +15,6 @@ import (
 
 	"github.com/agistaffers/caddy-multitenant/internal/testimage"
 	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/api/types/network"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -463,37 +462,6 @@ func TestMaxRunningEvictsLeastRecentlyUsed(t *testing.T) {
 		t.Fatal("busy site c was stopped")
 	}
 	endC()
-}
-
-func TestNetworkMode(t *testing.T) {
-	t.Parallel()
-	cli := docker(t)
-	netName := randID("tnet")
-	t.Cleanup(func() {
-		if err := cli.NetworkRemove(context.Background(), netName); err != nil {
-			t.Errorf("removing network: %v", err)
-		}
-	})
-	// The provisioner creates the network; cleanup of its containers runs
-	// first (registered later), then the network goes.
-	p := newProv(t, func(c *Config) { c.Network = netName })
-	site := randID("s")
-	up := ensure(t, p, testSpec(site))
-	c := inspect(t, p.Status(site).ContainerID)
-	ep := c.NetworkSettings.Networks[netName]
-	if ep == nil || up != net.JoinHostPort(ep.IPAddress, "8080") {
-		t.Fatalf("upstream %s, container networks %+v", up, c.NetworkSettings.Networks)
-	}
-	if len(c.HostConfig.PortBindings) != 0 {
-		t.Errorf("port published in network mode: %v", c.HostConfig.PortBindings)
-	}
-	if got := get(t, up, "/"); got != "hello from site-"+site {
-		t.Fatalf("GET / = %q", got)
-	}
-	n, err := cli.NetworkInspect(context.Background(), netName, network.InspectOptions{})
-	if err != nil || n.Labels[LabelNamespace] != p.cfg.Namespace {
-		t.Errorf("network %+v, %v", n, err)
-	}
 }
 
 func TestContainerDefaults(t *testing.T) {

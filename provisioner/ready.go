@@ -139,18 +139,16 @@ func (p *Provisioner) probe(ctx context.Context, spec *Spec, upstream, direct st
 	return true, nil
 }
 
-// tcpReady checks that something listens behind upstream. In network mode
-// upstream is the container's address and a connection proves it. With a
-// published port it dials direct (the container's bridge address) while
-// that is reachable; otherwise it dials the published port and, since
-// Docker's userland proxy accepts before the site listens and then closes
-// at once, counts a connection that stays open for proxyProbeWindow (or
-// that the server speaks on) as ready.
+// tcpReady checks that something listens behind upstream. When upstream
+// is the container's own address (network mode, no egress) a connection
+// proves it. With a published port it dials direct (the container's bridge
+// address) while that is reachable; otherwise it dials the published port
+// and, since Docker's userland proxy accepts before the site listens and
+// then closes at once, counts a connection that stays open for
+// proxyProbeWindow (or that the server speaks on) as ready.
 func (p *Provisioner) tcpReady(ctx context.Context, upstream, direct string) error {
-	if p.cfg.Network != "" {
-		direct = upstream
-	}
-	if direct != "" && p.direct.Load() != directUnreachable {
+	dialsContainer := upstream == direct
+	if direct != "" && (dialsContainer || p.direct.Load() != directUnreachable) {
 		d := net.Dialer{Timeout: directProbeTimeout}
 		conn, err := d.DialContext(ctx, "tcp", direct)
 		switch {
@@ -161,7 +159,7 @@ func (p *Provisioner) tcpReady(ctx context.Context, upstream, direct string) err
 		case errors.Is(err, syscall.ECONNREFUSED):
 			p.direct.Store(directReachable)
 			return err
-		case ctx.Err() != nil || p.cfg.Network != "" || p.direct.Load() == directReachable:
+		case ctx.Err() != nil || dialsContainer || p.direct.Load() == directReachable:
 			return err
 		}
 		if p.direct.CompareAndSwap(directUnknown, directUnreachable) {

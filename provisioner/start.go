@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
@@ -91,10 +93,15 @@ func (p *Provisioner) startLocked(ctx context.Context, st *siteState, spec *Spec
 			return "", startErr(spec.SiteID, "preparing volume", err)
 		}
 	}
-	if err := p.ensureNetwork(ctx); err != nil {
-		return "", startErr(spec.SiteID, "preparing network", err)
+	if err := p.checkCapabilities(spec); err != nil {
+		return "", startErr(spec.SiteID, "checking capabilities", err)
 	}
-	c, created, err := p.ensureContainer(ctx, spec)
+	c, created, oldKey, err := p.ensureContainer(ctx, spec)
+	if oldKey != "" {
+		if err := p.releaseNetworks(ctx, oldKey); err != nil {
+			p.log.Warn("removing networks of the site's former customer", zap.String("site_id", spec.SiteID), zap.Error(err))
+		}
+	}
 	if err != nil {
 		return "", startErr(spec.SiteID, "creating container", err)
 	}
@@ -122,7 +129,19 @@ func (p *Provisioner) startLocked(ctx context.Context, st *siteState, spec *Spec
 		p.dockerStarts.Add(1)
 		// NotModified: already started (by another node racing us
 		// without a Locker), which is what we wanted.
-		if err := p.cli.ContainerStart(ctx, c.ID, container.StartOptions{}); err != nil && !cerrdefs.IsNotModified(err) {
+		err := p.cli.ContainerStart(ctx, c.ID, container.StartOptions{})
+		if isNotFound(err) {
+			// The container's network is gone (removed with what was the
+			// customer's last container, on another node): a container
+			// made anew gets it back.
+			p.forgetNetworks(spec)
+			if err = p.removeContainer(ctx, c.ID); err == nil {
+				if c, _, _, err = p.ensureContainer(ctx, spec); err == nil {
+					err = p.cli.ContainerStart(ctx, c.ID, container.StartOptions{})
+				}
+			}
+		}
+		if err != nil && !cerrdefs.IsNotModified(err) {
 			return "", startErr(spec.SiteID, "starting container", err)
 		}
 		// Ports and addresses are assigned at start.
@@ -165,4 +184,19 @@ func (p *Provisioner) exitError(ctx context.Context, siteID, id string) *StartEr
 		ExitCode: c.State.ExitCode,
 		LogTail:  p.logTail(ctx, id, 20),
 	}
+}
+
+// checkCapabilities refuses a spec adding a capability the platform does
+// not allow: the store checks templates when they are written, this holds
+// for one written before the operator took an allowance back.
+func (p *Provisioner) checkCapabilities(spec *Spec) error {
+	if p.cfg.AllowedCapabilities == nil {
+		return nil
+	}
+	for _, c := range spec.CapAdd {
+		if !slices.Contains(p.cfg.AllowedCapabilities, strings.TrimPrefix(strings.ToUpper(c), "CAP_")) {
+			return fmt.Errorf("capability %s is not allowed on this platform (tenants option allow_capabilities)", c)
+		}
+	}
+	return nil
 }

@@ -75,7 +75,7 @@ type ImportResult struct {
 func (s *Store) ImportTemplates(ctx context.Context, actor string, list []Template) (ImportResult, error) {
 	var res ImportResult
 	for i := range list {
-		if err := validateTemplate(&list[i]); err != nil {
+		if err := s.validateTemplate(&list[i]); err != nil {
 			return res, fmt.Errorf("template %q: %w", list[i].Slug, err)
 		}
 	}
@@ -110,7 +110,12 @@ func sameTemplate(a, b *Template) bool {
 	return a.Slug == b.Slug && a.Name == b.Name && a.Description == b.Description && a.Image == b.Image &&
 		a.Port == b.Port && maps.Equal(nonNilEnv(a.Env), nonNilEnv(b.Env)) && a.DataPath == b.DataPath &&
 		a.HealthPath == b.HealthPath && a.MemoryBytes == b.MemoryBytes && a.NanoCPUs == b.NanoCPUs &&
-		a.PidsLimit == b.PidsLimit && slices.Equal(nonNilStrings(a.CapAdd), nonNilStrings(b.CapAdd))
+		a.PidsLimit == b.PidsLimit && slices.Equal(nonNilStrings(a.CapAdd), nonNilStrings(b.CapAdd)) &&
+		a.User == b.User && a.ReadOnly == b.ReadOnly && equalOptionalBool(a.Egress, b.Egress)
+}
+
+func equalOptionalBool(a, b *bool) bool {
+	return a == nil && b == nil || a != nil && b != nil && *a == *b
 }
 
 // SeedCatalog imports the built-in catalog into a store that has no

@@ -75,9 +75,18 @@ type Template struct {
 	NanoCPUs    int64             `json:"nano_cpus" db:"nano_cpus"`
 	PidsLimit   int64             `json:"pids_limit" db:"pids_limit"`
 	CapAdd      []string          `json:"cap_add" db:"cap_add"`
-	Version     int               `json:"version" db:"version"`
-	CreatedAt   time.Time         `json:"created_at" db:"created_at"`
-	UpdatedAt   time.Time         `json:"updated_at" db:"updated_at"`
+	// User is the uid or uid:gid the container runs as; "" keeps the
+	// image's own user.
+	User string `json:"user" db:"run_as"`
+	// ReadOnly gives the container a read-only root filesystem, with a
+	// tmpfs at /tmp; the site writes to its volume only.
+	ReadOnly bool `json:"read_only" db:"read_only"`
+	// Egress says whether the site may open connections to the outside;
+	// nil takes the platform's default (the tenants option's egress).
+	Egress    *bool     `json:"egress" db:"egress"`
+	Version   int       `json:"version" db:"version"`
+	CreatedAt time.Time `json:"created_at" db:"created_at"`
+	UpdatedAt time.Time `json:"updated_at" db:"updated_at"`
 }
 
 // Site is one customer website: a subdomain of the platform's base domain,

@@ -373,6 +373,8 @@ func (r *Resolver) Apply(c Change) {
 			return e.route.CustomerID == c.CustomerID
 		case "templates":
 			return e.route.Template.ID == c.TemplateID
+		case "plans":
+			return e.route.PlanID == c.ID
 		}
 		return false
 	})

@@ -18,7 +18,11 @@ type Route struct {
 	SiteEnv        map[string]string
 	CustomerID     string
 	CustomerStatus string
-	Template       Template
+	// PlanID is the customer's plan, "" for none; Plan holds its limits
+	// (zero without a plan).
+	PlanID   string
+	Plan     Limits
+	Template Template
 	// CustomDomain is set when Host is a customer's own domain rather than
 	// the site's subdomain of the base domain.
 	CustomDomain bool
@@ -51,28 +55,97 @@ func (r *Route) Env() map[string]string {
 	return env
 }
 
+// Limits are a container's resource limits; 0 means "not set here".
+type Limits struct {
+	MemoryBytes int64 `json:"memory_bytes"`
+	NanoCPUs    int64 `json:"nano_cpus"`
+	PidsLimit   int64 `json:"pids_limit"`
+}
+
+// Or fills in the limits l does not set from fallback.
+func (l Limits) Or(fallback Limits) Limits {
+	if l.MemoryBytes == 0 {
+		l.MemoryBytes = fallback.MemoryBytes
+	}
+	if l.NanoCPUs == 0 {
+		l.NanoCPUs = fallback.NanoCPUs
+	}
+	if l.PidsLimit == 0 {
+		l.PidsLimit = fallback.PidsLimit
+	}
+	return l
+}
+
+// Limits returns the template's own limits.
+func (t *Template) Limits() Limits {
+	return Limits{MemoryBytes: t.MemoryBytes, NanoCPUs: t.NanoCPUs, PidsLimit: t.PidsLimit}
+}
+
+// Limits returns the plan's limits.
+func (p *Plan) Limits() Limits {
+	return Limits{MemoryBytes: p.MemoryBytes, NanoCPUs: p.NanoCPUs, PidsLimit: p.PidsLimit}
+}
+
+// Limits returns the limits the site's container gets, each taken from the
+// template, else the customer's plan, else platform (the platform's
+// defaults).
+func (r *Route) Limits(platform Limits) Limits {
+	return r.Template.Limits().Or(r.Plan).Or(platform)
+}
+
+// routeSelect reads everything of a Route; the query that uses it adds
+// the WHERE clause naming the site.
+const routeSelect = `SELECT s.id, s.subdomain, s.status, s.env, c.id, c.status,
+		coalesce(p.id::text, ''), coalesce(p.memory_bytes, 0), coalesce(p.nano_cpus, 0), coalesce(p.pids_limit, 0),
+		t.id, t.slug, t.name, t.image, t.port, t.env, t.data_path, t.health_path,
+		t.memory_bytes, t.nano_cpus, t.pids_limit, t.cap_add, t.run_as, t.read_only, t.egress,
+		t.version, t.updated_at, coalesce(d.verified, true)
+	FROM sites s
+	JOIN customers c ON c.id = s.customer_id
+	LEFT JOIN plans p ON p.id = c.plan_id
+	JOIN templates t ON t.id = s.template_id
+	LEFT JOIN domains d ON d.hostname = $2 AND d.site_id = s.id`
+
 // lookupRoute resolves a site by subdomain or by custom hostname in one
 // query on unique indexes; at most one of the two is non-empty.
 func (s *Store) lookupRoute(ctx context.Context, subdomain, hostname string) (*Route, error) {
-	row := s.pool.QueryRow(ctx, `SELECT s.id, s.subdomain, s.status, s.env, c.id, c.status,
-			t.id, t.slug, t.name, t.image, t.port, t.env, t.data_path, t.health_path,
-			t.memory_bytes, t.nano_cpus, t.pids_limit, t.cap_add, t.version, t.updated_at,
-			coalesce(d.verified, true)
-		FROM sites s
-		JOIN customers c ON c.id = s.customer_id
-		JOIN templates t ON t.id = s.template_id
-		LEFT JOIN domains d ON d.hostname = $2 AND d.site_id = s.id
+	row := s.pool.QueryRow(ctx, routeSelect+`
 		WHERE s.id = coalesce(
 			(SELECT id FROM sites WHERE subdomain = $1 AND $1 <> ''),
 			(SELECT site_id FROM domains WHERE hostname = $2 AND $2 <> ''))`, subdomain, hostname)
-	r := &Route{CustomDomain: hostname != ""}
+	r, err := scanRoute(row)
+	if err != nil {
+		return nil, mapError("resolving host", err)
+	}
+	r.CustomDomain = hostname != ""
+	return r, nil
+}
+
+// SiteRoute returns the route of the site with id, as a request to its
+// subdomain would resolve it: what an operator's start, restart or
+// redeploy builds the container from.
+func (s *Store) SiteRoute(ctx context.Context, id string) (*Route, error) {
+	if validateID("id", id) != nil {
+		return nil, ErrNotFound
+	}
+	r, err := scanRoute(s.pool.QueryRow(ctx, routeSelect+` WHERE s.id = $1::uuid`, id, ""))
+	if err != nil {
+		return nil, mapError("getting site route", err)
+	}
+	return r, nil
+}
+
+func scanRoute(row pgx.Row) (*Route, error) {
+	r := new(Route)
 	t := &r.Template
 	var updated time.Time
 	err := row.Scan(&r.SiteID, &r.Subdomain, &r.SiteStatus, &r.SiteEnv, &r.CustomerID, &r.CustomerStatus,
+		&r.PlanID, &r.Plan.MemoryBytes, &r.Plan.NanoCPUs, &r.Plan.PidsLimit,
 		&t.ID, &t.Slug, &t.Name, &t.Image, &t.Port, &t.Env, &t.DataPath, &t.HealthPath,
-		&t.MemoryBytes, &t.NanoCPUs, &t.PidsLimit, &t.CapAdd, &t.Version, &updated, &r.Verified)
+		&t.MemoryBytes, &t.NanoCPUs, &t.PidsLimit, &t.CapAdd, &t.User, &t.ReadOnly, &t.Egress,
+		&t.Version, &updated, &r.Verified)
 	if err != nil {
-		return nil, mapError("resolving host", err)
+		return nil, err
 	}
 	t.UpdatedAt = updated
 	return r, nil

@@ -25,6 +25,9 @@ type Options struct {
 	BaseDomain string
 	// Reserved subdomains never belong to a site.
 	Reserved []string
+	// AllowCapabilities are the privileged capabilities (beyond
+	// UnprivilegedCapabilities) templates may add.
+	AllowCapabilities []string
 }
 
 // NewStore returns a store on pool.

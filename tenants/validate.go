@@ -3,6 +3,7 @@ package tenants
 import (
 	"path"
 	"regexp"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -205,6 +206,16 @@ func validateEmail(email string) error {
 	return nil
 }
 
+// MaxPidsLimit is the highest pids_limit a container may get: Linux's
+// default pid_max, far beyond what any one site needs.
+const MaxPidsLimit = 32768
+
+// ValidateLimits checks container limits on their own (0 means not set);
+// whether the Docker host has that much is for the caller to ask.
+func ValidateLimits(l Limits) error {
+	return validateLimits(l.MemoryBytes, l.NanoCPUs, l.PidsLimit)
+}
+
 func validateLimits(memoryBytes, nanoCPUs, pidsLimit int64) error {
 	switch {
 	case memoryBytes < 0:
@@ -213,16 +224,56 @@ func validateLimits(memoryBytes, nanoCPUs, pidsLimit int64) error {
 		return invalid("memory_bytes", "below Docker's minimum of 6 MiB")
 	case nanoCPUs < 0:
 		return invalid("nano_cpus", "must not be negative")
+	case nanoCPUs > 0 && nanoCPUs < 10_000_000:
+		return invalid("nano_cpus", "below Docker's minimum of 0.01 CPU (10000000)")
 	case pidsLimit < 0:
 		return invalid("pids_limit", "must not be negative")
+	case pidsLimit > MaxPidsLimit:
+		return invalid("pids_limit", "must be at most %d", MaxPidsLimit)
 	}
 	return nil
 }
 
-// capability names as Docker takes them, with or without the CAP_ prefix.
-var capName = regexp.MustCompile(`^(CAP_)?[A-Z_]{2,32}$`)
+// userPattern is a numeric uid, optionally with a gid: names would need
+// the image's /etc/passwd, and a typo would only show at the first start.
+var userPattern = regexp.MustCompile(`^[0-9]{1,10}(:[0-9]{1,10})?$`)
 
+// maxID is the largest uid or gid a container may run as.
+const maxID = 1<<31 - 2
+
+func validateUser(user string) error {
+	if user == "" {
+		return nil
+	}
+	if !userPattern.MatchString(user) {
+		return invalid("user", "must be a numeric uid or uid:gid, e.g. 1000:1000")
+	}
+	for id := range strings.SplitSeq(user, ":") {
+		if n, err := strconv.ParseInt(id, 10, 64); err != nil || n > maxID {
+			return invalid("user", "uid and gid must be at most %d", maxID)
+		}
+	}
+	return nil
+}
+
+// validateTemplate checks t without the platform's settings: capability
+// names are checked to be real, not to be allowed (Store.validateTemplate
+// does that). It rewrites cap_add to canonical names.
 func validateTemplate(t *Template) error {
+	return validateTemplateAllowing(t, nil)
+}
+
+// validateTemplate checks t against the platform's settings too: a
+// privileged capability must be allowed by the operator.
+func (s *Store) validateTemplate(t *Template) error {
+	allowed, err := AllowedCapabilities(s.opts.AllowCapabilities)
+	if err != nil {
+		return err
+	}
+	return validateTemplateAllowing(t, allowed)
+}
+
+func validateTemplateAllowing(t *Template, allowedCaps []string) error {
 	if err := validateSlug(t.Slug); err != nil {
 		return err
 	}
@@ -247,10 +298,10 @@ func validateTemplate(t *Template) error {
 	if err := validateLimits(t.MemoryBytes, t.NanoCPUs, t.PidsLimit); err != nil {
 		return err
 	}
-	for _, c := range t.CapAdd {
-		if !capName.MatchString(c) || c == "ALL" || c == "CAP_ALL" {
-			return invalid("cap_add", "invalid capability %q", c)
-		}
+	caps, err := validateCapabilities(t.CapAdd, allowedCaps)
+	if err != nil {
+		return err
 	}
-	return nil
+	t.CapAdd = caps
+	return validateUser(t.User)
 }

@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -171,4 +172,38 @@ func goBinary() string {
 		return p
 	}
 	return "go"
+}
+
+// ProbeResult is the answer of the test server's /probe/ routes, asked
+// from inside its container: OK with a Value, or the Error met.
+type ProbeResult struct {
+	OK    bool   `json:"ok"`
+	Value string `json:"value,omitempty"`
+	Error string `json:"error,omitempty"`
+}
+
+// Probe asks the test server at baseURL (http://host:port) to run the
+// probe path (e.g. "/probe/dial?addr=10.0.0.2:8080") from inside its
+// container, sending host as the Host header when not empty.
+func Probe(t testing.TB, method, baseURL, host, path string) ProbeResult {
+	t.Helper()
+	req, err := http.NewRequest(method, baseURL+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if host != "" {
+		req.Host = host
+	}
+	c := http.Client{Timeout: 15 * time.Second}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatalf("probe %s: %v", path, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	var res ProbeResult
+	if resp.StatusCode != http.StatusOK || json.Unmarshal(body, &res) != nil {
+		t.Fatalf("probe %s: status %d: %s", path, resp.StatusCode, body)
+	}
+	return res
 }

@@ -11,6 +11,12 @@
 // Routes: GET / ("hello from <SITE_NAME>"), GET /env (JSON), PUT|GET
 // /file?name=x, GET /health, GET /ws (raw upgrade, then byte echo) and
 // POST /exit?code=N.
+//
+// Probes, for the isolation tests, each answering a JSON probeResult from
+// inside the container: GET /probe/dial?addr=host:port (a TCP connection,
+// 1s timeout), GET /probe/resolve?name=x (a DNS lookup), GET
+// /probe/stat?path=p (whether the path exists), PUT /probe/write?path=p
+// (whether a file can be written there) and GET /probe/whoami (uid:gid).
 package main
 
 import (
@@ -19,6 +25,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -131,6 +138,28 @@ func main() {
 		os.Exit(code)
 	})
 
+	mux.HandleFunc("GET /probe/dial", func(w http.ResponseWriter, r *http.Request) {
+		conn, err := net.DialTimeout("tcp", r.URL.Query().Get("addr"), time.Second)
+		if err == nil {
+			conn.Close()
+		}
+		answer(w, err, "")
+	})
+	mux.HandleFunc("GET /probe/resolve", func(w http.ResponseWriter, r *http.Request) {
+		addrs, err := net.LookupHost(r.URL.Query().Get("name"))
+		answer(w, err, strings.Join(addrs, ","))
+	})
+	mux.HandleFunc("GET /probe/stat", func(w http.ResponseWriter, r *http.Request) {
+		_, err := os.Stat(r.URL.Query().Get("path"))
+		answer(w, err, "")
+	})
+	mux.HandleFunc("PUT /probe/write", func(w http.ResponseWriter, r *http.Request) {
+		answer(w, os.WriteFile(r.URL.Query().Get("path"), []byte("probe"), 0o644), "")
+	})
+	mux.HandleFunc("GET /probe/whoami", func(w http.ResponseWriter, r *http.Request) {
+		answer(w, nil, fmt.Sprintf("%d:%d", os.Getuid(), os.Getgid()))
+	})
+
 	logged := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		logger.Printf("%s %s %s", r.RemoteAddr, r.Method, r.URL.RequestURI())
 		mux.ServeHTTP(w, r)
@@ -140,6 +169,22 @@ func main() {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+}
+
+// probeResult is what a probe found: OK with its Value, or the Error.
+type probeResult struct {
+	OK    bool   `json:"ok"`
+	Value string `json:"value,omitempty"`
+	Error string `json:"error,omitempty"`
+}
+
+func answer(w http.ResponseWriter, err error, value string) {
+	res := probeResult{OK: err == nil, Value: value}
+	if err != nil {
+		res.Error = err.Error()
+	}
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(res)
 }
 
 func echo(r *bufio.Reader, w io.Writer) {

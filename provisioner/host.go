@@ -1,0 +1,31 @@
+package provisioner
+
+import (
+	"context"
+	"fmt"
+)
+
+// Host is the size of the engine's machine, which no site's limits may
+// exceed.
+type Host struct {
+	MemoryBytes int64 // total memory
+	CPUs        int   // logical CPUs
+}
+
+// NanoCPUs is the host's CPU count in Docker's unit (1e9 per CPU).
+func (h Host) NanoCPUs() int64 { return int64(h.CPUs) * 1e9 }
+
+// Host returns the engine's machine size, asked of the engine once.
+func (p *Provisioner) Host(ctx context.Context) (Host, error) {
+	p.hostMu.Lock()
+	defer p.hostMu.Unlock()
+	if p.host != nil {
+		return *p.host, nil
+	}
+	info, err := p.cli.Info(ctx)
+	if err != nil {
+		return Host{}, fmt.Errorf("asking the docker engine for its host's size: %w", err)
+	}
+	p.host = &Host{MemoryBytes: info.MemTotal, CPUs: info.NCPU}
+	return *p.host, nil
+}
