@@ -18,10 +18,19 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 		reserved     admin www
 		reserved     api
 		docker {
-			host       unix:///var/run/docker.sock
-			publish_ip 127.0.0.2
-			network    tenants
+			host        unix:///var/run/docker.sock
+			publish_ip  127.0.0.2
+			network     tenants
+			subnet_pool 10.200.0.0/16 /27
 		}
+		limits {
+			memory 256MiB
+			cpus   1.5
+			pids   300
+		}
+		egress off
+		allow_capabilities SYS_PTRACE NET_ADMIN
+		allow_capabilities CAP_SYS_NICE
 		idle_timeout  15m
 		start_timeout 1m30s
 		max_running   40
@@ -31,11 +40,16 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 	if err := app.UnmarshalCaddyfile(caddyfile.NewTestDispenser(input)); err != nil {
 		t.Fatal(err)
 	}
+	egress := false
 	want := App{
 		DatabaseURL: "{env.DATABASE_URL}", Schema: "platform", BaseDomain: "example.com",
-		Reserved:    []string{"admin", "www", "api"},
-		Docker:      &DockerConfig{Host: "unix:///var/run/docker.sock", PublishIP: "127.0.0.2", Network: "tenants"},
-		IdleTimeout: caddy.Duration(15 * time.Minute), StartTimeout: caddy.Duration(90 * time.Second),
+		Reserved: []string{"admin", "www", "api"},
+		Docker: &DockerConfig{Host: "unix:///var/run/docker.sock", PublishIP: "127.0.0.2", Network: "tenants",
+			SubnetPool: "10.200.0.0/16", SubnetSize: 27},
+		Limits:            &LimitsConfig{MemoryBytes: 256 << 20, NanoCPUs: 1_500_000_000, PidsLimit: 300},
+		Egress:            &egress,
+		AllowCapabilities: []string{"SYS_PTRACE", "NET_ADMIN", "CAP_SYS_NICE"},
+		IdleTimeout:       caddy.Duration(15 * time.Minute), StartTimeout: caddy.Duration(90 * time.Second),
 		MaxRunning: 40, SkipMigrations: true,
 	}
 	got, _ := json.Marshal(app)
@@ -47,20 +61,29 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 
 func TestUnmarshalCaddyfileErrors(t *testing.T) {
 	cases := map[string]string{
-		`tenants extra`:                                  "wrong argument count",
-		"tenants {\nbogus 1\n}":                          `unrecognized tenants option "bogus"`,
-		"tenants {\ndatabase_url\n}":                     "database_url: expected one argument",
-		"tenants {\ndatabase_url a b\n}":                 "database_url: expected one argument, got more",
-		"tenants {\nreserved\n}":                         "reserved: expected at least one subdomain",
-		"tenants {\nidle_timeout soon\n}":                "idle_timeout:",
-		"tenants {\nidle_timeout -5m\n}":                 "idle_timeout: must not be negative",
-		"tenants {\nstart_timeout -1s\n}":                "start_timeout: must not be negative",
-		"tenants {\nmax_running many\n}":                 `max_running: "many" is not a non-negative integer`,
-		"tenants {\nmax_running -1\n}":                   `max_running: "-1" is not a non-negative integer`,
-		"tenants {\nskip_migrations yes\n}":              "wrong argument count",
-		"tenants {\ndocker {\nhots unix:///x\n}\n}":      `unrecognized docker option "hots"`,
-		"tenants {\ndocker {\npublish_ip\n}\n}":          "publish_ip: expected one argument",
-		"tenants {\n docker extra {\n network n\n }\n }": "wrong argument count",
+		`tenants extra`:                                       "wrong argument count",
+		"tenants {\nbogus 1\n}":                               `unrecognized tenants option "bogus"`,
+		"tenants {\ndatabase_url\n}":                          "database_url: expected one argument",
+		"tenants {\ndatabase_url a b\n}":                      "database_url: expected one argument, got more",
+		"tenants {\nreserved\n}":                              "reserved: expected at least one subdomain",
+		"tenants {\nidle_timeout soon\n}":                     "idle_timeout:",
+		"tenants {\nidle_timeout -5m\n}":                      "idle_timeout: must not be negative",
+		"tenants {\nstart_timeout -1s\n}":                     "start_timeout: must not be negative",
+		"tenants {\nmax_running many\n}":                      `max_running: "many" is not a non-negative integer`,
+		"tenants {\nmax_running -1\n}":                        `max_running: "-1" is not a non-negative integer`,
+		"tenants {\nskip_migrations yes\n}":                   "wrong argument count",
+		"tenants {\ndocker {\nhots unix:///x\n}\n}":           `unrecognized docker option "hots"`,
+		"tenants {\ndocker {\npublish_ip\n}\n}":               "publish_ip: expected one argument",
+		"tenants {\n docker extra {\n network n\n }\n }":      "wrong argument count",
+		"tenants {\ndocker {\nsubnet_pool\n}\n}":              "subnet_pool: expected a network",
+		"tenants {\ndocker {\nsubnet_pool 10.0.0.0/8 x\n}\n}": `subnet_pool: "x" is not a prefix length`,
+		"tenants {\nlimits {\nmemory lots\n}\n}":              `limits memory: "lots" is not a size`,
+		"tenants {\nlimits {\ncpus 0\n}\n}":                   `limits cpus: "0" is not a positive number`,
+		"tenants {\nlimits {\npids -3\n}\n}":                  `limits pids: "-3" is not a positive integer`,
+		"tenants {\nlimits {\nswap 1GiB\n}\n}":                `unrecognized limits option "swap"`,
+		"tenants {\nlimits {\nmemory\n}\n}":                   "memory: expected one argument",
+		"tenants {\negress maybe\n}":                          `egress: "maybe": expected on or off`,
+		"tenants {\nallow_capabilities\n}":                    "allow_capabilities: expected at least one capability",
 	}
 	wantUnmarshalErrors(t, cases)
 }
@@ -101,6 +124,13 @@ func TestValidate(t *testing.T) {
 		"docker host scheme":   {func(a *App) { a.Docker = &DockerConfig{Host: "/var/run/docker.sock"} }, "docker host: "},
 		"docker publish_ip":    {func(a *App) { a.Docker = &DockerConfig{PublishIP: "localhost"} }, "docker publish_ip:"},
 		"docker network":       {func(a *App) { a.Docker = &DockerConfig{Network: "a b"} }, "docker network:"},
+		"subnet pool":          {func(a *App) { a.Docker = &DockerConfig{SubnetPool: "10.0.0.1/16"} }, "docker subnet_pool:"},
+		"subnet pool v6":       {func(a *App) { a.Docker = &DockerConfig{SubnetPool: "fd00::/64"} }, "docker subnet_pool:"},
+		"subnet size":          {func(a *App) { a.Docker = &DockerConfig{SubnetPool: "10.9.0.0/24", SubnetSize: 16} }, "subnet size /16 must be between /24"},
+		"limits memory":        {func(a *App) { a.Limits = &LimitsConfig{MemoryBytes: 1 << 20} }, "limits: memory_bytes: below Docker's minimum"},
+		"limits pids":          {func(a *App) { a.Limits = &LimitsConfig{PidsLimit: 40000} }, "limits: pids_limit: must be at most 32768"},
+		"limits cpus":          {func(a *App) { a.Limits = &LimitsConfig{NanoCPUs: 5} }, "limits: nano_cpus: below Docker's minimum"},
+		"capability":           {func(a *App) { a.AllowCapabilities = []string{"SYS_ADMN"} }, `allow_capabilities: "SYS_ADMN" is not a Linux capability`},
 	}
 	for name, c := range cases {
 		app := good()
@@ -116,6 +146,9 @@ func TestValidate(t *testing.T) {
 	}
 	if app.Schema != "tenants" || app.Docker.PublishIP != "127.0.0.1" || app.IdleTimeout != caddy.Duration(15*time.Minute) || app.StartTimeout != caddy.Duration(time.Minute) {
 		t.Fatalf("defaults not applied: %+v %+v", app, app.Docker)
+	}
+	if *app.Limits != (LimitsConfig{MemoryBytes: 512 << 20, NanoCPUs: 1e9, PidsLimit: 512}) || !*app.Egress {
+		t.Fatalf("default limits and egress: %+v %v", app.Limits, *app.Egress)
 	}
 }
 

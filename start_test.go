@@ -46,3 +46,22 @@ func TestStartDatabaseErrors(t *testing.T) {
 		t.Fatalf("stopping a platform waiting for its database: %v", err)
 	}
 }
+
+// Default limits beyond what the Docker host has are a load error naming
+// the option: no site without limits of its own could start.
+func TestStartRefusesLimitsBeyondHost(t *testing.T) {
+	for limits, want := range map[string]string{
+		`{"memory_bytes": 1125899906842624}`: "limits memory: 1.0 PiB is more than the Docker host's",
+		`{"nano_cpus": 100000000000000}`:     "limits cpus: 100000.00 is more than the Docker host's",
+	} {
+		cfg := fmt.Sprintf(`{"admin": {"disabled": true},
+			"apps": {"tenants": {"database_url": %q, "schema": %q, "limits": %s}}}`, pgtest.URL(t), pgtest.Schema(t), limits)
+		err := caddy.Load([]byte(cfg), true)
+		if err == nil {
+			_ = caddy.Stop()
+		}
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("limits %s: %v, want a load error containing %q", limits, err, want)
+		}
+	}
+}
