@@ -158,7 +158,9 @@ type DockerConfig struct {
 	Host string `json:"host,omitempty"`
 
 	// PublishIP is the host address site ports are published on (with a
-	// random host port); Caddy dials it. Default: 127.0.0.1.
+	// random host port); Caddy dials it. Keep it a loopback address: a
+	// port published elsewhere is reachable from every customer's
+	// container. Default: 127.0.0.1.
 	PublishIP string `json:"publish_ip,omitempty"`
 
 	// Network, when Caddy itself runs in a container, names the Docker

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -153,6 +154,10 @@ func (p *platform) doStart() error {
 	}
 	if err := p.checkDefaultLimits(ctx); err != nil {
 		return err
+	}
+	if ip, err := netip.ParseAddr(p.app.Docker.PublishIP); err == nil && !ip.IsLoopback() && p.app.Docker.Network == "" {
+		p.logger.Warn("sites' ports are published on a non-loopback address: every customer's container can reach them there, around the network isolation, unless the host's firewall fences the tenant bridges (tn+) off; see the README's security section",
+			zap.String("publish_ip", ip.String()))
 	}
 	p.resolver.Start()
 
