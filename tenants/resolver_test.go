@@ -238,6 +238,29 @@ func TestResolverFollowsChanges(t *testing.T) {
 	}
 	within("template change seen", func() bool { rt, err := resolve("lovelace.example.com"); return err == nil && rt.Template.Version == 2 })
 
+	// A plan given to the customer, then changed: its limits reach the
+	// route (plans notify, like the tables routing reads).
+	plan := &Plan{Slug: "small", Name: "Small", MemoryBytes: 64 << 20}
+	if err := s.CreatePlan(ctx, "test", plan); err != nil {
+		t.Fatal(err)
+	}
+	c.PlanID = plan.ID
+	if err := s.UpdateCustomer(ctx, "test", c); err != nil {
+		t.Fatal(err)
+	}
+	within("plan given", func() bool {
+		rt, err := resolve("lovelace.example.com")
+		return err == nil && rt.PlanID == plan.ID && rt.Plan.MemoryBytes == 64<<20
+	})
+	plan.MemoryBytes, plan.PidsLimit = 128<<20, 99
+	if err := s.UpdatePlan(ctx, "test", plan); err != nil {
+		t.Fatal(err)
+	}
+	within("plan change seen", func() bool {
+		rt, err := resolve("lovelace.example.com")
+		return err == nil && rt.Plan == Limits{MemoryBytes: 128 << 20, PidsLimit: 99}
+	})
+
 	// Adding, verifying and removing a custom domain.
 	d := &Domain{SiteID: site.ID, Hostname: "lovelace.example.org"}
 	if err := s.CreateDomain(ctx, "test", d); err != nil {

@@ -1,6 +1,7 @@
 package tenants
 
 import (
+	"slices"
 	"strings"
 	"testing"
 )
@@ -88,11 +89,58 @@ func TestValidateTemplate(t *testing.T) {
 		"nano_cpus":    func(t *Template) { t.NanoCPUs = -5 },
 		"pids_limit":   func(t *Template) { t.PidsLimit = -1 },
 		"cap_add":      func(t *Template) { t.CapAdd = []string{"ALL"} },
+		"pids_limit ":  func(t *Template) { t.PidsLimit = MaxPidsLimit + 1 },
+		"nano_cpus ":   func(t *Template) { t.NanoCPUs = 1000 },
+		"cap_add ":     func(t *Template) { t.CapAdd = []string{"NET_BIND_SERVICE", "CAP_NOT_REAL"} },
+		"user":         func(t *Template) { t.User = "www-data" },
+		"user ":        func(t *Template) { t.User = "1000:" },
+		"user  ":       func(t *Template) { t.User = "4294967296" },
 	}
 	for field, mutate := range cases {
 		tpl := base()
 		mutate(&tpl)
-		wantInvalid(t, validateTemplate(&tpl), field)
+		wantInvalid(t, validateTemplate(&tpl), strings.TrimSpace(field))
+	}
+}
+
+// Capabilities are taken in any spelling Docker takes, stored by their
+// kernel name, and the privileged ones only when the operator allows them.
+func TestTemplateCapabilities(t *testing.T) {
+	tpl := Template{Slug: "x", Name: "X", Image: "nginx", Port: 80,
+		CapAdd: []string{"chown", "CAP_NET_BIND_SERVICE", "CHOWN", "sys_ptrace"}, User: "1000:1000"}
+	allowed, err := AllowedCapabilities([]string{"cap_sys_ptrace"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := validateTemplateAllowing(&tpl, allowed); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(tpl.CapAdd, []string{"CHOWN", "NET_BIND_SERVICE", "SYS_PTRACE"}) {
+		t.Errorf("stored as %v", tpl.CapAdd)
+	}
+	for _, c := range []string{"SYS_ADMIN", "NET_ADMIN", "SYS_PTRACE", "SYS_MODULE", "DAC_READ_SEARCH", "SYS_RAWIO", "BPF"} {
+		tpl := Template{Slug: "x", Name: "X", Image: "nginx", Port: 80, CapAdd: []string{c}}
+		unprivileged, _ := AllowedCapabilities(nil)
+		wantInvalid(t, validateTemplateAllowing(&tpl, unprivileged), "cap_add")
+	}
+	for _, c := range UnprivilegedCapabilities {
+		tpl := Template{Slug: "x", Name: "X", Image: "nginx", Port: 80, CapAdd: []string{c}}
+		unprivileged, _ := AllowedCapabilities(nil)
+		if err := validateTemplateAllowing(&tpl, unprivileged); err != nil {
+			t.Errorf("%s refused: %v", c, err)
+		}
+	}
+	if _, err := AllowedCapabilities([]string{"SYS_ADMN"}); err == nil {
+		t.Error("a misspelt allowed capability was taken")
+	}
+}
+
+// Each limit comes from the template, else the plan, else the platform.
+func TestRouteLimits(t *testing.T) {
+	r := Route{Template: Template{MemoryBytes: 64 << 20}, Plan: Limits{MemoryBytes: 1 << 30, NanoCPUs: 5e8}}
+	got := r.Limits(Limits{MemoryBytes: 512 << 20, NanoCPUs: 1e9, PidsLimit: 512})
+	if got != (Limits{MemoryBytes: 64 << 20, NanoCPUs: 5e8, PidsLimit: 512}) {
+		t.Fatalf("limits %+v", got)
 	}
 }
 
