@@ -1,25 +1,21 @@
 package multitenant
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"io"
+	"math"
 	"net"
 	"net/http"
 	"net/netip"
-	"strconv"
-	"strings"
-	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
-	cerrdefs "github.com/containerd/errdefs"
+	"github.com/dustin/go-humanize"
 
 	"github.com/agistaffers/caddy-multitenant/admin"
-	"github.com/agistaffers/caddy-multitenant/provisioner"
+	"github.com/agistaffers/caddy-multitenant/manage"
 	"github.com/agistaffers/caddy-multitenant/tenants"
 )
 
@@ -76,7 +72,7 @@ func (h *AdminHandler) Provision(ctx caddy.Context) error {
 	if h.MaxBody < 0 {
 		return errors.New("max_body: must not be negative")
 	}
-	v := &admin.Verifier{CNAMETarget: h.CNAMETarget}
+	v := &manage.Verifier{CNAMETarget: h.CNAMETarget}
 	for _, s := range h.PublicIPs {
 		ip, err := netip.ParseAddr(s)
 		if err != nil {
@@ -93,19 +89,16 @@ func (h *AdminHandler) Provision(ctx caddy.Context) error {
 		if _, _, err := net.SplitHostPort(h.DNSResolver); err != nil {
 			return fmt.Errorf("dns_resolver: %q is not host:port", h.DNSResolver)
 		}
-		v.Resolver = admin.NewResolver(h.DNSResolver)
+		v.Resolver = manage.NewResolver(h.DNSResolver)
 	}
 	app, err := tenantsApp(ctx, "tenant_admin")
 	if err != nil {
 		return err
 	}
 	h.api = admin.New(admin.Config{
-		Store:    app.store,
-		Runtime:  &adminRuntime{app: app},
-		Verifier: v,
-		Billing:  app.billing,
-		MaxBody:  h.MaxBody,
-		Logger:   ctx.Logger(),
+		Service: app.platform.service(v, ctx.Logger()),
+		MaxBody: h.MaxBody,
+		Logger:  ctx.Logger(),
 	})
 	return nil
 }
@@ -166,130 +159,14 @@ func (h *AdminHandler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	return nil
 }
 
-// parseSize reads a byte size: a number with an optional unit, B, KB,
-// KiB, MB, MiB, GB or GiB.
+// parseSize reads a byte size: a number with an optional unit such as
+// KB, KiB, MB, MiB, GB or GiB (go-humanize's).
 func parseSize(s string) (int64, error) {
-	i := strings.IndexFunc(s, func(r rune) bool { return (r < '0' || r > '9') && r != '.' })
-	num, unit := s, ""
-	if i >= 0 {
-		num, unit = s[:i], strings.TrimSpace(s[i:])
-	}
-	f, err := strconv.ParseFloat(num, 64)
-	if err != nil || f < 1 {
+	n, err := humanize.ParseBytes(s)
+	if err != nil || n < 1 || n > math.MaxInt64 {
 		return 0, fmt.Errorf("%q is not a size such as 1048576, 512KiB or 1MiB", s)
 	}
-	mult := map[string]float64{"": 1, "b": 1, "kb": 1e3, "kib": 1 << 10, "mb": 1e6, "mib": 1 << 20, "gb": 1e9, "gib": 1 << 30}[strings.ToLower(unit)]
-	if mult == 0 {
-		return 0, fmt.Errorf("%q: unknown unit %q", s, unit)
-	}
-	return int64(f * mult), nil
-}
-
-// adminRuntime is the admin API's view of the platform's provisioner.
-type adminRuntime struct {
-	app *App
-}
-
-func (rt *adminRuntime) prov() *provisioner.Provisioner { return rt.app.platform.prov }
-
-// spec builds the site's container spec from the store.
-func (rt *adminRuntime) spec(ctx context.Context, siteID string) (provisioner.Spec, error) {
-	return rt.app.platform.policy.siteSpec(ctx, rt.app.store, siteID)
-}
-
-func (rt *adminRuntime) Start(ctx context.Context, siteID string) (string, error) {
-	s, err := rt.spec(ctx, siteID)
-	if err != nil {
-		return "", err
-	}
-	upstream, err := rt.prov().Ensure(ctx, s)
-	return upstream, runtimeErr(err)
-}
-
-func (rt *adminRuntime) Stop(ctx context.Context, siteID string) error {
-	return rt.prov().StopSite(ctx, siteID)
-}
-
-func (rt *adminRuntime) Restart(ctx context.Context, siteID string) (string, error) {
-	s, err := rt.spec(ctx, siteID)
-	if err != nil {
-		return "", err
-	}
-	if err := rt.prov().StopSite(ctx, siteID); err != nil {
-		return "", err
-	}
-	upstream, err := rt.prov().Ensure(ctx, s)
-	return upstream, runtimeErr(err)
-}
-
-func (rt *adminRuntime) Redeploy(ctx context.Context, siteID string) (string, error) {
-	s, err := rt.spec(ctx, siteID)
-	if err != nil {
-		return "", err
-	}
-	if err := rt.prov().RemoveSite(ctx, siteID, false); err != nil {
-		return "", err
-	}
-	upstream, err := rt.prov().Ensure(ctx, s)
-	return upstream, runtimeErr(err)
-}
-
-func (rt *adminRuntime) Remove(ctx context.Context, siteID string, purge bool) error {
-	return rt.prov().RemoveSite(ctx, siteID, purge)
-}
-
-func (rt *adminRuntime) Status(siteID string) admin.RuntimeStatus {
-	return adminStatus(rt.prov().Status(siteID))
-}
-
-func (rt *adminRuntime) Logs(ctx context.Context, siteID string, tail int, follow bool) (io.ReadCloser, error) {
-	rc, err := rt.prov().Logs(ctx, siteID, tail, follow)
-	if cerrdefs.IsNotFound(err) {
-		return nil, fmt.Errorf("%w: %v", admin.ErrNoContainer, err)
-	}
-	return rc, err
-}
-
-func (rt *adminRuntime) HostLimits(ctx context.Context) (tenants.Limits, error) {
-	host, err := rt.prov().Host(ctx)
-	return tenants.Limits{MemoryBytes: host.MemoryBytes, NanoCPUs: host.NanoCPUs()}, err
-}
-
-// runtimeErr marks the provisioner's start failures for the API.
-func runtimeErr(err error) error {
-	var se *provisioner.StartError
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, provisioner.ErrCapacity):
-		return fmt.Errorf("%w: %v", admin.ErrNoCapacity, err)
-	case errors.As(err, &se), errors.Is(err, context.DeadlineExceeded):
-		return fmt.Errorf("%w: %v", admin.ErrStartFailed, err)
-	}
-	return err
-}
-
-func adminStatus(s provisioner.SiteRuntime) admin.RuntimeStatus {
-	return admin.RuntimeStatus{
-		SiteID:        s.SiteID,
-		State:         string(s.State),
-		ContainerID:   s.ContainerID,
-		Upstream:      s.Upstream,
-		LastStartedAt: timeOrNil(s.LastStart),
-		LastStoppedAt: timeOrNil(s.LastStop),
-		LastActiveAt:  timeOrNil(s.LastActivity),
-		InFlight:      s.InFlight,
-		Upgraded:      s.Upgraded,
-		Error:         s.Error,
-		RetryAfter:    timeOrNil(s.RetryAfter),
-	}
-}
-
-func timeOrNil(t time.Time) *time.Time {
-	if t.IsZero() {
-		return nil
-	}
-	return &t
+	return int64(n), nil
 }
 
 // Interface guards
@@ -297,5 +174,4 @@ var (
 	_ caddy.Provisioner           = (*AdminHandler)(nil)
 	_ caddyhttp.MiddlewareHandler = (*AdminHandler)(nil)
 	_ caddyfile.Unmarshaler       = (*AdminHandler)(nil)
-	_ admin.Runtime               = (*adminRuntime)(nil)
 )

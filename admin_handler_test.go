@@ -45,7 +45,7 @@ func TestParseSize(t *testing.T) {
 			t.Errorf("parseSize(%q) = %d, %v; want %d", in, got, err, want)
 		}
 	}
-	for _, bad := range []string{"", "0", "-1", "MiB", "1 TB", "1.2.3"} {
+	for _, bad := range []string{"", "0", "-1", "MiB", "1 XiB", "1.2.3", "lots"} {
 		if _, err := parseSize(bad); err == nil {
 			t.Errorf("parseSize(%q) accepted", bad)
 		}

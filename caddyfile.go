@@ -6,8 +6,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/dustin/go-humanize"
-
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
@@ -214,11 +212,11 @@ func (l *LimitsConfig) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		}
 		switch name {
 		case "memory":
-			n, err := humanize.ParseBytes(s)
-			if err != nil || n > math.MaxInt64 {
-				return d.Errf("limits memory: %q is not a size such as 512MiB", s)
+			n, err := parseSize(s)
+			if err != nil {
+				return d.Errf("limits memory: %v", err)
 			}
-			l.MemoryBytes = int64(n)
+			l.MemoryBytes = n
 		case "cpus":
 			f, err := strconv.ParseFloat(s, 64)
 			if err != nil || f <= 0 || f > 1e6 {

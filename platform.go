@@ -18,6 +18,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/agistaffers/caddy-multitenant/billing"
+	"github.com/agistaffers/caddy-multitenant/manage"
 	"github.com/agistaffers/caddy-multitenant/provisioner"
 	"github.com/agistaffers/caddy-multitenant/tenants"
 )
@@ -36,6 +37,7 @@ type platform struct {
 	store      *tenants.Store
 	resolver   *tenants.Resolver
 	prov       *provisioner.Provisioner
+	runtime    *siteRuntime     // the admin service's view of prov
 	billing    *billing.Service // nil without Stripe
 	collectors collectorSet
 	logger     *zap.Logger
@@ -100,10 +102,22 @@ func newPlatform(a *App) (*platform, error) {
 		return nil, fmt.Errorf("setting up provisioner: %w", err)
 	}
 	p.prov = prov
+	p.runtime = &siteRuntime{
+		store:   p.store,
+		policy:  p.policy,
+		prov:    func(context.Context) (*provisioner.Provisioner, error) { return prov, nil },
+		started: func() *provisioner.Provisioner { return prov },
+	}
 	if p.billing, err = newBilling(a, p); err != nil {
 		return nil, err
 	}
 	return p, nil
+}
+
+// service returns an admin service over the platform, verifying domains
+// with v.
+func (p *platform) service(v *manage.Verifier, logger *zap.Logger) *manage.Service {
+	return manage.New(manage.Config{Store: p.store, Runtime: p.runtime, Verifier: v, Billing: p.billing, Logger: logger})
 }
 
 // provisionerConfig is how the app's settings shape a provisioner: the
@@ -210,8 +224,28 @@ func (p *platform) prepareDatabase(ctx context.Context) error {
 		return fmt.Errorf("%w: %w", errDatabaseUnreachable, err)
 	}
 	if a.SkipMigrations {
-		return a.checkSchema(ctx)
+		err = a.checkSchema(ctx)
+	} else {
+		err = p.migrate(ctx)
 	}
+	if err != nil {
+		return err
+	}
+	// The CLI (without a config) and other nodes go by these.
+	changed, err := p.store.RecordSettings(ctx, tenants.Settings{BaseDomain: a.BaseDomain, Reserved: a.Reserved})
+	if err != nil {
+		return fmt.Errorf("recording settings: %w", err)
+	}
+	if changed {
+		p.logger.Info("recorded the platform's settings", zap.String("base_domain", a.BaseDomain), zap.Strings("reserved", a.Reserved))
+	}
+	return nil
+}
+
+// migrate applies pending migrations and seeds the catalog into a fresh
+// schema.
+func (p *platform) migrate(ctx context.Context) error {
+	a := p.app
 	m, err := tenants.Migrate(ctx, a.pool, a.Schema)
 	if err != nil {
 		return err
@@ -372,6 +406,14 @@ func toStoreRuntime(rt provisioner.SiteRuntime) tenants.SiteRuntime {
 	if !rt.LastActivity.IsZero() {
 		t := rt.LastActivity
 		out.LastActiveAt = &t
+	}
+	if f := rt.Failure; f != nil {
+		at := rt.FailedAt
+		out.FailureReason, out.FailureLogTail, out.FailedAt = f.Reason, f.LogTail, &at
+		if f.ExitCode >= 0 {
+			code := f.ExitCode
+			out.FailureExitCode = &code
+		}
 	}
 	return out
 }

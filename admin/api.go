@@ -3,9 +3,9 @@
 // actions (start, stop, restart, redeploy, status, logs), custom domain
 // verification, the audit log and an OpenAPI 3 description of itself.
 //
-// It knows nothing of Caddy or Docker: the root package mounts it as the
-// http.handlers.tenant_admin module and gives it the store and a Runtime
-// backed by the provisioner.
+// It only translates HTTP to and from the admin service (package manage),
+// which does every action; it knows nothing of Caddy, SQL or Docker. The
+// root package mounts it as the http.handlers.tenant_admin module.
 //
 // Every request carries "Authorization: Bearer <api key>". GET (and HEAD)
 // need a key of read or write scope, everything else a write key. Errors
@@ -14,79 +14,23 @@ package admin
 
 import (
 	"context"
-	"io"
 	"net/http"
 	"slices"
 	"strings"
-	"time"
 
 	"go.uber.org/zap"
 
-	"github.com/agistaffers/caddy-multitenant/billing"
+	"github.com/agistaffers/caddy-multitenant/manage"
 	"github.com/agistaffers/caddy-multitenant/tenants"
 )
 
 // Prefix is the path every API route lives under.
 const Prefix = "/api/v1"
 
-// Runtime runs site containers. The root package implements it with the
-// platform's provisioner; errors wrap ErrNoContainer, ErrNoCapacity or
-// ErrStartFailed where they apply.
-type Runtime interface {
-	// Start makes sure the site's container runs and is ready; it returns
-	// the upstream address.
-	Start(ctx context.Context, siteID string) (upstream string, err error)
-	// Stop stops the site's container, keeping it and its volume.
-	Stop(ctx context.Context, siteID string) error
-	// Restart stops and starts the site's container.
-	Restart(ctx context.Context, siteID string) (upstream string, err error)
-	// Redeploy recreates the site's container from its current template
-	// and env, keeping its volume, and starts it.
-	Redeploy(ctx context.Context, siteID string) (upstream string, err error)
-	// Remove removes the site's container, and its volume with purge.
-	Remove(ctx context.Context, siteID string, purge bool) error
-	// Status returns what this node knows of the site's container; a zero
-	// State means nothing.
-	Status(siteID string) RuntimeStatus
-	// Logs returns the container's output: the last tail lines (0: all),
-	// then with follow new output until ctx ends.
-	Logs(ctx context.Context, siteID string, tail int, follow bool) (io.ReadCloser, error)
-	// HostLimits returns the most a site's container may be given: the
-	// memory and CPUs of the Docker host.
-	HostLimits(ctx context.Context) (tenants.Limits, error)
-}
-
-// RuntimeStatus is what GET /sites/{id}/status reports.
-type RuntimeStatus struct {
-	SiteID        string     `json:"site_id"`
-	State         string     `json:"state"` // created, starting, running, stopped, failed, removed, or unknown
-	ContainerID   string     `json:"container_id,omitempty"`
-	Upstream      string     `json:"upstream,omitempty"`
-	LastStartedAt *time.Time `json:"last_started_at,omitempty"`
-	LastStoppedAt *time.Time `json:"last_stopped_at,omitempty"`
-	LastActiveAt  *time.Time `json:"last_active_at,omitempty"`
-	InFlight      int64      `json:"in_flight"`
-	Upgraded      int64      `json:"upgraded_connections"`
-	Error         string     `json:"error,omitempty"`
-	RetryAfter    *time.Time `json:"retry_after,omitempty"`
-	// Source says where the status comes from: "live" (this node's
-	// provisioner) or "recorded" (the last state saved in the database,
-	// e.g. by another node).
-	Source string `json:"source"`
-}
-
 // Config sets up an API.
 type Config struct {
-	// Store is the platform's data. Required.
-	Store *tenants.Store
-	// Runtime runs containers; nil makes site actions answer 503.
-	Runtime Runtime
-	// Verifier checks custom domains' DNS; nil makes verify use the
-	// system resolver with no platform addresses (TXT records only).
-	Verifier *Verifier
-	// Billing is Stripe; nil makes checkout and portal answer 501 and
-	// leaves the webhook path unserved.
-	Billing *billing.Service
+	// Service is the admin service every route calls. Required.
+	Service *manage.Service
 	// MaxBody is the largest request body read, in bytes. Default: 1 MiB.
 	MaxBody int64
 	// Logger defaults to a no-op logger.
@@ -96,7 +40,8 @@ type Config struct {
 // API is the admin API's HTTP handler for everything under Prefix.
 type API struct {
 	cfg    Config
-	store  *tenants.Store
+	svc    *manage.Service
+	store  *tenants.Store // for authentication only
 	mux    *http.ServeMux
 	routes []Route
 	log    *zap.Logger
@@ -118,10 +63,7 @@ func New(cfg Config) *API {
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
 	}
-	if cfg.Verifier == nil {
-		cfg.Verifier = &Verifier{}
-	}
-	a := &API{cfg: cfg, store: cfg.Store, mux: http.NewServeMux(), log: cfg.Logger}
+	a := &API{cfg: cfg, svc: cfg.Service, store: cfg.Service.Store(), mux: http.NewServeMux(), log: cfg.Logger}
 	a.register()
 	return a
 }
@@ -197,7 +139,7 @@ func Handles(path string) bool {
 // Handles reports whether this API serves path: everything under Prefix,
 // and the Stripe webhook when billing is configured.
 func (a *API) Handles(path string) bool {
-	return Handles(path) || (path == WebhookPath && a.cfg.Billing != nil)
+	return Handles(path) || (path == WebhookPath && a.svc.Billing() != nil)
 }
 
 // ServeHTTP authenticates the request, checks its scope and routes it.

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/agistaffers/caddy-multitenant/manage"
 	"github.com/agistaffers/caddy-multitenant/tenants"
 )
 
@@ -13,7 +14,7 @@ import (
 // resource, with Location headers and the audit trail.
 func TestCRUD(t *testing.T) {
 	t.Parallel()
-	ta := newTestAPI(t, Config{})
+	ta := newTestAPI(t, manage.Config{})
 
 	var plan tenants.Plan
 	status, h, raw := ta.do("POST", "/api/v1/plans", map[string]any{"slug": "small", "name": "Small", "max_sites": 3}, &plan)
@@ -23,7 +24,7 @@ func TestCRUD(t *testing.T) {
 	var customers []tenants.Customer
 	for i := range 5 {
 		var c tenants.Customer
-		status, _, raw := ta.do("POST", "/api/v1/customers", CustomerInput{Email: fmt.Sprintf("c%d@example.org", i), Name: fmt.Sprintf("C %d", i), PlanID: plan.ID}, &c)
+		status, _, raw := ta.do("POST", "/api/v1/customers", CustomerInput{Email: fmt.Sprintf("c%d@example.org", i), Name: fmt.Sprintf("C %d", i), Plan: plan.ID}, &c)
 		if status != 201 || c.Status != "active" || c.PlanID != plan.ID {
 			t.Fatalf("create customer: %d %s", status, raw)
 		}
@@ -69,7 +70,7 @@ func TestCRUD(t *testing.T) {
 	}
 
 	var site tenants.Site
-	status, _, raw = ta.do("POST", "/api/v1/sites", SiteInput{CustomerID: customers[1].ID, Subdomain: "shop", TemplateID: tpl.ID, Env: map[string]string{"X": "y"}}, &site)
+	status, _, raw = ta.do("POST", "/api/v1/sites", SiteInput{Customer: customers[1].ID, Subdomain: "shop", Template: tpl.ID, Env: map[string]string{"X": "y"}}, &site)
 	if status != 201 {
 		t.Fatalf("create site: %d %s", status, raw)
 	}
@@ -121,7 +122,7 @@ func TestCRUD(t *testing.T) {
 
 func TestAuth(t *testing.T) {
 	t.Parallel()
-	ta := newTestAPI(t, Config{})
+	ta := newTestAPI(t, manage.Config{})
 	for name, token := range map[string]string{
 		"missing":   "",
 		"malformed": "nonsense",
@@ -151,7 +152,7 @@ func TestAuth(t *testing.T) {
 
 func TestMethodNotAllowedAndNotFound(t *testing.T) {
 	t.Parallel()
-	ta := newTestAPI(t, Config{})
+	ta := newTestAPI(t, manage.Config{})
 	var e errorBody
 	status, h, _ := ta.do("PUT", "/api/v1/customers", `{}`, &e)
 	if status != 405 || h.Get("Allow") != "GET, HEAD, POST" || e.Error.Code != CodeMethodNotAllowed {

@@ -3,29 +3,28 @@ package admin
 import (
 	"bytes"
 	"context"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/agistaffers/caddy-multitenant/billing"
 	"github.com/agistaffers/caddy-multitenant/billing/billingtest"
+	"github.com/agistaffers/caddy-multitenant/manage"
 	"github.com/agistaffers/caddy-multitenant/tenants"
 )
 
 // newBillingAPI is the API with billing on Stripe at apiURL.
 func newBillingAPI(t *testing.T, apiURL, secretKey string) *testAPI {
 	t.Helper()
-	ta := newTestAPI(t, Config{})
+	ta := newTestAPI(t, manage.Config{})
 	svc, err := billing.New(billing.Config{SecretKey: secretKey, WebhookSecret: billingtest.WebhookSecret,
 		APIURL: apiURL, GracePeriod: 48 * time.Hour, Store: ta.store})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ta.api = New(Config{Store: ta.store, Billing: svc})
+	ta.api = New(Config{Service: manage.New(manage.Config{Store: ta.store, Billing: svc})})
 	srv := httptest.NewServer(ta.api)
 	t.Cleanup(srv.Close)
 	ta.url = srv.URL
@@ -201,7 +200,7 @@ func TestBillingWebhookRoute(t *testing.T) {
 		t.Fatal("the API does not claim the webhook path")
 	}
 
-	plain := newTestAPI(t, Config{})
+	plain := newTestAPI(t, manage.Config{})
 	if plain.api.Handles(WebhookPath) {
 		t.Fatal("without billing the API claims the webhook path")
 	}
@@ -225,65 +224,5 @@ func TestBillingCreateCustomerStripeFails(t *testing.T) {
 	list, err := ta.store.ListCustomers(context.Background(), tenants.CustomerFilter{}, tenants.Page{})
 	if err != nil || len(list) != 0 {
 		t.Fatalf("customers left: %+v %v", list, err)
-	}
-}
-
-// stopRecorder is a Runtime that records stops; the real one is
-// exercised end to end in e2e.
-type stopRecorder struct {
-	mu      sync.Mutex
-	stopped []string
-}
-
-func (s *stopRecorder) Start(ctx context.Context, siteID string) (string, error) { return "", nil }
-func (s *stopRecorder) Stop(ctx context.Context, siteID string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.stopped = append(s.stopped, siteID)
-	return nil
-}
-func (s *stopRecorder) Restart(ctx context.Context, siteID string) (string, error)  { return "", nil }
-func (s *stopRecorder) Redeploy(ctx context.Context, siteID string) (string, error) { return "", nil }
-func (s *stopRecorder) Remove(ctx context.Context, siteID string, purge bool) error { return nil }
-func (s *stopRecorder) Status(siteID string) RuntimeStatus                          { return RuntimeStatus{} }
-func (s *stopRecorder) Logs(ctx context.Context, siteID string, tail int, follow bool) (io.ReadCloser, error) {
-	return nil, ErrNoContainer
-}
-func (s *stopRecorder) HostLimits(ctx context.Context) (tenants.Limits, error) {
-	return tenants.Limits{}, nil
-}
-
-// An operator suspending a customer stops its sites' containers at once,
-// as billing does; other changes stop nothing.
-func TestPatchCustomerSuspendStopsSites(t *testing.T) {
-	t.Parallel()
-	rec := &stopRecorder{}
-	ta := newTestAPI(t, Config{Runtime: rec})
-	ctx := context.Background()
-	c := &tenants.Customer{Email: "op@example.org", Name: "Op"}
-	if err := ta.store.CreateCustomer(ctx, "test", c); err != nil {
-		t.Fatal(err)
-	}
-	tpl := &tenants.Template{Slug: "static", Name: "Static", Image: "nginx:alpine", Port: 80}
-	if err := ta.store.CreateTemplate(ctx, "test", tpl); err != nil {
-		t.Fatal(err)
-	}
-	site := &tenants.Site{CustomerID: c.ID, TemplateID: tpl.ID, Subdomain: "op-site"}
-	if err := ta.store.CreateSite(ctx, "test", site); err != nil {
-		t.Fatal(err)
-	}
-	for _, step := range []struct {
-		status string
-		stops  int
-	}{{"past_due", 0}, {"suspended", 1}, {"canceled", 1}, {"active", 1}} {
-		if status, _, raw := ta.do("PATCH", "/api/v1/customers/"+c.ID, map[string]any{"status": step.status}, nil); status != 200 {
-			t.Fatalf("PATCH status %s: %d %s", step.status, status, raw)
-		}
-		rec.mu.Lock()
-		n := len(rec.stopped)
-		rec.mu.Unlock()
-		if n != step.stops {
-			t.Fatalf("after status %s: %d stops, want %d", step.status, n, step.stops)
-		}
 	}
 }

@@ -3,15 +3,15 @@ package admin
 import (
 	"net/http"
 
-	"github.com/agistaffers/caddy-multitenant/tenants"
+	"github.com/agistaffers/caddy-multitenant/manage"
 )
 
-// DomainInput is the body of POST /domains (site_id required) and of
-// POST /sites/{id}/domains (site_id taken from the path).
-type DomainInput struct {
-	SiteID   string `json:"site_id,omitempty"`
-	Hostname string `json:"hostname"`
-}
+// Domain bodies and answers are the admin service's.
+type (
+	DomainInput  = manage.DomainInput
+	Domain       = manage.Domain
+	VerifyResult = manage.VerifyResult
+)
 
 // DomainPatch is the body of PATCH /domains/{id}: an operator may mark a
 // domain verified (or not) by hand. A hostname never changes: add the new
@@ -20,40 +20,28 @@ type DomainPatch struct {
 	Verified *bool `json:"verified,omitempty"`
 }
 
-// VerifyResult is the answer of POST /domains/{id}/verify.
-type VerifyResult struct {
-	Domain   *tenants.Domain `json:"domain"`
-	Verified bool            `json:"verified"`
-	// Method is how the domain was verified: "txt", "cname" or "address".
-	Method string `json:"method,omitempty"`
-	// Reason says why it is not verified (yet).
-	Reason string `json:"reason,omitempty"`
-	// Expect describes the DNS records that verify the domain.
-	Expect []string `json:"expect"`
-}
-
 func (a *API) listDomains(w http.ResponseWriter, r *http.Request) error {
 	return a.writeDomains(w, r, r.URL.Query().Get("site_id"))
 }
 
 func (a *API) listSiteDomains(w http.ResponseWriter, r *http.Request) error {
-	s, err := a.site(r)
+	s, err := a.svc.GetSite(r.Context(), ref(r))
 	if err != nil {
 		return err
 	}
 	return a.writeDomains(w, r, s.ID)
 }
 
-func (a *API) writeDomains(w http.ResponseWriter, r *http.Request, siteID string) error {
+func (a *API) writeDomains(w http.ResponseWriter, r *http.Request, site string) error {
 	p, err := page(r)
 	if err != nil {
 		return err
 	}
-	items, err := a.store.ListDomains(r.Context(), siteID, p)
+	items, err := a.svc.ListDomains(r.Context(), site, p)
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, newList(items, p, func(d *tenants.Domain) string { return d.ID }))
+	writeJSON(w, http.StatusOK, newList(items, p, func(d *Domain) string { return d.ID }))
 	return nil
 }
 
@@ -66,7 +54,7 @@ func (a *API) createDomain(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *API) createSiteDomain(w http.ResponseWriter, r *http.Request) error {
-	s, err := a.site(r)
+	s, err := a.svc.GetSite(r.Context(), ref(r))
 	if err != nil {
 		return err
 	}
@@ -74,103 +62,52 @@ func (a *API) createSiteDomain(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeBody(r, &in); err != nil {
 		return err
 	}
-	if in.SiteID != "" && in.SiteID != s.ID {
+	if in.Site != "" && in.Site != s.ID && in.Site != s.Subdomain {
 		return invalidParam("site_id", "differs from the site of the path; leave it out")
 	}
-	in.SiteID = s.ID
+	in.Site = s.ID
 	return a.addDomain(w, r, in)
 }
 
 func (a *API) addDomain(w http.ResponseWriter, r *http.Request, in DomainInput) error {
-	d := &tenants.Domain{SiteID: in.SiteID, Hostname: in.Hostname}
-	if err := a.store.CreateDomain(r.Context(), actor(r), d); err != nil {
+	d, err := a.svc.CreateDomain(r.Context(), actor(r), in)
+	if err != nil {
 		return err
 	}
 	return created(w, "/domains/"+d.ID, d)
 }
 
-func (a *API) domain(r *http.Request) (*tenants.Domain, error) {
-	id, err := id(r, "domain")
-	if err != nil {
-		return nil, err
-	}
-	d, err := a.store.GetDomain(r.Context(), id)
-	if err != nil {
-		return nil, notFoundAs(err, "domain")
-	}
-	return d, nil
-}
-
 func (a *API) getDomain(w http.ResponseWriter, r *http.Request) error {
-	d, err := a.domain(r)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, d)
-	return nil
+	d, err := a.svc.GetDomain(r.Context(), ref(r))
+	return ok(w, d, err)
 }
 
 func (a *API) patchDomain(w http.ResponseWriter, r *http.Request) error {
-	id, err := id(r, "domain")
-	if err != nil {
-		return err
-	}
 	var p DomainPatch
 	if err := decodeBody(r, &p); err != nil {
 		return err
 	}
 	if p.Verified == nil {
-		d, err := a.store.GetDomain(r.Context(), id)
-		if err != nil {
-			return notFoundAs(err, "domain")
-		}
-		writeJSON(w, http.StatusOK, d)
-		return nil
+		d, err := a.svc.GetDomain(r.Context(), ref(r))
+		return ok(w, d, err)
 	}
-	d, err := a.store.SetDomainVerified(r.Context(), actor(r), id, *p.Verified)
-	if err != nil {
-		return notFoundAs(err, "domain")
-	}
-	writeJSON(w, http.StatusOK, d)
-	return nil
+	d, err := a.svc.SetDomainVerified(r.Context(), actor(r), ref(r), *p.Verified)
+	return ok(w, d, err)
 }
 
 func (a *API) deleteDomain(w http.ResponseWriter, r *http.Request) error {
-	id, err := id(r, "domain")
-	if err != nil {
+	if _, err := a.svc.DeleteDomain(r.Context(), actor(r), ref(r)); err != nil {
 		return err
-	}
-	if err := a.store.DeleteDomain(r.Context(), actor(r), id); err != nil {
-		return notFoundAs(err, "domain")
 	}
 	return noContent(w)
 }
 
 // verifyDomain checks the domain's DNS now and marks it verified when it
-// passes. A failed check never un-verifies a verified domain (a DNS
-// hiccup must not take a site down); PATCH verified=false does that.
+// passes; see manage.Service.VerifyDomain.
 func (a *API) verifyDomain(w http.ResponseWriter, r *http.Request) error {
-	d, err := a.domain(r)
-	if err != nil {
-		return err
-	}
 	if err := decodeOptionalEmpty(r); err != nil {
 		return err
 	}
-	v := a.cfg.Verifier
-	res := VerifyResult{Domain: d, Expect: v.Expect(d.Hostname, d.VerifyToken)}
-	method, reason := v.Verify(r.Context(), d.Hostname, d.VerifyToken)
-	res.Method, res.Reason = method, reason
-	if method != "" {
-		res.Verified = true
-		if !d.Verified {
-			if res.Domain, err = a.store.SetDomainVerified(r.Context(), actor(r), d.ID, true); err != nil {
-				return notFoundAs(err, "domain")
-			}
-		}
-	} else if d.Verified {
-		res.Verified = true
-	}
-	writeJSON(w, http.StatusOK, res)
-	return nil
+	res, err := a.svc.VerifyDomain(r.Context(), actor(r), ref(r), false)
+	return ok(w, res, err)
 }

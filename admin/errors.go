@@ -1,15 +1,13 @@
 package admin
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
 
 	"go.uber.org/zap"
 
-	"github.com/agistaffers/caddy-multitenant/billing"
-	"github.com/agistaffers/caddy-multitenant/tenants"
+	"github.com/agistaffers/caddy-multitenant/manage"
 )
 
 // Error codes of the API, in the "code" member of every error response.
@@ -63,49 +61,59 @@ func invalidParam(field, msg string) *Error {
 	return apiErr(http.StatusUnprocessableEntity, CodeInvalid, field, msg)
 }
 
-// Sentinel errors a Runtime returns (wrapped) so the API can answer with
-// the right status.
-var (
-	// ErrNoContainer means the site has no container (never started, or
-	// removed): there are no logs to show.
-	ErrNoContainer = errors.New("the site has no container")
-	// ErrNoCapacity means the platform's max_running is reached and no
-	// running site is idle.
-	ErrNoCapacity = errors.New("no capacity to start the site")
-	// ErrStartFailed means the container did not start or did not become
-	// ready.
-	ErrStartFailed = errors.New("the site failed to start")
-)
+// statusOf is the HTTP status of each of the admin service's codes.
+var statusOf = map[manage.Code]int{
+	manage.Invalid:       http.StatusUnprocessableEntity,
+	manage.NotFound:      http.StatusNotFound,
+	manage.Conflict:      http.StatusConflict,
+	manage.Unavailable:   http.StatusServiceUnavailable,
+	manage.NoRuntime:     http.StatusServiceUnavailable,
+	manage.NoCapacity:    http.StatusServiceUnavailable,
+	manage.StartFailed:   http.StatusBadGateway,
+	manage.NoContainer:   http.StatusNotFound,
+	manage.Upstream:      http.StatusBadGateway,
+	manage.NotConfigured: http.StatusNotImplemented,
+	manage.Canceled:      499,
+	manage.Internal:      http.StatusInternalServerError,
+}
 
-// toAPIError maps store, runtime and decoding errors to API errors. Errors
-// it does not know are internal: logged in full, answered without detail.
+// apiCode is the API's code of each of the admin service's codes where
+// they differ (kept from before the service, for clients).
+var apiCode = map[manage.Code]string{
+	manage.NoRuntime:     CodeUnavailable,
+	manage.NoContainer:   CodeNotFound,
+	manage.Upstream:      CodeStripe,
+	manage.NotConfigured: CodeNotConfigured,
+	manage.Canceled:      "client_closed",
+}
+
+// toAPIError maps the admin service's, the store's (authentication) and
+// decoding errors to API errors. What carries a cause is logged in full
+// and answered with the service's message only.
 func (a *API) toAPIError(r *http.Request, err error) *Error {
 	var apiE *Error
-	var verr *tenants.ValidationError
-	var cerr *tenants.ConflictError
+	var me *manage.Error
 	switch {
 	case errors.As(err, &apiE):
 		return apiE
-	case errors.As(err, &verr):
-		return apiErr(http.StatusUnprocessableEntity, CodeInvalid, verr.Field, verr.Message)
-	case errors.As(err, &cerr):
-		return apiErr(http.StatusConflict, CodeConflict, cerr.Field, cerr.Message)
-	case errors.Is(err, tenants.ErrNotFound):
-		return notFound("resource")
-	case errors.Is(err, ErrNoContainer):
-		return apiErr(http.StatusNotFound, CodeNotFound, "", ErrNoContainer.Error())
-	case errors.Is(err, ErrNoCapacity):
-		return apiErr(http.StatusServiceUnavailable, CodeNoCapacity, "", err.Error())
-	case errors.Is(err, billing.ErrStripe):
-		a.log.Warn("stripe request failed", zap.String("method", r.Method), zap.String("path", r.URL.Path), zap.Error(err))
-		return apiErr(http.StatusBadGateway, CodeStripe, "", err.Error())
-	case errors.Is(err, ErrStartFailed):
-		return apiErr(http.StatusBadGateway, CodeStartFailed, "", err.Error())
-	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
-		return apiErr(499, "client_closed", "", "client closed the request")
+	case errors.As(err, &me):
+	default:
+		// The store, from authentication.
+		errors.As(manage.Wrap(err), &me)
 	}
-	a.log.Error("admin api request failed", zap.String("method", r.Method), zap.String("path", r.URL.Path), zap.Error(err))
-	return apiErr(http.StatusInternalServerError, CodeInternal, "", "internal error; see the server log")
+	status := statusOf[me.Code]
+	if status == 0 {
+		status = http.StatusInternalServerError
+	}
+	code := apiCode[me.Code]
+	if code == "" {
+		code = string(me.Code)
+	}
+	if me.Err != nil && status != 499 {
+		a.log.Warn("admin api request failed", zap.String("method", r.Method), zap.String("path", r.URL.Path),
+			zap.String("code", string(me.Code)), zap.Error(me.Err))
+	}
+	return apiErr(status, code, me.Field, me.Message)
 }
 
 func writeError(w http.ResponseWriter, e *Error) {

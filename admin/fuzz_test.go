@@ -71,30 +71,28 @@ func normalize(v any) string {
 	return string(b)
 }
 
-// exercise runs what a handler runs on a decoded body, short of the
-// database: patches onto existing objects and the store's exported
-// validation.
+// exercise runs the store's exported validation on a decoded body, short
+// of the database (the admin service applies patches and validates the
+// rest, tested with it).
 func exercise(v any) {
 	switch in := v.(type) {
 	case *SiteInput:
 		_ = tenants.ValidateSubdomain(in.Subdomain, []string{"admin", "www"})
 		_ = tenants.ValidateEnv("env", in.Env)
 	case *SitePatch:
-		s := &tenants.Site{Subdomain: "shop", Env: map[string]string{"A": "1"}}
-		in.apply(s)
-		_ = tenants.ValidateSubdomain(s.Subdomain, nil)
-		_ = tenants.ValidateEnv("env", s.Env)
+		if in.Subdomain != nil {
+			_ = tenants.ValidateSubdomain(*in.Subdomain, nil)
+		}
+		if in.Env != nil {
+			_ = tenants.ValidateEnv("env", *in.Env)
+		}
 	case *TemplateInput:
-		_ = tenants.ValidateImage(in.template().Image)
+		_ = tenants.ValidateImage(in.Image)
 		_ = tenants.ValidateEnv("env", in.Env)
 	case *TemplatePatch:
-		t := &tenants.Template{Slug: "s", Image: "nginx:1.27", Port: 80}
-		in.apply(t)
-		_ = tenants.ValidateImage(t.Image)
-	case *CustomerPatch:
-		in.apply(&tenants.Customer{Email: "a@example.org", Name: "A"})
-	case *PlanPatch:
-		in.apply(&tenants.Plan{Slug: "p", Name: "P"})
+		if in.Image != nil {
+			_ = tenants.ValidateImage(*in.Image)
+		}
 	case *DomainInput:
 		_, _ = tenants.NormalizeHost(in.Hostname)
 	}

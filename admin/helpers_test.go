@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/agistaffers/caddy-multitenant/internal/pgtest"
+	"github.com/agistaffers/caddy-multitenant/manage"
 	"github.com/agistaffers/caddy-multitenant/tenants"
 )
 
@@ -24,7 +25,7 @@ type testAPI struct {
 	api   *API
 }
 
-func newTestAPI(t *testing.T, cfg Config) *testAPI {
+func newTestAPI(t *testing.T, cfg manage.Config) *testAPI {
 	t.Helper()
 	schema := pgtest.Schema(t)
 	pool := pgtest.Pool(t, schema)
@@ -34,7 +35,7 @@ func newTestAPI(t *testing.T, cfg Config) *testAPI {
 	}
 	store := tenants.NewStore(pool, tenants.Options{BaseDomain: "example.com", Reserved: []string{"admin", "www"}})
 	cfg.Store = store
-	api := New(cfg)
+	api := New(Config{Service: manage.New(cfg)})
 	srv := httptest.NewServer(api)
 	t.Cleanup(srv.Close)
 	ta := &testAPI{t: t, url: srv.URL, store: store, api: api}

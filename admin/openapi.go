@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/agistaffers/caddy-multitenant/billing"
+	"github.com/agistaffers/caddy-multitenant/manage"
 	"github.com/agistaffers/caddy-multitenant/tenants"
 )
 
@@ -29,8 +30,8 @@ type (
 	customerList struct{ list[Customer] }
 	planList     struct{ list[tenants.Plan] }
 	templateList struct{ list[tenants.Template] }
-	siteList     struct{ list[tenants.Site] }
-	domainList   struct{ list[tenants.Domain] }
+	siteList     struct{ list[Site] }
+	domainList   struct{ list[Domain] }
 	auditList    struct {
 		Items      []auditEntry `json:"items"`
 		NextBefore int64        `json:"next_before,omitempty"`
@@ -58,15 +59,15 @@ var operations = []operation{
 	{method: "DELETE", path: "/plans/{id}", summary: "Delete a plan; 409 while customers are on it", status: 204},
 
 	{method: "GET", path: "/templates", summary: "List templates", query: pageParams, status: 200, resp: templateList{}},
-	{method: "POST", path: "/templates", summary: "Create a template", body: TemplateInput{}, status: 201, resp: tenants.Template{}},
+	{method: "POST", path: "/templates", summary: "Create a template", body: TemplateInput{}, status: 201, resp: manage.TemplateResult{}},
 	{method: "GET", path: "/templates/{id}", summary: "Get a template", status: 200, resp: tenants.Template{}},
-	{method: "PATCH", path: "/templates/{id}", summary: "Update a template's given fields (bumps its version)", body: TemplatePatch{}, status: 200, resp: tenants.Template{}},
+	{method: "PATCH", path: "/templates/{id}", summary: "Update a template's given fields (bumps its version)", body: TemplatePatch{}, status: 200, resp: manage.TemplateResult{}},
 	{method: "DELETE", path: "/templates/{id}", summary: "Delete a template; 409 while sites use it", status: 204},
 
 	{method: "GET", path: "/sites", summary: "List sites", query: append([]string{"customer_id", "template_id", "status"}, pageParams...), status: 200, resp: siteList{}},
-	{method: "POST", path: "/sites", summary: "Create a site", body: SiteInput{}, status: 201, resp: tenants.Site{}},
-	{method: "GET", path: "/sites/{id}", summary: "Get a site", status: 200, resp: tenants.Site{}},
-	{method: "PATCH", path: "/sites/{id}", summary: "Update a site's given fields", body: SitePatch{}, status: 200, resp: tenants.Site{}},
+	{method: "POST", path: "/sites", summary: "Create a site", body: SiteInput{}, status: 201, resp: Site{}},
+	{method: "GET", path: "/sites/{id}", summary: "Get a site", status: 200, resp: Site{}},
+	{method: "PATCH", path: "/sites/{id}", summary: "Update a site's given fields", body: SitePatch{}, status: 200, resp: Site{}},
 	{method: "DELETE", path: "/sites/{id}", summary: "Delete a site and its container; the volume is kept unless purge=true", query: []string{"purge"}, status: 204},
 	{method: "POST", path: "/sites/{id}/start", summary: "Start the site's container and wait until it is ready", status: 200, resp: RuntimeStatus{}},
 	{method: "POST", path: "/sites/{id}/stop", summary: "Stop the site's container", status: 200, resp: RuntimeStatus{}},
@@ -75,12 +76,12 @@ var operations = []operation{
 	{method: "GET", path: "/sites/{id}/status", summary: "The site's container state", status: 200, resp: RuntimeStatus{}},
 	{method: "GET", path: "/sites/{id}/logs", summary: "The container's output: the last tail lines (default 100, or all); follow=true streams", query: []string{"tail", "follow"}, status: 200, text: true},
 	{method: "GET", path: "/sites/{id}/domains", summary: "List the site's custom domains", query: pageParams, status: 200, resp: domainList{}},
-	{method: "POST", path: "/sites/{id}/domains", summary: "Add a custom domain to the site (unverified)", body: DomainInput{}, status: 201, resp: tenants.Domain{}},
+	{method: "POST", path: "/sites/{id}/domains", summary: "Add a custom domain to the site (unverified)", body: DomainInput{}, status: 201, resp: Domain{}},
 
 	{method: "GET", path: "/domains", summary: "List custom domains", query: append([]string{"site_id"}, pageParams...), status: 200, resp: domainList{}},
-	{method: "POST", path: "/domains", summary: "Add a custom domain (unverified)", body: DomainInput{}, status: 201, resp: tenants.Domain{}},
-	{method: "GET", path: "/domains/{id}", summary: "Get a custom domain", status: 200, resp: tenants.Domain{}},
-	{method: "PATCH", path: "/domains/{id}", summary: "Mark a custom domain verified or not by hand", body: DomainPatch{}, status: 200, resp: tenants.Domain{}},
+	{method: "POST", path: "/domains", summary: "Add a custom domain (unverified)", body: DomainInput{}, status: 201, resp: Domain{}},
+	{method: "GET", path: "/domains/{id}", summary: "Get a custom domain", status: 200, resp: Domain{}},
+	{method: "PATCH", path: "/domains/{id}", summary: "Mark a custom domain verified or not by hand", body: DomainPatch{}, status: 200, resp: Domain{}},
 	{method: "DELETE", path: "/domains/{id}", summary: "Remove a custom domain", status: 204},
 	{method: "POST", path: "/domains/{id}/verify", summary: "Check the domain's DNS (TXT token, CNAME or A/AAAA) and mark it verified when it passes", status: 200, resp: VerifyResult{}},
 
@@ -228,12 +229,13 @@ type schemaGen struct{ defs map[string]any }
 
 var timeType = reflect.TypeOf(time.Time{})
 
-// elemTyper is a wrapper type (nullable) whose schema is its element's.
-type elemTyper interface{ elemType() reflect.Type }
+// nullable is a wrapper type (manage.Nullable) whose schema is its
+// element's, or null.
+type nullable interface{ NullableOf() reflect.Type }
 
 func (g *schemaGen) schema(t reflect.Type) map[string]any {
-	if n, ok := reflect.Zero(t).Interface().(elemTyper); ok {
-		s := g.schema(n.elemType())
+	if n, ok := reflect.Zero(t).Interface().(nullable); ok {
+		s := g.schema(n.NullableOf())
 		s["nullable"] = true
 		return s
 	}

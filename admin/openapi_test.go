@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/agistaffers/caddy-multitenant/manage"
 )
 
 // The document and the router agree both ways: every route is documented,
@@ -15,7 +17,7 @@ import (
 // with the OpenAPI 3 basics.
 func TestOpenAPIMatchesRoutes(t *testing.T) {
 	t.Parallel()
-	ta := newTestAPI(t, Config{})
+	ta := newTestAPI(t, manage.Config{})
 	var doc struct {
 		OpenAPI string                                `json:"openapi"`
 		Paths   map[string]map[string]json.RawMessage `json:"paths"`

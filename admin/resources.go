@@ -1,173 +1,26 @@
 package admin
 
 import (
-	"encoding/json"
 	"net/http"
-	"reflect"
 
+	"github.com/agistaffers/caddy-multitenant/manage"
 	"github.com/agistaffers/caddy-multitenant/tenants"
 )
 
-// Request bodies. Create bodies hold the writable fields; patch bodies the
-// same as pointers, where a missing member leaves the field as it is.
-// Unknown members (ids, timestamps, typos) are refused.
-
-// CustomerInput is the body of POST /customers.
-type CustomerInput struct {
-	Email                string `json:"email"`
-	Name                 string `json:"name"`
-	Status               string `json:"status,omitempty"`
-	PlanID               string `json:"plan_id,omitempty"`
-	StripeCustomerID     string `json:"stripe_customer_id,omitempty"`
-	StripeSubscriptionID string `json:"stripe_subscription_id,omitempty"`
-}
-
-// CustomerPatch is the body of PATCH /customers/{id}.
-type CustomerPatch struct {
-	Email                *string `json:"email,omitempty"`
-	Name                 *string `json:"name,omitempty"`
-	Status               *string `json:"status,omitempty"`
-	PlanID               *string `json:"plan_id,omitempty"`
-	StripeCustomerID     *string `json:"stripe_customer_id,omitempty"`
-	StripeSubscriptionID *string `json:"stripe_subscription_id,omitempty"`
-}
-
-func (p *CustomerPatch) apply(c *tenants.Customer) {
-	set(&c.Email, p.Email)
-	set(&c.Name, p.Name)
-	set(&c.Status, p.Status)
-	set(&c.PlanID, p.PlanID)
-	set(&c.StripeCustomerID, p.StripeCustomerID)
-	set(&c.StripeSubscriptionID, p.StripeSubscriptionID)
-}
-
-// PlanInput is the body of POST /plans.
-type PlanInput struct {
-	Slug          string `json:"slug"`
-	Name          string `json:"name"`
-	StripePriceID string `json:"stripe_price_id,omitempty"`
-	MaxSites      int    `json:"max_sites,omitempty"`
-	MemoryBytes   int64  `json:"memory_bytes,omitempty"`
-	NanoCPUs      int64  `json:"nano_cpus,omitempty"`
-	PidsLimit     int64  `json:"pids_limit,omitempty"`
-}
-
-// PlanPatch is the body of PATCH /plans/{id}.
-type PlanPatch struct {
-	Slug          *string `json:"slug,omitempty"`
-	Name          *string `json:"name,omitempty"`
-	StripePriceID *string `json:"stripe_price_id,omitempty"`
-	MaxSites      *int    `json:"max_sites,omitempty"`
-	MemoryBytes   *int64  `json:"memory_bytes,omitempty"`
-	NanoCPUs      *int64  `json:"nano_cpus,omitempty"`
-	PidsLimit     *int64  `json:"pids_limit,omitempty"`
-}
-
-func (p *PlanPatch) apply(pl *tenants.Plan) {
-	set(&pl.Slug, p.Slug)
-	set(&pl.Name, p.Name)
-	set(&pl.StripePriceID, p.StripePriceID)
-	set(&pl.MaxSites, p.MaxSites)
-	set(&pl.MemoryBytes, p.MemoryBytes)
-	set(&pl.NanoCPUs, p.NanoCPUs)
-	set(&pl.PidsLimit, p.PidsLimit)
-}
-
-// TemplateInput is the body of POST /templates.
-type TemplateInput struct {
-	Slug        string            `json:"slug"`
-	Name        string            `json:"name"`
-	Description string            `json:"description,omitempty"`
-	Image       string            `json:"image"`
-	Port        int               `json:"port"`
-	Env         map[string]string `json:"env,omitempty"`
-	DataPath    string            `json:"data_path,omitempty"`
-	HealthPath  string            `json:"health_path,omitempty"`
-	MemoryBytes int64             `json:"memory_bytes,omitempty"`
-	NanoCPUs    int64             `json:"nano_cpus,omitempty"`
-	PidsLimit   int64             `json:"pids_limit,omitempty"`
-	CapAdd      []string          `json:"cap_add,omitempty"`
-	User        string            `json:"user,omitempty"`
-	ReadOnly    bool              `json:"read_only,omitempty"`
-	Egress      *bool             `json:"egress,omitempty"`
-}
-
-func (in *TemplateInput) template() *tenants.Template {
-	return &tenants.Template{Slug: in.Slug, Name: in.Name, Description: in.Description, Image: in.Image,
-		Port: in.Port, Env: in.Env, DataPath: in.DataPath, HealthPath: in.HealthPath,
-		MemoryBytes: in.MemoryBytes, NanoCPUs: in.NanoCPUs, PidsLimit: in.PidsLimit, CapAdd: in.CapAdd,
-		User: in.User, ReadOnly: in.ReadOnly, Egress: in.Egress}
-}
-
-// TemplatePatch is the body of PATCH /templates/{id}. Env and cap_add
-// replace the whole map or list. Every update bumps the template's
-// version: sites recreate their container from it at their next start.
-type TemplatePatch struct {
-	Slug        *string            `json:"slug,omitempty"`
-	Name        *string            `json:"name,omitempty"`
-	Description *string            `json:"description,omitempty"`
-	Image       *string            `json:"image,omitempty"`
-	Port        *int               `json:"port,omitempty"`
-	Env         *map[string]string `json:"env,omitempty"`
-	DataPath    *string            `json:"data_path,omitempty"`
-	HealthPath  *string            `json:"health_path,omitempty"`
-	MemoryBytes *int64             `json:"memory_bytes,omitempty"`
-	NanoCPUs    *int64             `json:"nano_cpus,omitempty"`
-	PidsLimit   *int64             `json:"pids_limit,omitempty"`
-	CapAdd      *[]string          `json:"cap_add,omitempty"`
-	User        *string            `json:"user,omitempty"`
-	ReadOnly    *bool              `json:"read_only,omitempty"`
-	// Egress is true, false, or null for the platform's default.
-	Egress nullable[bool] `json:"egress,omitzero"`
-}
-
-func (p *TemplatePatch) apply(t *tenants.Template) {
-	set(&t.Slug, p.Slug)
-	set(&t.Name, p.Name)
-	set(&t.Description, p.Description)
-	set(&t.Image, p.Image)
-	set(&t.Port, p.Port)
-	set(&t.Env, p.Env)
-	set(&t.DataPath, p.DataPath)
-	set(&t.HealthPath, p.HealthPath)
-	set(&t.MemoryBytes, p.MemoryBytes)
-	set(&t.NanoCPUs, p.NanoCPUs)
-	set(&t.PidsLimit, p.PidsLimit)
-	set(&t.CapAdd, p.CapAdd)
-	set(&t.User, p.User)
-	set(&t.ReadOnly, p.ReadOnly)
-	if p.Egress.set {
-		t.Egress = p.Egress.value
-	}
-}
-
-// nullable is a patch member that may be set to null: set tells a member
-// present (value nil for null) from one left out.
-type nullable[T any] struct {
-	set   bool
-	value *T
-}
-
-func (n *nullable[T]) UnmarshalJSON(b []byte) error {
-	n.set = true
-	if string(b) == "null" {
-		n.value = nil
-		return nil
-	}
-	n.value = new(T)
-	return json.Unmarshal(b, n.value)
-}
-
-// IsZero makes an unset member disappear under omitzero.
-func (n nullable[T]) IsZero() bool { return !n.set }
-
-func (nullable[T]) elemType() reflect.Type { return reflect.TypeFor[T]() }
-
-func set[T any](dst *T, v *T) {
-	if v != nil {
-		*dst = *v
-	}
-}
+// Request bodies are the admin service's input types (package manage):
+// create bodies hold the writable fields, patch bodies the same as
+// pointers, where a missing member leaves the field as it is. Unknown
+// members (ids, timestamps, typos) are refused. Wherever a body or a path
+// takes an id it takes the natural key too: a customer's email, a plan's
+// or template's slug, a site's subdomain, a domain's hostname.
+type (
+	CustomerInput = manage.CustomerInput
+	CustomerPatch = manage.CustomerPatch
+	PlanInput     = manage.PlanInput
+	PlanPatch     = manage.PlanPatch
+	TemplateInput = manage.TemplateInput
+	TemplatePatch = manage.TemplatePatch
+)
 
 func created(w http.ResponseWriter, path string, v any) error {
 	w.Header().Set("Location", Prefix+path)
@@ -180,22 +33,16 @@ func noContent(w http.ResponseWriter) error {
 	return nil
 }
 
-// id returns the {id} of the path; ids that are not uuids are 404 at once.
-func id(r *http.Request, what string) (string, error) {
-	v := r.PathValue("id")
-	if !isUUID(v) {
-		return "", notFound(what)
+func ok(w http.ResponseWriter, v any, err error) error {
+	if err != nil {
+		return err
 	}
-	return v, nil
+	writeJSON(w, http.StatusOK, v)
+	return nil
 }
 
-// notFoundAs renames the store's ErrNotFound for the resource at hand.
-func notFoundAs(err error, what string) error {
-	if err == tenants.ErrNotFound {
-		return notFound(what)
-	}
-	return err
-}
+// ref returns the {id} of the path: an id or a natural key.
+func ref(r *http.Request) string { return r.PathValue("id") }
 
 // Customers
 
@@ -204,15 +51,11 @@ func (a *API) listCustomers(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	items, err := a.store.ListCustomers(r.Context(), tenants.CustomerFilter{Status: r.URL.Query().Get("status")}, p)
+	items, err := a.svc.ListCustomers(r.Context(), r.URL.Query().Get("status"), p)
 	if err != nil {
 		return err
 	}
-	out, err := a.customersOut(r.Context(), items)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, newList(out, p, func(c *Customer) string { return c.ID }))
+	writeJSON(w, http.StatusOK, newList(items, p, func(c *manage.Customer) string { return c.ID }))
 	return nil
 }
 
@@ -221,76 +64,30 @@ func (a *API) createCustomer(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeBody(r, &in); err != nil {
 		return err
 	}
-	c := &tenants.Customer{Email: in.Email, Name: in.Name, Status: in.Status, PlanID: in.PlanID,
-		StripeCustomerID: in.StripeCustomerID, StripeSubscriptionID: in.StripeSubscriptionID}
-	if err := a.store.CreateCustomer(r.Context(), actor(r), c); err != nil {
-		return err
-	}
-	if err := a.createStripeCustomer(r, c); err != nil {
-		return err
-	}
-	out, err := a.customerOut(r.Context(), c)
+	c, err := a.svc.CreateCustomer(r.Context(), actor(r), in)
 	if err != nil {
 		return err
 	}
-	return created(w, "/customers/"+c.ID, out)
+	return created(w, "/customers/"+c.ID, c)
 }
 
 func (a *API) getCustomer(w http.ResponseWriter, r *http.Request) error {
-	id, err := id(r, "customer")
-	if err != nil {
-		return err
-	}
-	c, err := a.store.GetCustomer(r.Context(), id)
-	if err != nil {
-		return notFoundAs(err, "customer")
-	}
-	out, err := a.customerOut(r.Context(), c)
-	if err != nil {
-		return notFoundAs(err, "customer")
-	}
-	writeJSON(w, http.StatusOK, out)
-	return nil
+	c, err := a.svc.GetCustomer(r.Context(), ref(r))
+	return ok(w, c, err)
 }
 
 func (a *API) patchCustomer(w http.ResponseWriter, r *http.Request) error {
-	id, err := id(r, "customer")
-	if err != nil {
-		return err
-	}
 	var p CustomerPatch
 	if err := decodeBody(r, &p); err != nil {
 		return err
 	}
-	c, err := a.store.GetCustomer(r.Context(), id)
-	if err != nil {
-		return notFoundAs(err, "customer")
-	}
-	wasServing := servingStatus(c.Status)
-	p.apply(c)
-	if err := a.store.UpdateCustomer(r.Context(), actor(r), c); err != nil {
-		return notFoundAs(err, "customer")
-	}
-	if wasServing && !servingStatus(c.Status) {
-		a.stopCustomerSites(r, c.ID)
-	}
-	out, err := a.customerOut(r.Context(), c)
-	if err != nil {
-		return notFoundAs(err, "customer")
-	}
-	writeJSON(w, http.StatusOK, out)
-	return nil
+	c, err := a.svc.UpdateCustomer(r.Context(), actor(r), ref(r), p)
+	return ok(w, c, err)
 }
 
-// deleteCustomer deletes a customer. One that still has sites is a
-// conflict unless ?cascade=true: then its sites and domains go in the same
-// transaction, and their containers are removed after it (volumes kept
-// unless ?purge=true).
+// deleteCustomer deletes a customer; one that still has sites is a
+// conflict unless ?cascade=true (?purge=true removes their volumes too).
 func (a *API) deleteCustomer(w http.ResponseWriter, r *http.Request) error {
-	id, err := id(r, "customer")
-	if err != nil {
-		return err
-	}
 	cascade, err := boolParam(r, "cascade")
 	if err != nil {
 		return err
@@ -299,27 +96,8 @@ func (a *API) deleteCustomer(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	var siteIDs []string
-	if cascade {
-		for p := (tenants.Page{Limit: 500}); ; {
-			sites, err := a.store.ListSites(r.Context(), tenants.SiteFilter{CustomerID: id}, p)
-			if err != nil {
-				return err
-			}
-			for _, s := range sites {
-				siteIDs = append(siteIDs, s.ID)
-			}
-			if len(sites) < p.Limit {
-				break
-			}
-			p.After = sites[len(sites)-1].ID
-		}
-	}
-	if err := a.store.DeleteCustomer(r.Context(), actor(r), id, cascade); err != nil {
-		return notFoundAs(err, "customer")
-	}
-	for _, siteID := range siteIDs {
-		a.removeContainer(r, siteID, purge)
+	if _, err := a.svc.DeleteCustomer(r.Context(), actor(r), ref(r), cascade, purge); err != nil {
+		return err
 	}
 	return noContent(w)
 }
@@ -331,7 +109,7 @@ func (a *API) listPlans(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	items, err := a.store.ListPlans(r.Context(), p)
+	items, err := a.svc.ListPlans(r.Context(), p)
 	if err != nil {
 		return err
 	}
@@ -344,61 +122,30 @@ func (a *API) createPlan(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeBody(r, &in); err != nil {
 		return err
 	}
-	p := &tenants.Plan{Slug: in.Slug, Name: in.Name, StripePriceID: in.StripePriceID, MaxSites: in.MaxSites,
-		MemoryBytes: in.MemoryBytes, NanoCPUs: in.NanoCPUs, PidsLimit: in.PidsLimit}
-	if err := a.checkHostLimits(r, p.Limits()); err != nil {
-		return err
-	}
-	if err := a.store.CreatePlan(r.Context(), actor(r), p); err != nil {
+	p, err := a.svc.CreatePlan(r.Context(), actor(r), in)
+	if err != nil {
 		return err
 	}
 	return created(w, "/plans/"+p.ID, p)
 }
 
 func (a *API) getPlan(w http.ResponseWriter, r *http.Request) error {
-	id, err := id(r, "plan")
-	if err != nil {
-		return err
-	}
-	p, err := a.store.GetPlan(r.Context(), id)
-	if err != nil {
-		return notFoundAs(err, "plan")
-	}
-	writeJSON(w, http.StatusOK, p)
-	return nil
+	p, err := a.svc.GetPlan(r.Context(), ref(r))
+	return ok(w, p, err)
 }
 
 func (a *API) patchPlan(w http.ResponseWriter, r *http.Request) error {
-	id, err := id(r, "plan")
-	if err != nil {
-		return err
-	}
 	var patch PlanPatch
 	if err := decodeBody(r, &patch); err != nil {
 		return err
 	}
-	p, err := a.store.GetPlan(r.Context(), id)
-	if err != nil {
-		return notFoundAs(err, "plan")
-	}
-	patch.apply(p)
-	if err := a.checkHostLimits(r, p.Limits()); err != nil {
-		return err
-	}
-	if err := a.store.UpdatePlan(r.Context(), actor(r), p); err != nil {
-		return notFoundAs(err, "plan")
-	}
-	writeJSON(w, http.StatusOK, p)
-	return nil
+	p, err := a.svc.UpdatePlan(r.Context(), actor(r), ref(r), patch)
+	return ok(w, p, err)
 }
 
 func (a *API) deletePlan(w http.ResponseWriter, r *http.Request) error {
-	id, err := id(r, "plan")
-	if err != nil {
+	if err := a.svc.DeletePlan(r.Context(), actor(r), ref(r)); err != nil {
 		return err
-	}
-	if err := a.store.DeletePlan(r.Context(), actor(r), id); err != nil {
-		return notFoundAs(err, "plan")
 	}
 	return noContent(w)
 }
@@ -410,7 +157,7 @@ func (a *API) listTemplates(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	items, err := a.store.ListTemplates(r.Context(), p)
+	items, err := a.svc.ListTemplates(r.Context(), p)
 	if err != nil {
 		return err
 	}
@@ -423,60 +170,30 @@ func (a *API) createTemplate(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeBody(r, &in); err != nil {
 		return err
 	}
-	t := in.template()
-	if err := a.checkHostLimits(r, t.Limits()); err != nil {
-		return err
-	}
-	if err := a.store.CreateTemplate(r.Context(), actor(r), t); err != nil {
+	t, err := a.svc.CreateTemplate(r.Context(), actor(r), in)
+	if err != nil {
 		return err
 	}
 	return created(w, "/templates/"+t.ID, t)
 }
 
 func (a *API) getTemplate(w http.ResponseWriter, r *http.Request) error {
-	id, err := id(r, "template")
-	if err != nil {
-		return err
-	}
-	t, err := a.store.GetTemplate(r.Context(), id)
-	if err != nil {
-		return notFoundAs(err, "template")
-	}
-	writeJSON(w, http.StatusOK, t)
-	return nil
+	t, err := a.svc.GetTemplate(r.Context(), ref(r))
+	return ok(w, t, err)
 }
 
 func (a *API) patchTemplate(w http.ResponseWriter, r *http.Request) error {
-	id, err := id(r, "template")
-	if err != nil {
-		return err
-	}
 	var patch TemplatePatch
 	if err := decodeBody(r, &patch); err != nil {
 		return err
 	}
-	t, err := a.store.GetTemplate(r.Context(), id)
-	if err != nil {
-		return notFoundAs(err, "template")
-	}
-	patch.apply(t)
-	if err := a.checkHostLimits(r, t.Limits()); err != nil {
-		return err
-	}
-	if err := a.store.UpdateTemplate(r.Context(), actor(r), t); err != nil {
-		return notFoundAs(err, "template")
-	}
-	writeJSON(w, http.StatusOK, t)
-	return nil
+	t, err := a.svc.UpdateTemplate(r.Context(), actor(r), ref(r), patch)
+	return ok(w, t, err)
 }
 
 func (a *API) deleteTemplate(w http.ResponseWriter, r *http.Request) error {
-	id, err := id(r, "template")
-	if err != nil {
+	if err := a.svc.DeleteTemplate(r.Context(), actor(r), ref(r)); err != nil {
 		return err
-	}
-	if err := a.store.DeleteTemplate(r.Context(), actor(r), id); err != nil {
-		return notFoundAs(err, "template")
 	}
 	return noContent(w)
 }
@@ -501,7 +218,7 @@ func (a *API) listAudit(w http.ResponseWriter, r *http.Request) error {
 		}
 		f.BeforeID = n
 	}
-	items, err := a.store.ListAudit(r.Context(), f)
+	items, err := a.svc.ListAudit(r.Context(), f)
 	if err != nil {
 		return err
 	}

@@ -7,39 +7,16 @@ import (
 	"net/http"
 	"strconv"
 
-	"go.uber.org/zap"
-
-	"github.com/agistaffers/caddy-multitenant/tenants"
+	"github.com/agistaffers/caddy-multitenant/manage"
 )
 
-// SiteInput is the body of POST /sites.
-type SiteInput struct {
-	CustomerID string            `json:"customer_id"`
-	Subdomain  string            `json:"subdomain"`
-	TemplateID string            `json:"template_id"`
-	Env        map[string]string `json:"env,omitempty"`
-	Status     string            `json:"status,omitempty"`
-}
-
-// SitePatch is the body of PATCH /sites/{id}. Env replaces the whole map.
-// A change of template or env removes the site's container (its volume is
-// kept), so the next start creates it from the new definition; suspending
-// a site stops it.
-type SitePatch struct {
-	CustomerID *string            `json:"customer_id,omitempty"`
-	Subdomain  *string            `json:"subdomain,omitempty"`
-	TemplateID *string            `json:"template_id,omitempty"`
-	Env        *map[string]string `json:"env,omitempty"`
-	Status     *string            `json:"status,omitempty"`
-}
-
-func (p *SitePatch) apply(s *tenants.Site) {
-	set(&s.CustomerID, p.CustomerID)
-	set(&s.Subdomain, p.Subdomain)
-	set(&s.TemplateID, p.TemplateID)
-	set(&s.Env, p.Env)
-	set(&s.Status, p.Status)
-}
+// Site bodies and answers are the admin service's.
+type (
+	SiteInput     = manage.SiteInput
+	SitePatch     = manage.SitePatch
+	Site          = manage.Site
+	RuntimeStatus = manage.RuntimeStatus
+)
 
 func (a *API) listSites(w http.ResponseWriter, r *http.Request) error {
 	p, err := page(r)
@@ -47,12 +24,12 @@ func (a *API) listSites(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	q := r.URL.Query()
-	f := tenants.SiteFilter{CustomerID: q.Get("customer_id"), TemplateID: q.Get("template_id"), Status: q.Get("status")}
-	items, err := a.store.ListSites(r.Context(), f, p)
+	f := manage.SiteFilter{Customer: q.Get("customer_id"), Template: q.Get("template_id"), Status: q.Get("status")}
+	items, err := a.svc.ListSites(r.Context(), f, p)
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, newList(items, p, func(s *tenants.Site) string { return s.ID }))
+	writeJSON(w, http.StatusOK, newList(items, p, func(s *Site) string { return s.ID }))
 	return nil
 }
 
@@ -61,166 +38,50 @@ func (a *API) createSite(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeBody(r, &in); err != nil {
 		return err
 	}
-	s := &tenants.Site{CustomerID: in.CustomerID, Subdomain: in.Subdomain, TemplateID: in.TemplateID, Env: in.Env, Status: in.Status}
-	if err := a.store.CreateSite(r.Context(), actor(r), s); err != nil {
+	s, err := a.svc.CreateSite(r.Context(), actor(r), in)
+	if err != nil {
 		return err
 	}
 	return created(w, "/sites/"+s.ID, s)
 }
 
 func (a *API) getSite(w http.ResponseWriter, r *http.Request) error {
-	s, err := a.site(r)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, s)
-	return nil
-}
-
-// site loads the site of the path's {id}.
-func (a *API) site(r *http.Request) (*tenants.Site, error) {
-	id, err := id(r, "site")
-	if err != nil {
-		return nil, err
-	}
-	s, err := a.store.GetSite(r.Context(), id)
-	if err != nil {
-		return nil, notFoundAs(err, "site")
-	}
-	return s, nil
+	s, err := a.svc.GetSite(r.Context(), ref(r))
+	return ok(w, s, err)
 }
 
 func (a *API) patchSite(w http.ResponseWriter, r *http.Request) error {
-	id, err := id(r, "site")
-	if err != nil {
-		return err
-	}
 	var patch SitePatch
 	if err := decodeBody(r, &patch); err != nil {
 		return err
 	}
-	s, err := a.store.GetSite(r.Context(), id)
-	if err != nil {
-		return notFoundAs(err, "site")
-	}
-	before := *s
-	patch.apply(s)
-	if err := a.store.UpdateSite(r.Context(), actor(r), s); err != nil {
-		return notFoundAs(err, "site")
-	}
-	if a.cfg.Runtime != nil {
-		switch {
-		case s.TemplateID != before.TemplateID || !equalEnv(s.Env, before.Env):
-			if err := a.cfg.Runtime.Remove(r.Context(), s.ID, false); err != nil {
-				a.log.Warn("removing container of changed site", zap.String("site_id", s.ID), zap.Error(err))
-			}
-		case s.Status != before.Status && s.Status == tenants.SiteSuspended:
-			if err := a.cfg.Runtime.Stop(r.Context(), s.ID); err != nil {
-				a.log.Warn("stopping suspended site", zap.String("site_id", s.ID), zap.Error(err))
-			}
-		}
-	}
-	writeJSON(w, http.StatusOK, s)
-	return nil
+	s, err := a.svc.UpdateSite(r.Context(), actor(r), ref(r), patch)
+	return ok(w, s, err)
 }
 
-func equalEnv(a, b map[string]string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if w, ok := b[k]; !ok || w != v {
-			return false
-		}
-	}
-	return true
-}
-
-// deleteSite deletes the site (with its domains), then removes its
-// container; the volume is kept unless ?purge=true. The row goes first:
-// once the change reaches the resolvers no request can start the site
-// again.
+// deleteSite deletes the site (with its domains) and its container; the
+// volume is kept unless ?purge=true.
 func (a *API) deleteSite(w http.ResponseWriter, r *http.Request) error {
-	id, err := id(r, "site")
-	if err != nil {
-		return err
-	}
 	purge, err := boolParam(r, "purge")
 	if err != nil {
 		return err
 	}
-	if err := a.store.DeleteSite(r.Context(), actor(r), id); err != nil {
-		return notFoundAs(err, "site")
+	if _, err := a.svc.DeleteSite(r.Context(), actor(r), ref(r), purge); err != nil {
+		return err
 	}
-	a.removeContainer(r, id, purge)
 	return noContent(w)
 }
-
-// removeContainer removes a deleted site's container; a failure is
-// logged, not answered: the site is gone either way, and a leftover
-// container of a deleted site is never routed to.
-func (a *API) removeContainer(r *http.Request, siteID string, purge bool) {
-	if a.cfg.Runtime == nil {
-		return
-	}
-	if err := a.cfg.Runtime.Remove(r.Context(), siteID, purge); err != nil {
-		a.log.Error("removing container of deleted site", zap.String("site_id", siteID), zap.Bool("purge", purge), zap.Error(err))
-	}
-}
-
-var errNoRuntime = apiErr(http.StatusServiceUnavailable, CodeUnavailable, "", "this server runs no containers")
 
 // siteAction runs start, stop, restart or redeploy and answers with the
 // site's status after it.
 func (a *API) siteAction(action string) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
-		s, err := a.site(r)
-		if err != nil {
-			return err
-		}
 		if err := decodeOptionalEmpty(r); err != nil {
 			return err
 		}
-		rt := a.cfg.Runtime
-		if rt == nil {
-			return errNoRuntime
-		}
-		if action != "stop" {
-			if err := a.serving(r, s); err != nil {
-				return err
-			}
-		}
-		switch action {
-		case "start":
-			_, err = rt.Start(r.Context(), s.ID)
-		case "stop":
-			err = rt.Stop(r.Context(), s.ID)
-		case "restart":
-			_, err = rt.Restart(r.Context(), s.ID)
-		case "redeploy":
-			_, err = rt.Redeploy(r.Context(), s.ID)
-		}
-		if err != nil {
-			return err
-		}
-		writeJSON(w, http.StatusOK, a.status(r, s.ID))
-		return nil
+		st, err := a.svc.SiteAction(r.Context(), actor(r), ref(r), action)
+		return ok(w, st, err)
 	}
-}
-
-// serving refuses to start a site that would not serve its content.
-func (a *API) serving(r *http.Request, s *tenants.Site) error {
-	if s.Status != tenants.SiteActive {
-		return apiErr(http.StatusConflict, CodeConflict, "status", "the site is suspended; set its status to active first")
-	}
-	c, err := a.store.GetCustomer(r.Context(), s.CustomerID)
-	if err != nil {
-		return err
-	}
-	if c.Status != tenants.CustomerActive && c.Status != tenants.CustomerPastDue {
-		return apiErr(http.StatusConflict, CodeConflict, "customer_id", "the site's customer is "+c.Status)
-	}
-	return nil
 }
 
 // decodeOptionalEmpty accepts an action's body only when it is empty or
@@ -242,46 +103,17 @@ func decodeOptionalEmpty(r *http.Request) error {
 }
 
 func (a *API) siteStatus(w http.ResponseWriter, r *http.Request) error {
-	s, err := a.site(r)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, a.status(r, s.ID))
-	return nil
+	st, err := a.svc.SiteStatus(r.Context(), ref(r))
+	return ok(w, st, err)
 }
-
-// status is this node's live view of the site's container, else the last
-// state recorded in the database.
-func (a *API) status(r *http.Request, siteID string) RuntimeStatus {
-	if a.cfg.Runtime != nil {
-		if st := a.cfg.Runtime.Status(siteID); st.State != "" {
-			st.SiteID, st.Source = siteID, "live"
-			return st
-		}
-	}
-	st := RuntimeStatus{SiteID: siteID, State: "absent", Source: "recorded"}
-	rec, err := a.store.GetRuntime(r.Context(), siteID)
-	if err == nil {
-		st.State, st.ContainerID, st.Upstream, st.Error = rec.State, rec.ContainerID, rec.Upstream, rec.LastError
-		st.LastStartedAt, st.LastActiveAt = rec.LastStartedAt, rec.LastActiveAt
-	}
-	return st
-}
-
-// DefaultLogTail is how many log lines GET /sites/{id}/logs returns
-// without ?tail=.
-const DefaultLogTail = 100
 
 // siteLogs writes the container's output as text: ?tail=N last lines
 // (default 100, "all" for everything), and with ?follow=1 keeps streaming
 // new output, flushed as it comes, until the client goes away or the
-// container stops.
+// container stops. A site whose container is gone after a failed start
+// gets that failure instead.
 func (a *API) siteLogs(w http.ResponseWriter, r *http.Request) error {
-	s, err := a.site(r)
-	if err != nil {
-		return err
-	}
-	tail := DefaultLogTail
+	tail := manage.DefaultLogTail
 	switch v := r.URL.Query().Get("tail"); v {
 	case "":
 	case "all":
@@ -297,10 +129,7 @@ func (a *API) siteLogs(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if a.cfg.Runtime == nil {
-		return errNoRuntime
-	}
-	rc, err := a.cfg.Runtime.Logs(r.Context(), s.ID, tail, follow)
+	rc, err := a.svc.SiteLogs(r.Context(), ref(r), tail, follow)
 	if err != nil {
 		return err
 	}

@@ -410,3 +410,22 @@ func (p *Provisioner) directAddr(c *container.InspectResponse, port int) string 
 	}
 	return net.JoinHostPort(ip, strconv.Itoa(port))
 }
+
+// imageCheckTimeout bounds asking a registry whether an image exists.
+const imageCheckTimeout = 10 * time.Second
+
+// CheckImage returns nil when image is on the engine's host or its
+// registry has it (asked for the manifest, nothing pulled), else why not.
+func (p *Provisioner) CheckImage(ctx context.Context, ref string) error {
+	ctx, cancel := context.WithTimeout(ctx, imageCheckTimeout)
+	defer cancel()
+	if _, err := p.cli.ImageInspect(ctx, ref); err == nil {
+		return nil
+	} else if !isNotFound(err) {
+		return fmt.Errorf("inspecting image %s: %w", ref, err)
+	}
+	if _, err := p.cli.DistributionInspect(ctx, ref, ""); err != nil {
+		return fmt.Errorf("image %s is not on the host and its registry does not answer for it: %w", ref, err)
+	}
+	return nil
+}

@@ -131,6 +131,10 @@ type SiteRuntime struct {
 	Upgraded        int64
 	Error           string    // last start failure, if any
 	RetryAfter      time.Time // end of the failure backoff window
+	// Failure is the last failed start until a start succeeds, and
+	// FailedAt when it failed.
+	Failure  *StartError
+	FailedAt time.Time
 }
 
 // Locker serializes starts of one site across processes (the root package

@@ -36,6 +36,7 @@ type siteState struct {
 	lastStart   time.Time
 	lastStop    time.Time
 	failErr     *StartError
+	failedAt    time.Time
 	failUntil   time.Time
 	failBackoff time.Duration
 }
@@ -94,7 +95,7 @@ func (st *siteState) recordFailure(err *StartError, now time.Time) {
 	default:
 		st.failBackoff = min(2*st.failBackoff, maxFailBackoff)
 	}
-	st.failErr = err
+	st.failErr, st.failedAt = err, now
 	st.failUntil = now.Add(st.failBackoff)
 	st.state = StateFailed
 }
@@ -121,6 +122,7 @@ func (st *siteState) snapshot() SiteRuntime {
 	if st.failErr != nil {
 		rt.Error = st.failErr.Error()
 		rt.RetryAfter = st.failUntil
+		rt.Failure, rt.FailedAt = st.failErr, st.failedAt
 	}
 	return rt
 }

@@ -65,6 +65,14 @@ func (s *Store) GetCustomer(ctx context.Context, id string) (*Customer, error) {
 	return c, mapError("getting customer", err)
 }
 
+// GetCustomerByEmail returns the customer with email (compared without
+// regard to case).
+func (s *Store) GetCustomerByEmail(ctx context.Context, email string) (*Customer, error) {
+	c, err := collectOne[Customer](s.pool.Query(ctx, `SELECT `+customerColumns+` FROM customers
+		WHERE lower(email) = lower($1)`, email))
+	return c, mapError("getting customer", err)
+}
+
 // GetCustomerByStripeID returns the customer Stripe knows as stripeID.
 func (s *Store) GetCustomerByStripeID(ctx context.Context, stripeID string) (*Customer, error) {
 	c, err := collectOne[Customer](s.pool.Query(ctx, `SELECT `+customerColumns+` FROM customers

@@ -28,9 +28,10 @@ func TestMigrateFresh(t *testing.T) {
 	if err := pool.QueryRow(ctx, `SELECT count(*) FROM pg_tables WHERE schemaname = $1`, schema).Scan(&tables); err != nil {
 		t.Fatal(err)
 	}
-	// plans customers templates sites domains site_runtime api_keys billing_events audit_log schema_version
-	if tables != 10 {
-		t.Fatalf("schema has %d tables, want 10", tables)
+	// plans customers templates sites domains site_runtime api_keys billing_events audit_log
+	// platform_settings schema_version
+	if tables != 11 {
+		t.Fatalf("schema has %d tables, want 11", tables)
 	}
 }
 

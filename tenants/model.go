@@ -124,7 +124,13 @@ type SiteRuntime struct {
 	LastError     string     `json:"last_error,omitempty" db:"last_error"`
 	LastStartedAt *time.Time `json:"last_started_at,omitempty" db:"last_started_at"`
 	LastActiveAt  *time.Time `json:"last_active_at,omitempty" db:"last_active_at"`
-	UpdatedAt     time.Time  `json:"updated_at" db:"updated_at"`
+	// The last failed start, kept until a start succeeds: why, the
+	// container's exit code when it exited, its last log lines, when.
+	FailureReason   string     `json:"failure_reason,omitempty" db:"failure_reason"`
+	FailureExitCode *int       `json:"failure_exit_code,omitempty" db:"failure_exit_code"`
+	FailureLogTail  string     `json:"failure_log_tail,omitempty" db:"failure_log_tail"`
+	FailedAt        *time.Time `json:"failed_at,omitempty" db:"failed_at"`
+	UpdatedAt       time.Time  `json:"updated_at" db:"updated_at"`
 }
 
 // APIKey is an admin API credential. Only a hash of its secret is stored;

@@ -7,11 +7,13 @@ import (
 )
 
 const runtimeColumns = `site_id, container_id, state, upstream, last_error, last_started_at,
-	last_active_at, updated_at`
+	last_active_at, failure_reason, failure_exit_code, failure_log_tail, failed_at, updated_at`
 
 // SaveRuntimes upserts a batch of runtime records in one round trip. It is
 // how the provisioner's in-memory state reaches the database: in batches,
-// never per request. Records of sites deleted meanwhile are skipped.
+// never per request. Records of sites deleted meanwhile are skipped. A
+// record with a failure (FailedAt set) replaces the recorded one, a
+// running one clears it, any other keeps it.
 func (s *Store) SaveRuntimes(ctx context.Context, runtimes []SiteRuntime) error {
 	if len(runtimes) == 0 {
 		return nil
@@ -19,14 +21,23 @@ func (s *Store) SaveRuntimes(ctx context.Context, runtimes []SiteRuntime) error 
 	batch := &pgx.Batch{}
 	for _, r := range runtimes {
 		batch.Queue(`INSERT INTO site_runtime (site_id, container_id, state, upstream, last_error,
-				last_started_at, last_active_at, updated_at)
-			SELECT $1, $2, $3, $4, $5, $6, $7, now() WHERE EXISTS (SELECT 1 FROM sites WHERE id = $1)
+				last_started_at, last_active_at, failure_reason, failure_exit_code, failure_log_tail, failed_at, updated_at)
+			SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, now() WHERE EXISTS (SELECT 1 FROM sites WHERE id = $1)
 			ON CONFLICT (site_id) DO UPDATE SET container_id = excluded.container_id,
 				state = excluded.state, upstream = excluded.upstream, last_error = excluded.last_error,
 				last_started_at = coalesce(excluded.last_started_at, site_runtime.last_started_at),
 				last_active_at = greatest(excluded.last_active_at, site_runtime.last_active_at),
+				failure_reason = CASE WHEN excluded.failed_at IS NOT NULL THEN excluded.failure_reason
+					WHEN excluded.state = 'running' THEN '' ELSE site_runtime.failure_reason END,
+				failure_exit_code = CASE WHEN excluded.failed_at IS NOT NULL THEN excluded.failure_exit_code
+					WHEN excluded.state = 'running' THEN NULL ELSE site_runtime.failure_exit_code END,
+				failure_log_tail = CASE WHEN excluded.failed_at IS NOT NULL THEN excluded.failure_log_tail
+					WHEN excluded.state = 'running' THEN '' ELSE site_runtime.failure_log_tail END,
+				failed_at = CASE WHEN excluded.failed_at IS NOT NULL THEN excluded.failed_at
+					WHEN excluded.state = 'running' THEN NULL ELSE site_runtime.failed_at END,
 				updated_at = now()`,
-			r.SiteID, r.ContainerID, r.State, r.Upstream, r.LastError, r.LastStartedAt, r.LastActiveAt)
+			r.SiteID, r.ContainerID, r.State, r.Upstream, r.LastError, r.LastStartedAt, r.LastActiveAt,
+			r.FailureReason, r.FailureExitCode, r.FailureLogTail, r.FailedAt)
 	}
 	return mapError("saving site runtime", s.pool.SendBatch(ctx, batch).Close())
 }

@@ -2,6 +2,9 @@ package tenants
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -41,6 +44,9 @@ func (s *Store) CreateSite(ctx context.Context, actor string, site *Site) error 
 		return err
 	}
 	return s.write(ctx, change{actor, "create", "site"}, func(tx pgx.Tx) (string, any, any, error) {
+		if err := checkPlanLimit(ctx, tx, site.CustomerID, ""); err != nil {
+			return "", nil, nil, err
+		}
 		created, err := collectOne[Site](tx.Query(ctx, `INSERT INTO sites (customer_id, subdomain, template_id, env, status)
 			VALUES ($1, $2, $3, $4, $5) RETURNING `+siteColumns,
 			site.CustomerID, site.Subdomain, site.TemplateID, nonNilEnv(site.Env), site.Status))
@@ -103,6 +109,11 @@ func (s *Store) UpdateSite(ctx context.Context, actor string, site *Site) error 
 		if err != nil {
 			return "", nil, nil, err
 		}
+		if before.CustomerID != site.CustomerID {
+			if err := checkPlanLimit(ctx, tx, site.CustomerID, site.ID); err != nil {
+				return "", nil, nil, err
+			}
+		}
 		after, err := collectOne[Site](tx.Query(ctx, `UPDATE sites SET customer_id = $2, subdomain = $3,
 			template_id = $4, env = $5, status = $6, updated_at = now()
 			WHERE id = $1 RETURNING `+siteColumns,
@@ -127,6 +138,82 @@ func (s *Store) DeleteSite(ctx context.Context, actor, id string) error {
 		}
 		return id, before, nil, nil
 	})
+}
+
+// checkPlanLimit refuses the customer one more site than its plan's
+// max_sites (a customer without a plan has no limit). It runs in the
+// transaction that adds the site, with the customer's row locked, so
+// concurrent adds for one customer count each other; except is a site
+// already counted (one moving to the customer).
+func checkPlanLimit(ctx context.Context, tx pgx.Tx, customerID, except string) error {
+	var slug *string
+	var max *int
+	err := tx.QueryRow(ctx, `SELECT p.slug, p.max_sites FROM customers c
+		LEFT JOIN plans p ON p.id = c.plan_id WHERE c.id = $1 FOR UPDATE OF c`, customerID).Scan(&slug, &max)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return invalid("customer_id", "no such customer")
+	}
+	if err != nil || max == nil {
+		return err
+	}
+	var n int
+	if err := tx.QueryRow(ctx, `SELECT count(*) FROM sites WHERE customer_id = $1 AND id IS DISTINCT FROM $2::uuid`,
+		customerID, nullIfEmpty(except)).Scan(&n); err != nil {
+		return err
+	}
+	if n >= *max {
+		return &ConflictError{Field: "customer_id", Message: fmt.Sprintf("the customer's plan %s allows %d %s and the customer has %d",
+			*slug, *max, plural(*max, "site", "sites"), n)}
+	}
+	return nil
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
+
+// SiteListing is a site with the names an operator knows its customer and
+// template by, and what was last recorded of its container.
+type SiteListing struct {
+	Site
+	CustomerEmail string     `json:"customer_email" db:"customer_email"`
+	TemplateSlug  string     `json:"template_slug" db:"template_slug"`
+	RecordedState string     `json:"-" db:"recorded_state"`
+	FailureReason string     `json:"-" db:"failure_reason"`
+	FailedAt      *time.Time `json:"-" db:"failed_at"`
+}
+
+// ListSiteListings is ListSites with names and recorded states, in one
+// query.
+func (s *Store) ListSiteListings(ctx context.Context, f SiteFilter, page Page) ([]SiteListing, error) {
+	after, err := page.after()
+	if err != nil {
+		return nil, err
+	}
+	for field, id := range map[string]string{"customer_id": f.CustomerID, "template_id": f.TemplateID} {
+		if id != "" {
+			if err := validateID(field, id); err != nil {
+				return nil, err
+			}
+		}
+	}
+	list, err := collectAll[SiteListing](s.pool.Query(ctx, `SELECT s.id, s.customer_id, s.subdomain, s.template_id,
+			s.env, s.status, s.created_at, s.updated_at, c.email AS customer_email, t.slug AS template_slug,
+			coalesce(r.state, '') AS recorded_state, coalesce(r.failure_reason, '') AS failure_reason, r.failed_at
+		FROM sites s
+		JOIN customers c ON c.id = s.customer_id
+		JOIN templates t ON t.id = s.template_id
+		LEFT JOIN site_runtime r ON r.site_id = s.id
+		WHERE ($1::uuid IS NULL OR s.customer_id = $1)
+		AND ($2::uuid IS NULL OR s.template_id = $2)
+		AND ($3 = '' OR s.status = $3)
+		AND ($4::uuid IS NULL OR (s.created_at, s.id) > (SELECT created_at, id FROM sites WHERE id = $4))
+		ORDER BY s.created_at, s.id LIMIT $5`,
+		nullIfEmpty(f.CustomerID), nullIfEmpty(f.TemplateID), f.Status, after, page.limit()))
+	return list, mapError("listing sites", err)
 }
 
 // nullIfEmpty passes "" as SQL NULL, for optional uuid parameters.

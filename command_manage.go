@@ -1,0 +1,587 @@
+package multitenant
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/dustin/go-humanize"
+	"github.com/spf13/cobra"
+
+	"github.com/agistaffers/caddy-multitenant/manage"
+	"github.com/agistaffers/caddy-multitenant/tenants"
+)
+
+// The CLI's admin commands: each translates flags and arguments to one
+// action of the admin service and its answer to a table or, with --json,
+// the same data as JSON. Wherever a command takes an id it takes the
+// natural key too (email, slug, subdomain, hostname).
+
+func addManageCommands(root *cobra.Command) {
+	group := func(use, short string, subs ...*cobra.Command) {
+		c := &cobra.Command{Use: use, Short: short, Args: cobra.ArbitraryArgs, RunE: unknownCommand}
+		c.AddCommand(subs...)
+		root.AddCommand(c)
+	}
+	cmd := func(use, short string, args cobra.PositionalArgs, fn func(context.Context, *cobra.Command, *cliEnv, []string) error) *cobra.Command {
+		return &cobra.Command{Use: use, Short: short, Args: args, RunE: withEnv(schemaMigrate, fn)}
+	}
+
+	customersLs := cmd("ls", "Lists customers", cobra.NoArgs, cmdCustomersLs)
+	customersLs.Flags().String("status", "", "Only customers with this status")
+	customersAdd := cmd("add", "Adds a customer", cobra.NoArgs, cmdCustomersAdd)
+	customersAdd.Flags().String("email", "", "Email address (required)")
+	customersAdd.Flags().String("name", "", "Name (required)")
+	customersAdd.Flags().String("status", "", "Status: active (default), past_due, suspended or canceled")
+	customersAdd.Flags().String("plan", "", "Plan id or slug")
+	customersRm := cmd("rm <customer>", "Removes a customer (id or email)", cobra.ExactArgs(1), cmdCustomersRm)
+	customersRm.Flags().Bool("cascade", false, "Also remove the customer's sites and their containers")
+	customersRm.Flags().Bool("purge", false, "With --cascade, also remove the sites' data volumes")
+	customersSuspend := cmd("suspend <customer>", "Suspends a customer: its sites show the suspended page, their containers stop", cobra.ExactArgs(1), cmdCustomerStatus(tenants.CustomerSuspended))
+	customersResume := cmd("resume <customer>", "Makes a suspended customer active again", cobra.ExactArgs(1), cmdCustomerStatus(tenants.CustomerActive))
+	group("customers", "Lists, adds, removes, suspends and resumes customers", customersLs, customersAdd, customersRm, customersSuspend, customersResume)
+
+	plansLs := cmd("ls", "Lists plans", cobra.NoArgs, cmdPlansLs)
+	plansAdd := cmd("add", "Adds a plan", cobra.NoArgs, cmdPlansAdd)
+	plansAdd.Flags().String("slug", "", "Slug (required)")
+	plansAdd.Flags().String("name", "", "Name (required)")
+	plansAdd.Flags().Int("max-sites", 1, "How many sites a customer on the plan may have")
+	plansAdd.Flags().String("memory", "", "Memory limit of its sites' containers, e.g. 512MiB (where the template sets none)")
+	plansAdd.Flags().Float64("cpus", 0, "CPU limit of its sites' containers (where the template sets none)")
+	plansAdd.Flags().Int64("pids", 0, "Pids limit of its sites' containers (where the template sets none)")
+	plansRm := cmd("rm <plan>", "Removes a plan (id or slug)", cobra.ExactArgs(1), cmdPlansRm)
+	group("plans", "Lists, adds and removes plans", plansLs, plansAdd, plansRm)
+
+	sitesLs := cmd("ls", "Lists sites with their container's state", cobra.NoArgs, cmdSitesLs)
+	sitesLs.Flags().String("customer", "", "Only the sites of this customer (id or email)")
+	sitesLs.Flags().String("template", "", "Only the sites of this template (id or slug)")
+	sitesLs.Flags().String("status", "", "Only sites with this status")
+	sitesAdd := cmd("add", "Adds a site", cobra.NoArgs, cmdSitesAdd)
+	sitesAdd.Flags().String("customer", "", "Customer id or email (required)")
+	sitesAdd.Flags().String("subdomain", "", "Subdomain (required)")
+	sitesAdd.Flags().String("template", "", "Template id or slug (required)")
+	sitesAdd.Flags().StringArray("env", nil, "Environment override NAME=value (repeatable)")
+	sitesRm := cmd("rm <site>", "Removes a site (id or subdomain) and its container", cobra.ExactArgs(1), cmdSitesRm)
+	sitesRm.Flags().Bool("purge", false, "Also remove the site's data volume")
+	sitesStatus := cmd("status <site>", "Shows a site's container: its state and its last failed start", cobra.ExactArgs(1), cmdSitesStatus)
+	var actions []*cobra.Command
+	for _, a := range []struct{ action, short string }{
+		{manage.ActionStart, "Starts a site's container and waits until it is ready"},
+		{manage.ActionStop, "Stops a site's container"},
+		{manage.ActionRestart, "Stops and starts a site's container"},
+		{manage.ActionRedeploy, "Recreates a site's container from its current definition (the volume is kept)"},
+	} {
+		actions = append(actions, cmd(a.action+" <site>", a.short, cobra.ExactArgs(1), cmdSiteAction(a.action)))
+	}
+	sitesLogs := cmd("logs <site>", "Prints a site container's output (or its last failed start)", cobra.ExactArgs(1), cmdSitesLogs)
+	sitesLogs.Flags().Int("tail", manage.DefaultLogTail, "Number of last lines (0: all)")
+	sitesLogs.Flags().BoolP("follow", "f", false, "Keep printing new output")
+	group("sites", "Lists, adds, removes, starts, stops, restarts and redeploys sites; shows their status and logs",
+		append([]*cobra.Command{sitesLs, sitesAdd, sitesRm, sitesStatus, sitesLogs}, actions...)...)
+
+	domainsLs := cmd("ls", "Lists custom domains", cobra.NoArgs, cmdDomainsLs)
+	domainsLs.Flags().String("site", "", "Only the domains of this site (id or subdomain)")
+	domainsAdd := cmd("add <site> <hostname>", "Adds a custom domain to a site (unverified)", cobra.ExactArgs(2), cmdDomainsAdd)
+	domainsRm := cmd("rm <domain>", "Removes a custom domain (id or hostname)", cobra.ExactArgs(1), cmdDomainsRm)
+	domainsVerify := cmd("verify <domain>", "Checks a custom domain's DNS and marks it verified when it passes", cobra.ExactArgs(1), cmdDomainsVerify)
+	domainsVerify.Flags().StringSlice("public-ip", nil, "The platform's public addresses (A/AAAA records pointing only at them verify)")
+	domainsVerify.Flags().String("cname-target", "", "The hostname customers CNAME their domains to")
+	domainsVerify.Flags().String("dns-server", "", "Ask this DNS server (host:port) instead of the system resolver")
+	domainsVerify.Flags().Bool("force", false, "Mark the domain verified without checking DNS")
+	group("domains", "Lists, adds, removes and verifies custom domains", domainsLs, domainsAdd, domainsRm, domainsVerify)
+
+	templatesLs := cmd("ls", "Lists templates", cobra.NoArgs, cmdTemplatesLs)
+	templatesImport := cmd("import [file]", "Creates or updates (by slug) the templates of a JSON file; default: the built-in catalog", cobra.MaximumNArgs(1), cmdTemplatesImport)
+	templatesExport := cmd("export [file]", "Writes every template as JSON (the import format) to file or stdout", cobra.MaximumNArgs(1), cmdTemplatesExport)
+	group("templates", "Lists, imports and exports site templates", templatesLs, templatesImport, templatesExport)
+
+	keyCreate := cmd("create", "Creates an admin API key and prints its token (shown this once)", cobra.NoArgs, cmdAPIKeyCreate)
+	keyCreate.Flags().String("name", "", "What the key is for (required)")
+	keyCreate.Flags().String("scope", tenants.ScopeWrite, "read or write")
+	keyLs := cmd("ls", "Lists API keys (never their secrets)", cobra.NoArgs, cmdAPIKeyLs)
+	keyRevoke := cmd("revoke <key id>", "Revokes an API key at once", cobra.ExactArgs(1), cmdAPIKeyRevoke)
+	group("apikey", "Creates, lists and revokes admin API keys", keyCreate, keyLs, keyRevoke)
+}
+
+func cmdMigrate(ctx context.Context, _ *cobra.Command, env *cliEnv, _ []string) error {
+	m, err := tenants.Migrate(ctx, env.pool, env.app.Schema)
+	if err != nil {
+		return err
+	}
+	if m.From == m.To {
+		fmt.Fprintf(env.out, "schema %s is up to date at version %d\n", env.app.Schema, m.To)
+		return nil
+	}
+	fmt.Fprintf(env.out, "migrated schema %s from version %d to %d\n", env.app.Schema, m.From, m.To)
+	if m.From == 0 {
+		n, err := env.store.SeedCatalog(ctx, cliActor())
+		if err != nil || n == 0 {
+			return err
+		}
+		fmt.Fprintf(env.out, "imported %d templates from the built-in catalog\n", n)
+	}
+	return nil
+}
+
+func cmdStatus(ctx context.Context, _ *cobra.Command, env *cliEnv, _ []string) error {
+	v, err := tenants.SchemaVersion(ctx, env.pool)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(env.out, "schema:\t%s\n", env.app.Schema)
+	fmt.Fprintf(env.out, "version:\t%d of %d\n", v, tenants.LatestVersion())
+	if v == 0 {
+		fmt.Fprintln(env.out, "the schema is empty: run `caddy tenants migrate`")
+		return nil
+	}
+	c, err := env.store.Count(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(env.out, "customers:\t%d\nplans:\t%d\ntemplates:\t%d\nsites:\t%d\ncustom domains:\t%d\nactive api keys:\t%d\n",
+		c.Customers, c.Plans, c.Templates, c.Sites, c.Domains, c.APIKeys)
+	return nil
+}
+
+func jsonOutput(cmd *cobra.Command) bool {
+	v, _ := cmd.Flags().GetBool("json")
+	return v
+}
+
+// emit prints v as JSON with --json, else runs table.
+func emit(cmd *cobra.Command, env *cliEnv, v any, table func()) error {
+	if jsonOutput(cmd) {
+		enc := json.NewEncoder(env.out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(v)
+	}
+	table()
+	return nil
+}
+
+// warn prints what the service warned of, on stderr.
+func warn(cmd *cobra.Command, warnings []string) {
+	for _, w := range warnings {
+		fmt.Fprintf(cmd.ErrOrStderr(), "warning: %s\n", w)
+	}
+}
+
+func flag(cmd *cobra.Command, name string) string {
+	v, _ := cmd.Flags().GetString(name)
+	return v
+}
+
+func boolFlag(cmd *cobra.Command, name string) bool {
+	v, _ := cmd.Flags().GetBool(name)
+	return v
+}
+
+func when(t *time.Time) string {
+	if t == nil {
+		return "-"
+	}
+	return t.Local().Format("2006-01-02 15:04")
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
+// Customers
+
+func cmdCustomersLs(ctx context.Context, cmd *cobra.Command, env *cliEnv, _ []string) error {
+	list, err := env.svc.AllCustomers(ctx, flag(cmd, "status"))
+	if err != nil {
+		return err
+	}
+	return emit(cmd, env, nonNil(list), func() {
+		fmt.Fprintln(env.out, "ID\tEMAIL\tNAME\tSTATUS\tPLAN\tCREATED")
+		for _, c := range list {
+			fmt.Fprintf(env.out, "%s\t%s\t%s\t%s\t%s\t%s\n", c.ID, c.Email, c.Name, c.Status, dash(c.PlanSlug), when(&c.CreatedAt))
+		}
+	})
+}
+
+func cmdCustomersAdd(ctx context.Context, cmd *cobra.Command, env *cliEnv, _ []string) error {
+	c, err := env.svc.CreateCustomer(ctx, cliActor(), manage.CustomerInput{Email: flag(cmd, "email"), Name: flag(cmd, "name"),
+		Status: flag(cmd, "status"), Plan: flag(cmd, "plan")})
+	if err != nil {
+		return err
+	}
+	return emit(cmd, env, c, func() { fmt.Fprintf(env.out, "added customer %s (%s)\n", c.ID, c.Email) })
+}
+
+func cmdCustomersRm(ctx context.Context, cmd *cobra.Command, env *cliEnv, args []string) error {
+	cascade := boolFlag(cmd, "cascade")
+	n, err := env.svc.DeleteCustomer(ctx, cliActor(), args[0], cascade, boolFlag(cmd, "purge"))
+	if manage.IsCode(err, manage.Conflict) && !cascade {
+		return fmt.Errorf("%w (use --cascade to remove them too)", cliError(err))
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(env.out, "removed customer %s and %d sites\n", args[0], n)
+	return nil
+}
+
+func cmdCustomerStatus(status string) func(context.Context, *cobra.Command, *cliEnv, []string) error {
+	return func(ctx context.Context, cmd *cobra.Command, env *cliEnv, args []string) error {
+		c, err := env.svc.SetCustomerStatus(ctx, cliActor(), args[0], status)
+		if err != nil {
+			return err
+		}
+		return emit(cmd, env, c, func() { fmt.Fprintf(env.out, "customer %s is %s\n", c.Email, c.Status) })
+	}
+}
+
+// Plans
+
+func cmdPlansLs(ctx context.Context, cmd *cobra.Command, env *cliEnv, _ []string) error {
+	list, err := env.svc.ListPlans(ctx, manage.Page{Limit: 500})
+	if err != nil {
+		return err
+	}
+	return emit(cmd, env, nonNil(list), func() {
+		fmt.Fprintln(env.out, "ID\tSLUG\tNAME\tMAX SITES\tMEMORY\tCPUS\tPIDS")
+		for _, p := range list {
+			fmt.Fprintf(env.out, "%s\t%s\t%s\t%d\t%s\t%s\t%s\n", p.ID, p.Slug, p.Name, p.MaxSites,
+				orDash(p.MemoryBytes, func(n int64) string { return humanize.IBytes(uint64(n)) }),
+				orDash(p.NanoCPUs, func(n int64) string { return fmt.Sprintf("%.2f", float64(n)/1e9) }),
+				orDash(p.PidsLimit, func(n int64) string { return fmt.Sprint(n) }))
+		}
+	})
+}
+
+func orDash(n int64, f func(int64) string) string {
+	if n == 0 {
+		return "-"
+	}
+	return f(n)
+}
+
+func cmdPlansAdd(ctx context.Context, cmd *cobra.Command, env *cliEnv, _ []string) error {
+	in := manage.PlanInput{Slug: flag(cmd, "slug"), Name: flag(cmd, "name")}
+	in.MaxSites, _ = cmd.Flags().GetInt("max-sites")
+	in.PidsLimit, _ = cmd.Flags().GetInt64("pids")
+	cpus, _ := cmd.Flags().GetFloat64("cpus")
+	in.NanoCPUs = int64(cpus * 1e9)
+	if m := flag(cmd, "memory"); m != "" {
+		n, err := parseSize(m)
+		if err != nil {
+			return fmt.Errorf("--memory: %w", err)
+		}
+		in.MemoryBytes = n
+	}
+	p, err := env.svc.CreatePlan(ctx, cliActor(), in)
+	if err != nil {
+		return err
+	}
+	return emit(cmd, env, p, func() { fmt.Fprintf(env.out, "added plan %s (%s)\n", p.Slug, p.ID) })
+}
+
+func cmdPlansRm(ctx context.Context, cmd *cobra.Command, env *cliEnv, args []string) error {
+	if err := env.svc.DeletePlan(ctx, cliActor(), args[0]); err != nil {
+		return err
+	}
+	fmt.Fprintf(env.out, "removed plan %s\n", args[0])
+	return nil
+}
+
+// Sites
+
+func cmdSitesLs(ctx context.Context, cmd *cobra.Command, env *cliEnv, _ []string) error {
+	list, err := env.svc.AllSites(ctx, manage.SiteFilter{Customer: flag(cmd, "customer"), Template: flag(cmd, "template"), Status: flag(cmd, "status")})
+	if err != nil {
+		return err
+	}
+	return emit(cmd, env, nonNil(list), func() {
+		fmt.Fprintln(env.out, "ID\tSUBDOMAIN\tCUSTOMER\tTEMPLATE\tSTATUS\tCONTAINER\tLAST FAILURE")
+		for _, s := range list {
+			failure := "-"
+			if s.Failure != nil {
+				failure = when(&s.Failure.At) + " " + s.Failure.Reason
+			}
+			fmt.Fprintf(env.out, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.ID, s.Subdomain, s.CustomerEmail, s.TemplateSlug, s.Status, s.State, failure)
+		}
+	})
+}
+
+func cmdSitesAdd(ctx context.Context, cmd *cobra.Command, env *cliEnv, _ []string) error {
+	envVars := map[string]string{}
+	for _, kv := range stringArray(cmd, "env") {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok {
+			return fmt.Errorf("--env %q: want NAME=value", kv)
+		}
+		envVars[k] = v
+	}
+	s, err := env.svc.CreateSite(ctx, cliActor(), manage.SiteInput{Customer: flag(cmd, "customer"), Subdomain: flag(cmd, "subdomain"),
+		Template: flag(cmd, "template"), Env: envVars})
+	if err != nil {
+		return err
+	}
+	warn(cmd, s.Warnings)
+	return emit(cmd, env, s, func() { fmt.Fprintf(env.out, "added site %s (%s)\n", s.ID, s.Subdomain) })
+}
+
+func stringArray(cmd *cobra.Command, name string) []string {
+	v, _ := cmd.Flags().GetStringArray(name)
+	return v
+}
+
+func cmdSitesRm(ctx context.Context, cmd *cobra.Command, env *cliEnv, args []string) error {
+	s, err := env.svc.DeleteSite(ctx, cliActor(), args[0], boolFlag(cmd, "purge"))
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(env.out, "removed site %s (%s)\n", s.ID, s.Subdomain)
+	return nil
+}
+
+func cmdSiteAction(action string) func(context.Context, *cobra.Command, *cliEnv, []string) error {
+	return func(ctx context.Context, cmd *cobra.Command, env *cliEnv, args []string) error {
+		st, err := env.svc.SiteAction(ctx, cliActor(), args[0], action)
+		if err != nil {
+			return err
+		}
+		return emit(cmd, env, st, func() {
+			if st.State == manage.StateRunning {
+				fmt.Fprintf(env.out, "site %s is running at %s\n", args[0], st.Upstream)
+			} else {
+				fmt.Fprintf(env.out, "site %s is %s\n", args[0], st.State)
+			}
+		})
+	}
+}
+
+func cmdSitesStatus(ctx context.Context, cmd *cobra.Command, env *cliEnv, args []string) error {
+	st, err := env.svc.SiteStatus(ctx, args[0])
+	if err != nil {
+		return err
+	}
+	return emit(cmd, env, st, func() {
+		fmt.Fprintf(env.out, "state:\t%s (%s)\n", st.State, st.Source)
+		fmt.Fprintf(env.out, "container:\t%s\n", dash(st.ContainerID))
+		fmt.Fprintf(env.out, "upstream:\t%s\n", dash(st.Upstream))
+		fmt.Fprintf(env.out, "last started:\t%s\n", when(st.LastStartedAt))
+		fmt.Fprintf(env.out, "last active:\t%s\n", when(st.LastActiveAt))
+		if f := st.Failure; f != nil {
+			fmt.Fprintf(env.out, "last failure:\t%s: %s", when(&f.At), f.Reason)
+			if f.ExitCode != nil {
+				fmt.Fprintf(env.out, " (exit code %d)", *f.ExitCode)
+			}
+			fmt.Fprintln(env.out)
+			if tail := strings.TrimSpace(f.LogTail); tail != "" {
+				env.out.Flush()
+				fmt.Fprintf(cmd.OutOrStdout(), "its last log lines:\n%s\n", tail)
+			}
+		}
+	})
+}
+
+func cmdSitesLogs(ctx context.Context, cmd *cobra.Command, env *cliEnv, args []string) error {
+	tail, _ := cmd.Flags().GetInt("tail")
+	follow := boolFlag(cmd, "follow")
+	if follow {
+		// Follow until interrupted, not for the command's usual bound.
+		ctx = cmd.Context()
+	}
+	rc, err := env.svc.SiteLogs(ctx, args[0], tail, follow)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	env.out.Flush()
+	_, err = io.Copy(cmd.OutOrStdout(), rc)
+	return err
+}
+
+// Domains
+
+func cmdDomainsLs(ctx context.Context, cmd *cobra.Command, env *cliEnv, _ []string) error {
+	list, err := env.svc.AllDomains(ctx, flag(cmd, "site"))
+	if err != nil {
+		return err
+	}
+	return emit(cmd, env, nonNil(list), func() {
+		fmt.Fprintln(env.out, "ID\tHOSTNAME\tSITE\tVERIFIED\tVERIFY TOKEN")
+		for _, d := range list {
+			fmt.Fprintf(env.out, "%s\t%s\t%s\t%s\t%s\n", d.ID, d.Hostname, d.Subdomain, when(d.VerifiedAt), d.VerifyToken)
+		}
+	})
+}
+
+func cmdDomainsAdd(ctx context.Context, cmd *cobra.Command, env *cliEnv, args []string) error {
+	d, err := env.svc.CreateDomain(ctx, cliActor(), manage.DomainInput{Site: args[0], Hostname: args[1]})
+	if err != nil {
+		return err
+	}
+	return emit(cmd, env, d, func() {
+		fmt.Fprintf(env.out, "added %s to site %s (unverified)\nto verify, add the DNS record:\n  TXT %s%s %q\nthen run: caddy tenants domains verify %s\n",
+			d.Hostname, d.Subdomain, manage.TXTPrefix, d.Hostname, d.VerifyToken, d.Hostname)
+	})
+}
+
+func cmdDomainsRm(ctx context.Context, cmd *cobra.Command, env *cliEnv, args []string) error {
+	d, err := env.svc.DeleteDomain(ctx, cliActor(), args[0])
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(env.out, "removed domain %s\n", d.Hostname)
+	return nil
+}
+
+// cmdDomainsVerify verifies as the server's tenant_admin does, with the
+// DNS settings given as flags (the CLI has no tenant_admin block).
+func cmdDomainsVerify(ctx context.Context, cmd *cobra.Command, env *cliEnv, args []string) error {
+	v := &manage.Verifier{CNAMETarget: flag(cmd, "cname-target")}
+	ips, _ := cmd.Flags().GetStringSlice("public-ip")
+	for _, s := range ips {
+		ip, err := netip.ParseAddr(s)
+		if err != nil {
+			return fmt.Errorf("--public-ip %q is not an IP address", s)
+		}
+		v.PublicIPs = append(v.PublicIPs, ip)
+	}
+	if addr := flag(cmd, "dns-server"); addr != "" {
+		v.Resolver = manage.NewResolver(addr)
+	}
+	svc := manage.New(manage.Config{Store: env.store, Runtime: env.rt.siteRuntime, Verifier: v})
+	res, err := svc.VerifyDomain(ctx, cliActor(), args[0], boolFlag(cmd, "force"))
+	if err != nil {
+		return err
+	}
+	if err := emit(cmd, env, res, func() {
+		if res.Verified {
+			fmt.Fprintf(env.out, "%s is verified (%s)\n", res.Domain.Hostname, dash(res.Method))
+			return
+		}
+		fmt.Fprintf(env.out, "%s is not verified: %s\nany of these records verifies it:\n", res.Domain.Hostname, res.Reason)
+		for _, e := range res.Expect {
+			fmt.Fprintf(env.out, "  %s\n", e)
+		}
+	}); err != nil {
+		return err
+	}
+	if !res.Verified {
+		env.out.Flush()
+		return fmt.Errorf("%s is not verified", res.Domain.Hostname)
+	}
+	return nil
+}
+
+// Templates
+
+func cmdTemplatesLs(ctx context.Context, cmd *cobra.Command, env *cliEnv, _ []string) error {
+	list, err := env.svc.AllTemplates(ctx)
+	if err != nil {
+		return err
+	}
+	return emit(cmd, env, nonNil(list), func() {
+		fmt.Fprintln(env.out, "ID\tSLUG\tNAME\tIMAGE\tPORT\tVERSION")
+		for _, t := range list {
+			fmt.Fprintf(env.out, "%s\t%s\t%s\t%s\t%d\t%d\n", t.ID, t.Slug, t.Name, t.Image, t.Port, t.Version)
+		}
+	})
+}
+
+func cmdTemplatesImport(ctx context.Context, cmd *cobra.Command, env *cliEnv, args []string) error {
+	var list []tenants.Template // nil: the built-in catalog
+	source := "the built-in catalog"
+	if len(args) == 1 {
+		source = args[0]
+		var data []byte
+		var err error
+		if args[0] == "-" {
+			data, err = io.ReadAll(cmd.InOrStdin())
+		} else {
+			data, err = os.ReadFile(args[0])
+		}
+		if err != nil {
+			return err
+		}
+		if list, err = manage.ParseTemplates(data); err != nil {
+			return err
+		}
+	}
+	res, err := env.svc.ImportTemplates(ctx, cliActor(), list)
+	if err != nil {
+		return err
+	}
+	warn(cmd, res.Warnings)
+	return emit(cmd, env, res, func() {
+		fmt.Fprintf(env.out, "imported %s: %d created, %d updated, %d unchanged\n", source, len(res.Created), len(res.Updated), len(res.Unchanged))
+	})
+}
+
+func cmdTemplatesExport(ctx context.Context, cmd *cobra.Command, env *cliEnv, args []string) error {
+	file, err := env.svc.ExportTemplates(ctx)
+	if err != nil {
+		return err
+	}
+	data, err := json.MarshalIndent(file, "", "  ")
+	if err != nil {
+		return err
+	}
+	data = append(data, '\n')
+	if len(args) == 1 && args[0] != "-" {
+		if err := os.WriteFile(args[0], data, 0o644); err != nil {
+			return err
+		}
+		fmt.Fprintf(env.out, "exported %d templates to %s\n", len(file.Templates), args[0])
+		return nil
+	}
+	_, err = env.out.Write(data)
+	return err
+}
+
+// API keys
+
+func cmdAPIKeyCreate(ctx context.Context, cmd *cobra.Command, env *cliEnv, _ []string) error {
+	key, err := env.svc.CreateAPIKey(ctx, cliActor(), flag(cmd, "name"), flag(cmd, "scope"))
+	if err != nil {
+		return err
+	}
+	return emit(cmd, env, key, func() {
+		fmt.Fprintf(env.out, "created %s key %s (%s)\n%s\nthis token is shown once: store it now\n", key.Scope, key.KeyID, key.Name, key.Token)
+	})
+}
+
+func cmdAPIKeyLs(ctx context.Context, cmd *cobra.Command, env *cliEnv, _ []string) error {
+	list, err := env.svc.ListAPIKeys(ctx)
+	if err != nil {
+		return err
+	}
+	return emit(cmd, env, nonNil(list), func() {
+		fmt.Fprintln(env.out, "KEY ID\tNAME\tSCOPE\tCREATED\tREVOKED")
+		for _, k := range list {
+			fmt.Fprintf(env.out, "%s\t%s\t%s\t%s\t%s\n", k.KeyID, k.Name, k.Scope, when(&k.CreatedAt), when(k.RevokedAt))
+		}
+	})
+}
+
+func cmdAPIKeyRevoke(ctx context.Context, cmd *cobra.Command, env *cliEnv, args []string) error {
+	if err := env.svc.RevokeAPIKey(ctx, cliActor(), args[0]); err != nil {
+		if manage.IsCode(err, manage.NotFound) {
+			return fmt.Errorf("no api key %q", args[0])
+		}
+		return err
+	}
+	fmt.Fprintf(env.out, "revoked api key %s\n", args[0])
+	return nil
+}

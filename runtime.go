@@ -1,0 +1,166 @@
+package multitenant
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/docker/docker/client"
+
+	"github.com/agistaffers/caddy-multitenant/manage"
+	"github.com/agistaffers/caddy-multitenant/provisioner"
+	"github.com/agistaffers/caddy-multitenant/tenants"
+)
+
+// siteRuntime is the admin service's view of a provisioner: it builds each
+// site's container spec from the store the way a request does from its
+// route, and words the provisioner's failures for the service. The server
+// gives it the platform's provisioner; the CLI one of its own, made at the
+// first action that needs the engine.
+type siteRuntime struct {
+	store  *tenants.Store
+	policy sitePolicy
+	prov   func(ctx context.Context) (*provisioner.Provisioner, error)
+	// started returns the provisioner if it exists yet, for what needs no
+	// engine (Status); nil when none was made.
+	started func() *provisioner.Provisioner
+}
+
+func (rt *siteRuntime) spec(ctx context.Context, siteID string) (provisioner.Spec, error) {
+	return rt.policy.siteSpec(ctx, rt.store, siteID)
+}
+
+func (rt *siteRuntime) ensure(ctx context.Context, siteID string, before func(*provisioner.Provisioner) error) error {
+	sp, err := rt.spec(ctx, siteID)
+	if err != nil {
+		return err
+	}
+	p, err := rt.prov(ctx)
+	if err != nil {
+		return err
+	}
+	if before != nil {
+		if err := before(p); err != nil {
+			return runtimeErr(err)
+		}
+	}
+	_, err = p.Ensure(ctx, sp)
+	return runtimeErr(err)
+}
+
+func (rt *siteRuntime) Start(ctx context.Context, siteID string) error {
+	return rt.ensure(ctx, siteID, nil)
+}
+
+func (rt *siteRuntime) Stop(ctx context.Context, siteID string) error {
+	p, err := rt.prov(ctx)
+	if err != nil {
+		return err
+	}
+	return runtimeErr(p.StopSite(ctx, siteID))
+}
+
+func (rt *siteRuntime) Restart(ctx context.Context, siteID string) error {
+	return rt.ensure(ctx, siteID, func(p *provisioner.Provisioner) error { return p.StopSite(ctx, siteID) })
+}
+
+func (rt *siteRuntime) Redeploy(ctx context.Context, siteID string) error {
+	return rt.ensure(ctx, siteID, func(p *provisioner.Provisioner) error { return p.RemoveSite(ctx, siteID, false) })
+}
+
+func (rt *siteRuntime) Remove(ctx context.Context, siteID string, purge bool) error {
+	p, err := rt.prov(ctx)
+	if err != nil {
+		return err
+	}
+	return runtimeErr(p.RemoveSite(ctx, siteID, purge))
+}
+
+func (rt *siteRuntime) Status(siteID string) manage.RuntimeStatus {
+	p := rt.started()
+	if p == nil {
+		return manage.RuntimeStatus{}
+	}
+	return runtimeStatus(p.Status(siteID))
+}
+
+func (rt *siteRuntime) Logs(ctx context.Context, siteID string, tail int, follow bool) (io.ReadCloser, error) {
+	p, err := rt.prov(ctx)
+	if err != nil {
+		return nil, err
+	}
+	rc, err := p.Logs(ctx, siteID, tail, follow)
+	return rc, runtimeErr(err)
+}
+
+func (rt *siteRuntime) HostLimits(ctx context.Context) (tenants.Limits, error) {
+	p, err := rt.prov(ctx)
+	if err != nil {
+		return tenants.Limits{}, err
+	}
+	host, err := p.Host(ctx)
+	return tenants.Limits{MemoryBytes: host.MemoryBytes, NanoCPUs: host.NanoCPUs()}, runtimeErr(err)
+}
+
+func (rt *siteRuntime) CheckImage(ctx context.Context, image string) error {
+	p, err := rt.prov(ctx)
+	if err != nil {
+		return err
+	}
+	return p.CheckImage(ctx, image)
+}
+
+// runtimeErr marks the provisioner's failures with the admin service's
+// sentinels; the engine's own words stay inside, for the log.
+func runtimeErr(err error) error {
+	var se *provisioner.StartError
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, provisioner.ErrCapacity):
+		return fmt.Errorf("%w: %w", manage.ErrNoCapacity, err)
+	case errors.As(err, &se), errors.Is(err, context.DeadlineExceeded):
+		return fmt.Errorf("%w: %w", manage.ErrStartFailed, err)
+	case client.IsErrConnectionFailed(err):
+		return fmt.Errorf("%w: %w", manage.ErrEngineUnavailable, err)
+	case cerrdefs.IsNotFound(err):
+		return fmt.Errorf("%w: %w", manage.ErrNoContainer, err)
+	}
+	return err
+}
+
+func runtimeStatus(s provisioner.SiteRuntime) manage.RuntimeStatus {
+	st := manage.RuntimeStatus{
+		SiteID:        s.SiteID,
+		State:         string(s.State),
+		ContainerID:   s.ContainerID,
+		Upstream:      s.Upstream,
+		LastStartedAt: timeOrNil(s.LastStart),
+		LastStoppedAt: timeOrNil(s.LastStop),
+		LastActiveAt:  timeOrNil(s.LastActivity),
+		InFlight:      s.InFlight,
+		Upgraded:      s.Upgraded,
+		RetryAfter:    timeOrNil(s.RetryAfter),
+	}
+	if f := s.Failure; f != nil {
+		st.Failure = &manage.Failure{Reason: f.Reason, LogTail: f.LogTail, At: s.FailedAt}
+		if f.ExitCode >= 0 {
+			code := f.ExitCode
+			st.Failure.ExitCode = &code
+		}
+	}
+	return st
+}
+
+func timeOrNil(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
+
+// Interface guards
+var _ manage.Runtime = (*siteRuntime)(nil)
