@@ -3,16 +3,13 @@ package multitenant
 import (
 	"errors"
 	"fmt"
-	"math"
 	"net"
 	"net/http"
 	"net/netip"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
-	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
-	"github.com/dustin/go-humanize"
 
 	"github.com/agistaffers/caddy-multitenant/admin"
 	"github.com/agistaffers/caddy-multitenant/manage"
@@ -21,8 +18,6 @@ import (
 
 func init() {
 	caddy.RegisterModule(AdminHandler{})
-	httpcaddyfile.RegisterHandlerDirective("tenant_admin", parseTenantAdmin)
-	httpcaddyfile.RegisterDirectiveOrder("tenant_admin", httpcaddyfile.Before, "reverse_proxy")
 }
 
 // AdminHandler serves the platform's admin REST API under /api/v1 (see
@@ -111,62 +106,6 @@ func (h *AdminHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, next ca
 		return nil
 	}
 	return next.ServeHTTP(w, r)
-}
-
-func parseTenantAdmin(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
-	handler := new(AdminHandler)
-	err := handler.UnmarshalCaddyfile(h.Dispenser)
-	return handler, err
-}
-
-// UnmarshalCaddyfile sets up the handler from Caddyfile tokens; see
-// AdminHandler for the syntax.
-func (h *AdminHandler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
-	d.Next() // consume directive name
-	if d.NextArg() {
-		return d.ArgErr()
-	}
-	for d.NextBlock(0) {
-		switch d.Val() {
-		case "max_body":
-			var s string
-			if err := oneArg(d, &s); err != nil {
-				return err
-			}
-			n, err := parseSize(s)
-			if err != nil {
-				return d.Errf("max_body: %v", err)
-			}
-			h.MaxBody = n
-		case "public_ips":
-			ips := d.RemainingArgs()
-			if len(ips) == 0 {
-				return d.Err("public_ips: expected at least one address")
-			}
-			h.PublicIPs = append(h.PublicIPs, ips...)
-		case "cname_target":
-			if err := oneArg(d, &h.CNAMETarget); err != nil {
-				return err
-			}
-		case "dns_resolver":
-			if err := oneArg(d, &h.DNSResolver); err != nil {
-				return err
-			}
-		default:
-			return d.Errf("unrecognized tenant_admin option %q", d.Val())
-		}
-	}
-	return nil
-}
-
-// parseSize reads a byte size: a number with an optional unit such as
-// KB, KiB, MB, MiB, GB or GiB (go-humanize's).
-func parseSize(s string) (int64, error) {
-	n, err := humanize.ParseBytes(s)
-	if err != nil || n < 1 || n > math.MaxInt64 {
-		return 0, fmt.Errorf("%q is not a size such as 1048576, 512KiB or 1MiB", s)
-	}
-	return int64(n), nil
 }
 
 // Interface guards

@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
-	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
 	"github.com/agistaffers/caddy-multitenant/billing"
 )
@@ -110,50 +109,19 @@ func (c *StripeConfig) billingConfig() (billing.Config, error) {
 	return cfg, nil
 }
 
-func (c *StripeConfig) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
-	for nesting := d.Nesting(); d.NextBlock(nesting); {
-		switch d.Val() {
-		case "secret_key":
-			if err := oneArg(d, &c.SecretKey); err != nil {
-				return err
-			}
-		case "webhook_secret":
-			if err := oneArg(d, &c.WebhookSecret); err != nil {
-				return err
-			}
-		case "api_url":
-			if err := oneArg(d, &c.APIURL); err != nil {
-				return err
-			}
-		case "grace_period":
-			if err := durationArg(d, &c.GracePeriod); err != nil {
-				return err
-			}
-		case "check_interval":
-			if err := durationArg(d, &c.CheckInterval); err != nil {
-				return err
-			}
-		case "prices":
-			if d.NextArg() {
-				return d.ArgErr()
-			}
-			if c.Prices == nil {
-				c.Prices = make(map[string]string)
-			}
-			for inner := d.Nesting(); d.NextBlock(inner); {
-				slug := d.Val()
-				var price string
-				if err := oneArg(d, &price); err != nil {
-					return d.Errf("prices: %s: expected one price id", slug)
-				}
-				if _, dup := c.Prices[slug]; dup {
-					return d.Errf("prices: plan %s listed twice", slug)
-				}
-				c.Prices[slug] = price
-			}
-		default:
-			return d.Errf("unrecognized stripe option %q", d.Val())
-		}
+// newBilling makes the platform's billing service when Stripe is
+// configured (nil otherwise). No I/O; its grace-period loop runs between
+// the platform's start and Destruct.
+func newBilling(a *App, p *platform) (*billing.Service, error) {
+	if a.Stripe == nil {
+		return nil, nil
 	}
-	return nil
+	cfg, err := a.Stripe.billingConfig()
+	if err != nil {
+		return nil, err
+	}
+	cfg.Store = a.store
+	cfg.Sites = platformSites{p}
+	cfg.Logger = a.logger.Named("billing")
+	return billing.New(cfg)
 }

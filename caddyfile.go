@@ -1,19 +1,34 @@
 package multitenant
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
+	"github.com/dustin/go-humanize"
 )
+
+// All of the root's Caddyfile: the tenants global option, the tenant,
+// tenant_proxy and tenant_admin directives, the tenant upstream source
+// and TLS permission, and their helpers.
 
 func init() {
 	httpcaddyfile.RegisterGlobalOption("tenants", parseGlobalOption)
+	httpcaddyfile.RegisterHandlerDirective("tenant", parseTenant)
+	httpcaddyfile.RegisterDirective("tenant_proxy", parseTenantProxy)
+	httpcaddyfile.RegisterHandlerDirective("tenant_admin", parseTenantAdmin)
+	httpcaddyfile.RegisterDirectiveOrder("tenant", httpcaddyfile.Before, "reverse_proxy")
+	httpcaddyfile.RegisterDirectiveOrder("tenant_proxy", httpcaddyfile.Before, "reverse_proxy")
+	httpcaddyfile.RegisterDirectiveOrder("tenant_admin", httpcaddyfile.Before, "reverse_proxy")
 }
 
 // parseGlobalOption sets up the tenants app from the `tenants` global
@@ -247,6 +262,247 @@ func onOff(s string) (bool, error) {
 	return false, fmt.Errorf("%q: expected on or off", s)
 }
 
+func parseTenantAdmin(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	handler := new(AdminHandler)
+	err := handler.UnmarshalCaddyfile(h.Dispenser)
+	return handler, err
+}
+
+// UnmarshalCaddyfile sets up the handler from Caddyfile tokens; see
+// AdminHandler for the syntax.
+func (h *AdminHandler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // consume directive name
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	for d.NextBlock(0) {
+		switch d.Val() {
+		case "max_body":
+			var s string
+			if err := oneArg(d, &s); err != nil {
+				return err
+			}
+			n, err := parseSize(s)
+			if err != nil {
+				return d.Errf("max_body: %v", err)
+			}
+			h.MaxBody = n
+		case "public_ips":
+			ips := d.RemainingArgs()
+			if len(ips) == 0 {
+				return d.Err("public_ips: expected at least one address")
+			}
+			h.PublicIPs = append(h.PublicIPs, ips...)
+		case "cname_target":
+			if err := oneArg(d, &h.CNAMETarget); err != nil {
+				return err
+			}
+		case "dns_resolver":
+			if err := oneArg(d, &h.DNSResolver); err != nil {
+				return err
+			}
+		default:
+			return d.Errf("unrecognized tenant_admin option %q", d.Val())
+		}
+	}
+	return nil
+}
+
+// parseSize reads a byte size: a number with an optional unit such as
+// KB, KiB, MB, MiB, GB or GiB (go-humanize's).
+func parseSize(s string) (int64, error) {
+	n, err := humanize.ParseBytes(s)
+	if err != nil || n < 1 || n > math.MaxInt64 {
+		return 0, fmt.Errorf("%q is not a size such as 1048576, 512KiB or 1MiB", s)
+	}
+	return int64(n), nil
+}
+
+func (c *StripeConfig) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		switch d.Val() {
+		case "secret_key":
+			if err := oneArg(d, &c.SecretKey); err != nil {
+				return err
+			}
+		case "webhook_secret":
+			if err := oneArg(d, &c.WebhookSecret); err != nil {
+				return err
+			}
+		case "api_url":
+			if err := oneArg(d, &c.APIURL); err != nil {
+				return err
+			}
+		case "grace_period":
+			if err := durationArg(d, &c.GracePeriod); err != nil {
+				return err
+			}
+		case "check_interval":
+			if err := durationArg(d, &c.CheckInterval); err != nil {
+				return err
+			}
+		case "prices":
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			if c.Prices == nil {
+				c.Prices = make(map[string]string)
+			}
+			for inner := d.Nesting(); d.NextBlock(inner); {
+				slug := d.Val()
+				var price string
+				if err := oneArg(d, &price); err != nil {
+					return d.Errf("prices: %s: expected one price id", slug)
+				}
+				if _, dup := c.Prices[slug]; dup {
+					return d.Errf("prices: plan %s listed twice", slug)
+				}
+				c.Prices[slug] = price
+			}
+		default:
+			return d.Errf("unrecognized stripe option %q", d.Val())
+		}
+	}
+	return nil
+}
+
+// UnmarshalCaddyfile sets up the module from Caddyfile tokens: the module
+// name and nothing else.
+func (p *Permission) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // the module name
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	if d.NextBlock(0) {
+		return d.Errf("permission tenant takes no options, got %q", d.Val())
+	}
+	return nil
+}
+
+// UnmarshalCaddyfile sets up the source from Caddyfile tokens; it takes no
+// arguments.
+func (u *Upstreams) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // consume source name
+	if d.NextArg() || d.NextBlock(0) {
+		return d.Err("tenant upstreams take no arguments")
+	}
+	return nil
+}
+
+// parseTenant sets up the tenant handler alone; see Handler for syntax.
+func parseTenant(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	handler := new(Handler)
+	err := handler.UnmarshalCaddyfile(h.Dispenser)
+	return handler, err
+}
+
+// UnmarshalCaddyfile sets up the handler from Caddyfile tokens.
+func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // consume directive name
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	for d.NextBlock(0) {
+		if err := h.unmarshalOption(d); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// unmarshalOption reads one of the handler's own subdirectives and refuses
+// any other.
+func (h *Handler) unmarshalOption(d *caddyfile.Dispenser) error {
+	switch d.Val() {
+	case "page_after":
+		return durationArg(d, &h.PageAfter)
+	case "pages_dir":
+		return oneArg(d, &h.PagesDir)
+	}
+	return d.Errf("unrecognized tenant option %q", d.Val())
+}
+
+// DefaultStreamCloseDelay is how long tenant_proxy keeps upgraded
+// connections (WebSockets) of an unloaded config open after a reload,
+// unless stream_close_delay says otherwise.
+const DefaultStreamCloseDelay = 10 * time.Minute
+
+// parseTenantProxy sets up the tenant handler followed by a reverse_proxy
+// whose upstreams are the tenant's container, the way php_fastcgi wraps
+// reverse_proxy. It takes the tenant handler's subdirectives and every
+// reverse_proxy subdirective:
+//
+// Unlike plain reverse_proxy, stream_close_delay defaults to 10m, so a
+// config reload does not cut every tenant's WebSockets at once.
+//
+//	tenant_proxy [<matcher>] {
+//		page_after <duration>
+//		pages_dir  <directory>
+//		# any reverse_proxy subdirective, e.g.
+//		header_up X-Tenant {tenant.site_id}
+//		transport http {
+//			dial_timeout 2s
+//		}
+//	}
+func parseTenantProxy(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue, error) {
+	if !h.Next() {
+		return nil, h.ArgErr()
+	}
+	userMatcherSet, err := h.ExtractMatcherSet()
+	if err != nil {
+		return nil, err
+	}
+	// The remaining tokens are read twice: first for our own options,
+	// which are deleted, then by reverse_proxy's own unmarshaler.
+	dispenser := h.NewFromNextSegment()
+	tenantHandler := new(Handler)
+	for dispenser.Next() {
+		for dispenser.NextBlock(0) {
+			if dispenser.Nesting() != 1 {
+				continue
+			}
+			switch dispenser.Val() {
+			case "page_after", "pages_dir":
+				if err := tenantHandler.unmarshalOption(dispenser); err != nil {
+					return nil, err
+				}
+				dispenser.DeleteN(2)
+			case "to", "dynamic":
+				return nil, dispenser.Errf("tenant_proxy chooses its upstream itself; %s is not allowed", dispenser.Val())
+			}
+		}
+	}
+	dispenser.Reset()
+
+	rpHandler := &reverseproxy.Handler{
+		DynamicUpstreamsRaw: caddyconfig.JSONModuleObject(Upstreams{}, "source", "tenant", nil),
+	}
+	dispenser.Next() // directive name
+	if err := rpHandler.UnmarshalCaddyfile(dispenser); err != nil {
+		return nil, err
+	}
+	if err := rpHandler.FinalizeUnmarshalCaddyfile(h); err != nil {
+		return nil, err
+	}
+	// A config reload would otherwise cut every tenant's WebSockets at
+	// once; tenants come and go without reloads, so reloads are operator
+	// changes that open connections should outlive where they can.
+	if rpHandler.StreamCloseDelay == 0 {
+		rpHandler.StreamCloseDelay = caddy.Duration(DefaultStreamCloseDelay)
+	}
+
+	route := caddyhttp.Route{
+		HandlersRaw: []json.RawMessage{
+			caddyconfig.JSONModuleObject(tenantHandler, "handler", "tenant", nil),
+			caddyconfig.JSONModuleObject(rpHandler, "handler", "reverse_proxy", nil),
+		},
+	}
+	if userMatcherSet != nil {
+		route.MatcherSetsRaw = []caddy.ModuleMap{userMatcherSet}
+	}
+	return []httpcaddyfile.ConfigValue{{Class: "route", Value: route}}, nil
+}
+
 // oneArg reads exactly one argument of the current option into dst.
 func oneArg(d *caddyfile.Dispenser, dst *string) error {
 	name := d.Val()
@@ -279,4 +535,7 @@ func durationArg(d *caddyfile.Dispenser, dst *caddy.Duration) error {
 }
 
 // Interface guards
-var _ caddyfile.Unmarshaler = (*App)(nil)
+var (
+	_ caddyfile.Unmarshaler = (*App)(nil)
+	_ caddyfile.Unmarshaler = (*Handler)(nil)
+)

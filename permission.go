@@ -54,19 +54,6 @@ func (Permission) CaddyModule() caddy.ModuleInfo {
 	}
 }
 
-// UnmarshalCaddyfile sets up the module from Caddyfile tokens: the module
-// name and nothing else.
-func (p *Permission) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
-	d.Next() // the module name
-	if d.NextArg() {
-		return d.ArgErr()
-	}
-	if d.NextBlock(0) {
-		return d.Errf("permission tenant takes no options, got %q", d.Val())
-	}
-	return nil
-}
-
 // Provision takes the resolver of the tenants app. Like the app's own
 // Provision it does no I/O.
 func (p *Permission) Provision(ctx caddy.Context) error {

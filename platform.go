@@ -14,7 +14,6 @@ import (
 	"github.com/dustin/go-humanize"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
 	"github.com/agistaffers/caddy-multitenant/billing"
@@ -489,42 +488,4 @@ func limitsWithin(prefix string, l tenants.Limits, host provisioner.Host) error 
 		return fmt.Errorf("%s cpus: %.2f is more than the Docker host's %d", prefix, float64(l.NanoCPUs)/1e9, host.CPUs)
 	}
 	return nil
-}
-
-// collectorSet is a prometheus.Registerer that only remembers collectors,
-// so the shared platform's metrics can be registered on the registry of
-// every config that uses it (Caddy makes one registry per config).
-type collectorSet struct {
-	mu         sync.Mutex
-	collectors []prometheus.Collector
-}
-
-func (s *collectorSet) add(c prometheus.Collector) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.collectors = append(s.collectors, c)
-}
-
-func (s *collectorSet) Register(c prometheus.Collector) error { s.add(c); return nil }
-
-func (s *collectorSet) MustRegister(cs ...prometheus.Collector) {
-	for _, c := range cs {
-		s.add(c)
-	}
-}
-
-func (s *collectorSet) Unregister(c prometheus.Collector) bool { return false }
-
-// registerOn registers every collector on reg; one already there (from
-// the previous config sharing this platform) is fine.
-func (s *collectorSet) registerOn(reg prometheus.Registerer, logger *zap.Logger) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, c := range s.collectors {
-		if err := reg.Register(c); err != nil {
-			if _, ok := err.(prometheus.AlreadyRegisteredError); !ok {
-				logger.Warn("registering metrics", zap.Error(err))
-			}
-		}
-	}
 }

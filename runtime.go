@@ -10,6 +10,7 @@ import (
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/client"
 
+	"github.com/agistaffers/caddy-multitenant/billing"
 	"github.com/agistaffers/caddy-multitenant/manage"
 	"github.com/agistaffers/caddy-multitenant/provisioner"
 	"github.com/agistaffers/caddy-multitenant/tenants"
@@ -113,6 +114,18 @@ func (rt *siteRuntime) CheckImage(ctx context.Context, image string) error {
 	return p.CheckImage(ctx, image)
 }
 
+// platformSites is billing's view of the platform's containers.
+type platformSites struct{ p *platform }
+
+func (s platformSites) StopSite(ctx context.Context, siteID string) error {
+	return s.p.prov.StopSite(ctx, siteID)
+}
+
+func (s platformSites) Running(siteID string) bool {
+	_, running := s.p.prov.Upstream(siteID)
+	return running
+}
+
 // runtimeErr marks the provisioner's failures with the admin service's
 // sentinels; the engine's own words stay inside, for the log.
 func runtimeErr(err error) error {
@@ -163,4 +176,7 @@ func timeOrNil(t time.Time) *time.Time {
 }
 
 // Interface guards
-var _ manage.Runtime = (*siteRuntime)(nil)
+var (
+	_ manage.Runtime      = (*siteRuntime)(nil)
+	_ billing.SiteStopper = platformSites{}
+)

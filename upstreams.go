@@ -49,16 +49,6 @@ func (Upstreams) GetUpstreams(r *http.Request) ([]*reverseproxy.Upstream, error)
 	return []*reverseproxy.Upstream{{Dial: addr}}, nil
 }
 
-// UnmarshalCaddyfile sets up the source from Caddyfile tokens; it takes no
-// arguments.
-func (u *Upstreams) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
-	d.Next() // consume source name
-	if d.NextArg() || d.NextBlock(0) {
-		return d.Err("tenant upstreams take no arguments")
-	}
-	return nil
-}
-
 // Interface guards
 var (
 	_ reverseproxy.UpstreamSource = (*Upstreams)(nil)

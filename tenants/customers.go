@@ -65,12 +65,24 @@ func (s *Store) GetCustomer(ctx context.Context, id string) (*Customer, error) {
 	return c, mapError("getting customer", err)
 }
 
-// GetCustomerByEmail returns the customer with email (compared without
-// regard to case).
+// GetCustomerByEmail returns the customer with email, compared without
+// regard to case unless two customers' emails differ only in case: then
+// it must match exactly.
 func (s *Store) GetCustomerByEmail(ctx context.Context, email string) (*Customer, error) {
-	c, err := collectOne[Customer](s.pool.Query(ctx, `SELECT `+customerColumns+` FROM customers
+	list, err := collectAll[Customer](s.pool.Query(ctx, `SELECT `+customerColumns+` FROM customers
 		WHERE lower(email) = lower($1)`, email))
-	return c, mapError("getting customer", err)
+	if err != nil {
+		return nil, mapError("getting customer", err)
+	}
+	if len(list) == 1 {
+		return &list[0], nil
+	}
+	for i := range list {
+		if list[i].Email == email {
+			return &list[i], nil
+		}
+	}
+	return nil, ErrNotFound
 }
 
 // GetCustomerByStripeID returns the customer Stripe knows as stripeID.
