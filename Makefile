@@ -3,6 +3,7 @@
 .PHONY: build run test xcaddy clean
 
 build:
+	@[ -x bin/caddy ] || echo "build: compiling bin/caddy (Caddy and this plugin); the first build takes a few minutes"
 	go build -o bin/caddy ./cmd/caddy
 
 run: build

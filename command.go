@@ -252,9 +252,11 @@ type cliRuntime struct {
 	app  *App
 	pool *pgxpool.Pool
 
-	mu      sync.Mutex
-	prov    *provisioner.Provisioner
-	changes map[string]provisioner.SiteRuntime
+	mu   sync.Mutex // guards prov
+	prov *provisioner.Provisioner
+
+	changesMu sync.Mutex // apart from mu: the provisioner reports while it starts
+	changes   map[string]provisioner.SiteRuntime
 }
 
 func newCLIRuntime(app *App, pool *pgxpool.Pool, store *tenants.Store) *cliRuntime {
@@ -271,8 +273,8 @@ func (rt *cliRuntime) provisioner(ctx context.Context) (*provisioner.Provisioner
 	}
 	cfg := rt.app.provisionerConfig(rt.pool, zap.NewNop())
 	cfg.OnChange = func(s provisioner.SiteRuntime) {
-		rt.mu.Lock()
-		defer rt.mu.Unlock()
+		rt.changesMu.Lock()
+		defer rt.changesMu.Unlock()
 		rt.changes[s.SiteID] = s
 	}
 	p, err := provisioner.New(cfg)
@@ -295,17 +297,17 @@ func (rt *cliRuntime) started() *provisioner.Provisioner {
 
 // close saves the state changes and stops the provisioner.
 func (rt *cliRuntime) close() {
-	rt.mu.Lock()
-	p := rt.prov
-	batch := make([]tenants.SiteRuntime, 0, len(rt.changes))
-	for _, s := range rt.changes {
-		batch = append(batch, toStoreRuntime(s))
-	}
-	rt.mu.Unlock()
+	p := rt.started()
 	if p == nil {
 		return
 	}
 	p.Stop()
+	rt.changesMu.Lock()
+	batch := make([]tenants.SiteRuntime, 0, len(rt.changes))
+	for _, s := range rt.changes {
+		batch = append(batch, toStoreRuntime(s))
+	}
+	rt.changesMu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_ = rt.store.SaveRuntimes(ctx, batch)

@@ -72,7 +72,7 @@ func New(cfg Config) *API {
 func (a *API) Routes() []Route { return slices.Clone(a.routes) }
 
 func (a *API) handle(method, path string, h handlerFunc) {
-	a.routes = append(a.routes, Route{method, Prefix + path})
+	a.routes = append(a.routes, Route{method, Prefix + strings.TrimSuffix(path, "{$}")})
 	a.mux.HandleFunc(method+" "+Prefix+path, func(w http.ResponseWriter, r *http.Request) {
 		if err := h(w, r); err != nil {
 			writeError(w, a.toAPIError(r, err))
@@ -81,6 +81,7 @@ func (a *API) handle(method, path string, h handlerFunc) {
 }
 
 func (a *API) register() {
+	a.handle("GET", "/{$}", a.index)
 	a.handle("GET", "/openapi.json", a.openAPI)
 
 	a.handle("GET", "/customers", a.listCustomers)
@@ -176,6 +177,9 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		r = r.WithContext(context.WithValue(r.Context(), keyCtx{}, key))
 	}
 
+	if r.URL.Path == Prefix {
+		r.URL.Path += "/" // the index, either way
+	}
 	if _, pattern := a.mux.Handler(r); pattern == "" {
 		if allow := a.allowed(r); len(allow) > 0 {
 			w.Header().Set("Allow", strings.Join(allow, ", "))

@@ -41,6 +41,7 @@ type (
 var pageParams = []string{"limit", "after"}
 
 var operations = []operation{
+	{method: "GET", path: "/", summary: "An index of the API: its resources and this document", status: 200, resp: Index{}},
 	{method: "GET", path: "/openapi.json", summary: "This document (no API key needed)", status: 200, resp: map[string]any{}},
 
 	{method: "GET", path: "/customers", summary: "List customers", query: append([]string{"status"}, pageParams...), status: 200, resp: customerList{}},
@@ -97,6 +98,22 @@ var (
 func OpenAPI() map[string]any {
 	openAPIOnce.Do(func() { openAPIDoc = buildOpenAPI() })
 	return openAPIDoc
+}
+
+// Index is the answer of GET /api/v1/: where the API's resources and its
+// OpenAPI document are.
+type Index struct {
+	OpenAPI   string            `json:"openapi"`
+	Resources map[string]string `json:"resources"`
+}
+
+func (a *API) index(w http.ResponseWriter, r *http.Request) error {
+	res := map[string]string{}
+	for _, name := range []string{"customers", "plans", "templates", "sites", "domains", "audit"} {
+		res[name] = Prefix + "/" + name
+	}
+	writeJSON(w, http.StatusOK, Index{OpenAPI: Prefix + "/openapi.json", Resources: res})
+	return nil
 }
 
 func (a *API) openAPI(w http.ResponseWriter, r *http.Request) error {

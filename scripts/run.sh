@@ -2,7 +2,8 @@
 # run.sh: what `make run` runs. Serves dev/Caddyfile (the development twin
 # of Caddyfile.example) with the freshly built bin/caddy; when DATABASE_URL
 # is unset, a throwaway PostgreSQL under .data/ holds the data. A demo site
-# (image built locally) is registered, so http://demo.localhost:8080/ works.
+# (image built locally) is registered, so http://demo.localhost:8080/ works,
+# and the built-in template catalog is imported.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,6 +12,17 @@ if [ -z "${DATABASE_URL:-}" ]; then
 	export DATABASE_URL
 	echo "run: using local PostgreSQL $DATABASE_URL (data in .data/pg; stop it with scripts/pg-down.sh .data/pg)"
 fi
+mkdir -p .data
+printf 'export DATABASE_URL=%q\n' "$DATABASE_URL" >.data/dev.env
 scripts/docker-up.sh
 go run ./internal/cmd/devsetup
+cat <<MSG
+run: the CLI finds the dev database through DATABASE_URL; in another shell:
+       export DATABASE_URL='$DATABASE_URL'      (or: . .data/dev.env)
+       bin/caddy tenants sites ls
+       bin/caddy tenants templates ls
+       bin/caddy tenants sites status demo
+       bin/caddy tenants sites logs demo
+run: serving dev/Caddyfile on :8080 (Ctrl-C stops it)
+MSG
 exec bin/caddy run --config dev/Caddyfile

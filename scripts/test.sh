@@ -8,8 +8,20 @@ cd "$(dirname "$0")/.."
 started=$(date +%s)
 step() { printf '\n== %s (%ds)\n' "$*" $(($(date +%s) - started)); }
 
+# pg_listening DIR: whether the cluster of DIR is up already (then it is
+# someone else's to stop).
+pg_listening() {
+	local port
+	port=$(cat "$1/port" 2>/dev/null) || return 1
+	(exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null
+}
+
 step "postgresql"
 if [ -z "${TENANTS_TEST_DATABASE_URL:-}" ]; then
+	if ! pg_listening .data/test-pg; then
+		# Started here, so stopped here, however the tests end.
+		trap 'scripts/pg-down.sh .data/test-pg' EXIT
+	fi
 	TENANTS_TEST_DATABASE_URL=$(scripts/pg-up.sh .data/test-pg)
 	export TENANTS_TEST_DATABASE_URL
 fi
@@ -19,7 +31,13 @@ step "docker"
 scripts/docker-up.sh
 docker version --format 'engine {{.Server.Version}}, api {{.Server.APIVersion}}'
 
-step "go vet"
+step "gofmt and go vet"
+unformatted=$(gofmt -l .)
+if [ -n "$unformatted" ]; then
+	echo "gofmt would change these files:" >&2
+	echo "$unformatted" >&2
+	exit 1
+fi
 go vet ./...
 
 step "test peers"

@@ -1,8 +1,9 @@
 // Command devsetup prepares the database and Docker engine that `make run`
 // serves: it builds a small demo site image locally (no registry needed),
-// applies migrations and registers a demo customer, template and site, so
-// that http://demo.localhost:8080/ shows a lazily started container. It is
-// idempotent: what exists is left as it is.
+// applies migrations, imports the built-in template catalog and registers
+// a demo customer, template and site, so that http://demo.localhost:8080/
+// shows a lazily started container. It is idempotent: what exists is left
+// as it is.
 package main
 
 import (
@@ -16,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/agistaffers/caddy-multitenant/internal/testimage"
+	"github.com/agistaffers/caddy-multitenant/manage"
 	"github.com/agistaffers/caddy-multitenant/tenants"
 )
 
@@ -57,6 +59,14 @@ func run() error {
 		return err
 	}
 	store := tenants.NewStore(pool, tenants.Options{BaseDomain: "localhost", Reserved: []string{"admin", "www", "api"}})
+	svc := manage.New(manage.Config{Store: store})
+	imported, err := svc.ImportTemplates(ctx, actor, nil)
+	if err != nil {
+		return fmt.Errorf("importing the template catalog: %w", err)
+	}
+	if n := len(imported.Created); n > 0 {
+		fmt.Printf("devsetup: imported %d templates from the built-in catalog\n", n)
+	}
 
 	tpl, err := store.GetTemplateBySlug(ctx, "demo")
 	if errors.Is(err, tenants.ErrNotFound) {
@@ -102,6 +112,6 @@ func run() error {
 		return err
 	}
 	fmt.Printf("devsetup: demo site ready: curl http://demo.localhost:8080/\n")
-	fmt.Printf("devsetup: admin API:       curl -H 'Authorization: Bearer %s' http://admin.localhost:8080/api/v1/sites\n", string(token[:len(token)-1]))
+	fmt.Printf("devsetup: admin API:       curl -H 'Authorization: Bearer %s' http://admin.localhost:8080/api/v1/\n", string(token[:len(token)-1]))
 	return nil
 }
