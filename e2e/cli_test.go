@@ -70,7 +70,13 @@ func TestCLIErrors(t *testing.T) {
 	}{
 		{[]string{"tenants", "migrate", "--database-url", "postgres://nobody@127.0.0.1:1/x?connect_timeout=2"}, "connecting to database"},
 		{[]string{"tenants", "migrate", "--database-url", pgtest.URL(t), "--schema", "Bad;Schema"}, "invalid schema name"},
-		{[]string{"tenants", "status"}, "database_url:"},
+		// No config, no ./Caddyfile, no DATABASE_URL: the error says all
+		// three ways the CLI finds its database.
+		{[]string{"tenants", "status"}, "--config"},
+		{[]string{"tenants", "status"}, "./Caddyfile"},
+		{[]string{"tenants", "status"}, "DATABASE_URL"},
+		{[]string{"tenants", "site", "ls"}, `unknown command "site" for "caddy tenants"; did you mean sites?`},
+		{[]string{"tenants", "sites", "lst"}, `unknown command "lst" for "caddy tenants sites"; did you mean ls?`},
 	}
 	for _, c := range cases {
 		out, err := caddyCmd(t, []string{"DATABASE_URL="}, c.args...)
