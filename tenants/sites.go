@@ -2,6 +2,7 @@ package tenants
 
 import (
 	"context"
+	"slices"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -25,10 +26,17 @@ func (s *Store) validateSite(site *Site) error {
 	if err := validateID("template_id", site.TemplateID); err != nil {
 		return err
 	}
-	if site.Status != SiteActive && site.Status != SiteSuspended {
-		return invalid("status", "must be active or suspended")
+	if err := validateSiteStatus(site.Status); err != nil {
+		return err
 	}
 	return ValidateEnv("env", site.Env)
+}
+
+func validateSiteStatus(status string) error {
+	if !slices.Contains(SiteStatuses, status) {
+		return invalid("status", "must be active or suspended")
+	}
+	return nil
 }
 
 // CreateSite inserts site (status defaults to active) and fills in its id
@@ -78,6 +86,11 @@ func (s *Store) ListSites(ctx context.Context, f SiteFilter, page Page) ([]Site,
 			if err := validateID(field, id); err != nil {
 				return nil, err
 			}
+		}
+	}
+	if f.Status != "" {
+		if err := validateSiteStatus(f.Status); err != nil {
+			return nil, err
 		}
 	}
 	list, err := collectAll[Site](s.pool.Query(ctx, `SELECT `+siteColumns+` FROM sites
