@@ -3,11 +3,13 @@ package admin
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"go.uber.org/zap"
 
@@ -92,7 +94,7 @@ func (a *API) createStripeCustomer(r *http.Request, c *tenants.Customer) error {
 		return nil
 	}
 	if derr := a.store.DeleteCustomer(context.WithoutCancel(r.Context()), actor(r), c.ID, false); derr != nil {
-		a.log.Error("removing customer after its stripe customer failed", zap.String("customer_id", c.ID), zap.Error(derr))
+		a.logFor(r).Error("removing customer after its stripe customer failed", zap.String("customer_id", c.ID), zap.Error(derr))
 	}
 	return err
 }
@@ -213,8 +215,11 @@ func (a *API) portal(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// checkURL refuses anything but an absolute http(s) URL; empty is allowed
-// unless required.
+// MaxURLLen is the longest URL checkout and portal take, in characters.
+const MaxURLLen = 2048
+
+// checkURL refuses anything but an absolute http(s) URL of at most
+// MaxURLLen characters; empty is allowed unless required.
 func checkURL(field, v string, required bool) error {
 	if v == "" {
 		if required {
@@ -222,8 +227,11 @@ func checkURL(field, v string, required bool) error {
 		}
 		return nil
 	}
+	if utf8.RuneCountInString(v) > MaxURLLen {
+		return invalidParam(field, fmt.Sprintf("longer than %d characters", MaxURLLen))
+	}
 	u, err := url.Parse(v)
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || len(v) > 2048 {
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 		return invalidParam(field, "must be an absolute http(s) URL")
 	}
 	return nil
@@ -243,27 +251,27 @@ func bodyError(err error) error {
 // those.
 func (a *API) serveWebhook(w http.ResponseWriter, r *http.Request) {
 	if a.cfg.Billing == nil {
-		writeError(w, apiErr(http.StatusNotFound, CodeNotFound, "", "no Stripe webhook here: billing is not configured"))
+		writeError(w, r, apiErr(http.StatusNotFound, CodeNotFound, "", "no Stripe webhook here: billing is not configured"))
 		return
 	}
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", "POST")
-		writeError(w, apiErr(http.StatusMethodNotAllowed, CodeMethodNotAllowed, "", r.Method+" is not allowed here; allowed: POST"))
+		writeError(w, r, apiErr(http.StatusMethodNotAllowed, CodeMethodNotAllowed, "", r.Method+" is not allowed here; allowed: POST"))
 		return
 	}
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
-		writeError(w, a.toAPIError(r, bodyError(err)))
+		writeError(w, r, a.toAPIError(r, bodyError(err)))
 		return
 	}
 	res, err := a.cfg.Billing.HandleWebhook(r.Context(), body, r.Header.Get("Stripe-Signature"))
 	if errors.Is(err, billing.ErrSignature) {
-		a.log.Warn("stripe webhook refused", zap.String("remote_addr", r.RemoteAddr), zap.Error(err))
-		writeError(w, apiErr(http.StatusBadRequest, CodeInvalidSignature, "", "the Stripe-Signature header does not verify"))
+		a.logFor(r).Warn("stripe webhook refused", zap.String("remote_addr", r.RemoteAddr), zap.Error(err))
+		writeError(w, r, apiErr(http.StatusBadRequest, CodeInvalidSignature, "", "the Stripe-Signature header does not verify"))
 		return
 	}
 	if err != nil {
-		writeError(w, a.toAPIError(r, err))
+		writeError(w, r, a.toAPIError(r, err))
 		return
 	}
 	writeJSON(w, http.StatusOK, res)
@@ -284,13 +292,13 @@ func (a *API) stopCustomerSites(r *http.Request, customerID string) {
 	}
 	ids, err := a.store.CustomerSiteIDs(r.Context(), customerID)
 	if err != nil {
-		a.log.Warn("listing sites of suspended customer", zap.String("customer_id", customerID), zap.Error(err))
+		a.logFor(r).Warn("listing sites of suspended customer", zap.String("customer_id", customerID), zap.Error(err))
 		return
 	}
 	ctx := context.WithoutCancel(r.Context())
 	for _, id := range ids {
 		if err := a.cfg.Runtime.Stop(ctx, id); err != nil {
-			a.log.Warn("stopping site of suspended customer", zap.String("site_id", id), zap.Error(err))
+			a.logFor(r).Warn("stopping site of suspended customer", zap.String("site_id", id), zap.Error(err))
 		}
 	}
 }

@@ -33,7 +33,7 @@ type VerifyResult struct {
 }
 
 func (a *API) listDomains(w http.ResponseWriter, r *http.Request) error {
-	return a.writeDomains(w, r, r.URL.Query().Get("site_id"))
+	return a.writeDomains(w, r, query(r).Get("site_id"))
 }
 
 func (a *API) listSiteDomains(w http.ResponseWriter, r *http.Request) error {

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strconv"
+	"strings"
 
 	"go.uber.org/zap"
 
@@ -15,7 +17,10 @@ import (
 // Error codes of the API, in the "code" member of every error response.
 const (
 	CodeMalformedJSON    = "malformed_json"
+	CodeMalformedQuery   = "malformed_query"
 	CodeUnknownField     = "unknown_field"
+	CodeUnknownParameter = "unknown_parameter"
+	CodeDuplicateKey     = "duplicate_key"
 	CodeInvalidType      = "invalid_type"
 	CodeBodyTooLarge     = "body_too_large"
 	CodeUnsupportedMedia = "unsupported_media_type"
@@ -25,6 +30,7 @@ const (
 	CodeMethodNotAllowed = "method_not_allowed"
 	CodeUnauthorized     = "unauthorized"
 	CodeForbidden        = "forbidden"
+	CodeRateLimited      = "rate_limited"
 	CodeStartFailed      = "start_failed"
 	CodeNoCapacity       = "no_capacity"
 	CodeUnavailable      = "unavailable"
@@ -33,15 +39,20 @@ const (
 
 // Error is the one shape of every error the API returns:
 //
-//	{"error": {"code": "invalid", "message": "...", "field": "subdomain"}}
+//	{"error": {"code": "invalid", "message": "...", "field": "subdomain", "request_id": "..."}}
 //
-// Field names the request field (JSON member or query parameter) at fault,
-// when one is.
+// Field names the request field (JSON member, env.NAME, or query
+// parameter) at fault, when one is. Messages say what was wrong with the
+// request, never how the server or its engines failed: for those the
+// message is general, and the server log has the details under the
+// request id (also the X-Request-Id header of every response).
 type Error struct {
-	Status  int    `json:"-"`
-	Code    string `json:"code"`
-	Message string `json:"message"`
-	Field   string `json:"field,omitempty"`
+	Status     int    `json:"-"`
+	Code       string `json:"code"`
+	Message    string `json:"message"`
+	Field      string `json:"field,omitempty"`
+	RequestID  string `json:"request_id,omitempty"`
+	retryAfter int    // seconds, for a Retry-After header
 }
 
 func (e *Error) Error() string {
@@ -63,6 +74,12 @@ func invalidParam(field, msg string) *Error {
 	return apiErr(http.StatusUnprocessableEntity, CodeInvalid, field, msg)
 }
 
+// printable makes a name from the request fit to show as a field: valid
+// UTF-8 without NUL, what is neither shown as U+FFFD.
+func printable(s string) string {
+	return strings.ToValidUTF8(strings.ReplaceAll(s, "\x00", "\uFFFD"), "\uFFFD")
+}
+
 // Sentinel errors a Runtime returns (wrapped) so the API can answer with
 // the right status.
 var (
@@ -77,8 +94,16 @@ var (
 	ErrStartFailed = errors.New("the site failed to start")
 )
 
-// toAPIError maps store, runtime and decoding errors to API errors. Errors
-// it does not know are internal: logged in full, answered without detail.
+// Retry-After of the 503s: how soon the condition may well have cleared.
+const (
+	retryUnavailable = 5  // the database: a restart or failover
+	retryCapacity    = 10 // capacity: a running site goes idle
+)
+
+// toAPIError maps store, runtime and decoding errors to API errors.
+// Failures of the server or its engines (the database, Docker, Stripe) are
+// answered in general terms and logged in full under the request's id:
+// their messages name internal addresses, containers and the host.
 func (a *API) toAPIError(r *http.Request, err error) *Error {
 	var apiE *Error
 	var verr *tenants.ValidationError
@@ -92,36 +117,50 @@ func (a *API) toAPIError(r *http.Request, err error) *Error {
 		return apiErr(http.StatusConflict, CodeConflict, cerr.Field, cerr.Message)
 	case errors.Is(err, tenants.ErrNotFound):
 		return notFound("resource")
+	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
+		return apiErr(499, "client_closed", "", "client closed the request")
+	case errors.Is(err, tenants.ErrUnavailable):
+		a.logFor(r).Warn("database unavailable", zap.Error(err))
+		e := apiErr(http.StatusServiceUnavailable, CodeUnavailable, "", "the database is unavailable; retry shortly")
+		e.retryAfter = retryUnavailable
+		return e
 	case errors.Is(err, ErrNoContainer):
 		return apiErr(http.StatusNotFound, CodeNotFound, "", ErrNoContainer.Error())
 	case errors.Is(err, ErrNoCapacity):
-		return apiErr(http.StatusServiceUnavailable, CodeNoCapacity, "", err.Error())
+		a.logFor(r).Info("no capacity to start site", zap.Error(err))
+		e := apiErr(http.StatusServiceUnavailable, CodeNoCapacity, "", "no capacity to start the site now, every running site is busy; retry shortly")
+		e.retryAfter = retryCapacity
+		return e
 	case errors.Is(err, billing.ErrStripe):
-		a.log.Warn("stripe request failed", zap.String("method", r.Method), zap.String("path", r.URL.Path), zap.Error(err))
-		return apiErr(http.StatusBadGateway, CodeStripe, "", err.Error())
+		a.logFor(r).Warn("stripe request failed", zap.Error(err))
+		return apiErr(http.StatusBadGateway, CodeStripe, "", "the request to Stripe failed; the server log has the details under this request id")
 	case errors.Is(err, ErrStartFailed):
-		return apiErr(http.StatusBadGateway, CodeStartFailed, "", err.Error())
-	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
-		return apiErr(499, "client_closed", "", "client closed the request")
+		a.logFor(r).Warn("site start failed", zap.Error(err))
+		return apiErr(http.StatusBadGateway, CodeStartFailed, "", "the site's container did not start or did not become ready; the server log has the details under this request id")
 	}
-	a.log.Error("admin api request failed", zap.String("method", r.Method), zap.String("path", r.URL.Path), zap.Error(err))
-	return apiErr(http.StatusInternalServerError, CodeInternal, "", "internal error; see the server log")
+	a.logFor(r).Error("admin api request failed", zap.Error(err))
+	return apiErr(http.StatusInternalServerError, CodeInternal, "", "internal error; the server log has the details under this request id")
 }
 
-func writeError(w http.ResponseWriter, e *Error) {
+// writeError answers e, with the request's id.
+func writeError(w http.ResponseWriter, r *http.Request, e *Error) {
 	if e.Status == 499 {
 		return // nobody is listening
 	}
+	out := *e // e may be shared, such as errUnauthorized
+	out.RequestID = requestID(r)
+	if e.retryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(e.retryAfter))
+	}
 	writeJSON(w, e.Status, struct {
 		Error *Error `json:"error"`
-	}{e})
+	}{&out})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	h.Set("Cache-Control", "no-store")
-	h.Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")

@@ -9,6 +9,8 @@ import (
 	"net/http/httptest"
 	"testing"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/agistaffers/caddy-multitenant/internal/pgtest"
 	"github.com/agistaffers/caddy-multitenant/tenants"
 )
@@ -27,7 +29,12 @@ type testAPI struct {
 func newTestAPI(t *testing.T, cfg Config) *testAPI {
 	t.Helper()
 	schema := pgtest.Schema(t)
-	pool := pgtest.Pool(t, schema)
+	return newTestAPIOn(t, cfg, schema, pgtest.Pool(t, schema))
+}
+
+// newTestAPIOn is newTestAPI on pool, connected to the fresh schema.
+func newTestAPIOn(t *testing.T, cfg Config, schema string, pool *pgxpool.Pool) *testAPI {
+	t.Helper()
 	ctx := context.Background()
 	if _, err := tenants.Migrate(ctx, pool, schema); err != nil {
 		t.Fatal(err)

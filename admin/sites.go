@@ -46,7 +46,7 @@ func (a *API) listSites(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	q := r.URL.Query()
+	q := query(r)
 	f := tenants.SiteFilter{CustomerID: q.Get("customer_id"), TemplateID: q.Get("template_id"), Status: q.Get("status")}
 	items, err := a.store.ListSites(r.Context(), f, p)
 	if err != nil {
@@ -112,11 +112,11 @@ func (a *API) patchSite(w http.ResponseWriter, r *http.Request) error {
 		switch {
 		case s.TemplateID != before.TemplateID || !equalEnv(s.Env, before.Env):
 			if err := a.cfg.Runtime.Remove(r.Context(), s.ID, false); err != nil {
-				a.log.Warn("removing container of changed site", zap.String("site_id", s.ID), zap.Error(err))
+				a.logFor(r).Warn("removing container of changed site", zap.String("site_id", s.ID), zap.Error(err))
 			}
 		case s.Status != before.Status && s.Status == tenants.SiteSuspended:
 			if err := a.cfg.Runtime.Stop(r.Context(), s.ID); err != nil {
-				a.log.Warn("stopping suspended site", zap.String("site_id", s.ID), zap.Error(err))
+				a.logFor(r).Warn("stopping suspended site", zap.String("site_id", s.ID), zap.Error(err))
 			}
 		}
 	}
@@ -164,7 +164,7 @@ func (a *API) removeContainer(r *http.Request, siteID string, purge bool) {
 		return
 	}
 	if err := a.cfg.Runtime.Remove(r.Context(), siteID, purge); err != nil {
-		a.log.Error("removing container of deleted site", zap.String("site_id", siteID), zap.Bool("purge", purge), zap.Error(err))
+		a.logFor(r).Error("removing container of deleted site", zap.String("site_id", siteID), zap.Bool("purge", purge), zap.Error(err))
 	}
 }
 
@@ -256,16 +256,27 @@ func (a *API) status(r *http.Request, siteID string) RuntimeStatus {
 	if a.cfg.Runtime != nil {
 		if st := a.cfg.Runtime.Status(siteID); st.State != "" {
 			st.SiteID, st.Source = siteID, "live"
+			st.Error = startError(st.Error)
 			return st
 		}
 	}
 	st := RuntimeStatus{SiteID: siteID, State: "absent", Source: "recorded"}
 	rec, err := a.store.GetRuntime(r.Context(), siteID)
 	if err == nil {
-		st.State, st.ContainerID, st.Upstream, st.Error = rec.State, rec.ContainerID, rec.Upstream, rec.LastError
+		st.State, st.ContainerID, st.Upstream, st.Error = rec.State, rec.ContainerID, rec.Upstream, startError(rec.LastError)
 		st.LastStartedAt, st.LastActiveAt = rec.LastStartedAt, rec.LastActiveAt
 	}
 	return st
+}
+
+// startError is what the status shows of a start failure: that there was
+// one. The runtime's message names the engine's internals (addresses,
+// container names, the host); the server logged it when the start failed.
+func startError(msg string) string {
+	if msg == "" {
+		return ""
+	}
+	return "the last start failed; the server log has the details"
 }
 
 // DefaultLogTail is how many log lines GET /sites/{id}/logs returns
@@ -282,7 +293,7 @@ func (a *API) siteLogs(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	tail := DefaultLogTail
-	switch v := r.URL.Query().Get("tail"); v {
+	switch v := query(r).Get("tail"); v {
 	case "":
 	case "all":
 		tail = 0
@@ -308,7 +319,6 @@ func (a *API) siteLogs(w http.ResponseWriter, r *http.Request) error {
 	h := w.Header()
 	h.Set("Content-Type", "text/plain; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
-	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
 	if !follow {
