@@ -85,18 +85,8 @@ func TestErrorsRevealNoInternals(t *testing.T) {
 	}
 	ta.api.cfg.Billing = svc
 	ctx := context.Background()
-	c := &tenants.Customer{Email: "e@example.org", Name: "E"}
-	if err := ta.store.CreateCustomer(ctx, "test", c); err != nil {
-		t.Fatal(err)
-	}
-	tpl := &tenants.Template{Slug: "t", Name: "T", Image: "nginx:1.27", Port: 80}
-	if err := ta.store.CreateTemplate(ctx, "test", tpl); err != nil {
-		t.Fatal(err)
-	}
-	site := &tenants.Site{CustomerID: c.ID, TemplateID: tpl.ID, Subdomain: "e"}
-	if err := ta.store.CreateSite(ctx, "test", site); err != nil {
-		t.Fatal(err)
-	}
+	c, _, sites := ta.fixture("e")
+	site := sites[0]
 	if err := ta.store.CreatePlan(ctx, "test", &tenants.Plan{Slug: "basic", Name: "Basic", StripePriceID: "price_basic"}); err != nil {
 		t.Fatal(err)
 	}

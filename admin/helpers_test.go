@@ -116,3 +116,27 @@ func (ta *testAPI) wantError(method, path string, body any, status int, code, fi
 		ta.t.Errorf("%s %s: got %d %s field %q (%s), want %d %s field %q", method, path, got, e.Error.Code, e.Error.Field, raw, status, code, field)
 	}
 }
+
+// fixture makes a customer and a template, and a site of theirs at each
+// subdomain.
+func (ta *testAPI) fixture(subdomains ...string) (*tenants.Customer, *tenants.Template, []*tenants.Site) {
+	ta.t.Helper()
+	ctx := context.Background()
+	c := &tenants.Customer{Email: "fixture@example.org", Name: "Fixture"}
+	if err := ta.store.CreateCustomer(ctx, "test", c); err != nil {
+		ta.t.Fatal(err)
+	}
+	tpl := &tenants.Template{Slug: "t", Name: "T", Image: "nginx:1.27", Port: 80}
+	if err := ta.store.CreateTemplate(ctx, "test", tpl); err != nil {
+		ta.t.Fatal(err)
+	}
+	var sites []*tenants.Site
+	for _, sub := range subdomains {
+		s := &tenants.Site{CustomerID: c.ID, TemplateID: tpl.ID, Subdomain: sub}
+		if err := ta.store.CreateSite(ctx, "test", s); err != nil {
+			ta.t.Fatal(err)
+		}
+		sites = append(sites, s)
+	}
+	return c, tpl, sites
+}

@@ -71,10 +71,7 @@ func TestBodyTextThroughAPI(t *testing.T) {
 	ta.wantError("POST", "/api/v1/customers", `{"email":"u@example.org","name":"U","email":"v@example.org"}`, 400, CodeDuplicateKey, "email")
 	ta.wantError("PATCH", "/api/v1/customers/"+c.ID, `{"name":"U","NAME":"V"}`, 400, CodeDuplicateKey, "NAME")
 	ta.wantError("PATCH", "/api/v1/customers/"+c.ID, `{"stripe_customer_id":"cus_a-b"}`, 422, CodeInvalid, "stripe_customer_id")
-	tpl := &tenants.Template{Slug: "t", Name: "T", Image: "nginx:1.27", Port: 80}
-	if err := ta.store.CreateTemplate(context.Background(), "test", tpl); err != nil {
-		t.Fatal(err)
-	}
+	_, tpl, _ := ta.fixture()
 	ta.wantError("PATCH", "/api/v1/templates/"+tpl.ID, `{"env":{"OK":"1","BAD":"\u0000"}}`, 422, CodeInvalid, "env.BAD")
 	ta.wantError("PATCH", "/api/v1/templates/"+tpl.ID, `{"env":{"A":"1","A":"2"}}`, 400, CodeDuplicateKey, "env.A")
 	ta.wantError("PATCH", "/api/v1/templates/"+tpl.ID, `{"env":{"A":"`+strings.Repeat("x", tenants.MaxEnvValueLen+1)+`"}}`, 422, CodeInvalid, "env.A")
@@ -85,7 +82,8 @@ func TestBodyTextThroughAPI(t *testing.T) {
 	if got, err := ta.store.GetTemplate(context.Background(), tpl.ID); err != nil || got.Version != 1 {
 		t.Fatalf("template after refused patches: %+v %v", got, err)
 	}
-	if counts, err := ta.store.Count(context.Background()); err != nil || counts.Customers != 1 || counts.Plans != 0 {
+	// The customer created first and the fixture's; no plan.
+	if counts, err := ta.store.Count(context.Background()); err != nil || counts.Customers != 2 || counts.Plans != 0 {
 		t.Fatalf("rows after refused creates: %+v %v", counts, err)
 	}
 }
@@ -98,24 +96,11 @@ func TestQueryThroughAPI(t *testing.T) {
 	t.Parallel()
 	ta := newTestAPI(t, Config{})
 	ctx := context.Background()
-	c := &tenants.Customer{Email: "q@example.org", Name: "Q"}
-	if err := ta.store.CreateCustomer(ctx, "test", c); err != nil {
-		t.Fatal(err)
-	}
-	tpl := &tenants.Template{Slug: "t", Name: "T", Image: "nginx:1.27", Port: 80}
-	if err := ta.store.CreateTemplate(ctx, "test", tpl); err != nil {
-		t.Fatal(err)
-	}
-	var sites []*tenants.Site
-	for _, sub := range []string{"one", "two"} {
-		s := &tenants.Site{CustomerID: c.ID, TemplateID: tpl.ID, Subdomain: sub}
-		if err := ta.store.CreateSite(ctx, "test", s); err != nil {
+	c, tpl, sites := ta.fixture("one", "two")
+	for _, s := range sites {
+		if err := ta.store.CreateDomain(ctx, "test", &tenants.Domain{SiteID: s.ID, Hostname: s.Subdomain + ".shop.test"}); err != nil {
 			t.Fatal(err)
 		}
-		if err := ta.store.CreateDomain(ctx, "test", &tenants.Domain{SiteID: s.ID, Hostname: sub + ".shop.test"}); err != nil {
-			t.Fatal(err)
-		}
-		sites = append(sites, s)
 	}
 	one := sites[0].ID
 	var l list[tenants.Domain]

@@ -27,13 +27,20 @@ func (c *fakeClock) add(d time.Duration) {
 	c.t = c.t.Add(d)
 }
 
+// newClockedLimiter is a limiter of 3 failures, one back every 10s, on a
+// clock the test moves.
+func newClockedLimiter(maxClients int) (*authLimiter, *fakeClock) {
+	clock := &fakeClock{t: time.Unix(1e9, 0)}
+	l := newAuthLimiter(3, 10*time.Second, maxClients)
+	l.now = clock.now
+	return l, clock
+}
+
 // A client may fail a burst of times, then waits for a token to come
 // back; others are not affected; an IPv6 client is its /64.
 func TestAuthLimiter(t *testing.T) {
 	t.Parallel()
-	clock := &fakeClock{t: time.Unix(1e9, 0)}
-	l := newAuthLimiter(3, 10*time.Second, 100)
-	l.now = clock.now
+	l, clock := newClockedLimiter(100)
 	a := clientKey("192.0.2.1:4711")
 	for i := range 3 {
 		if w := l.wait(a); w != 0 {
@@ -82,9 +89,7 @@ func TestAuthLimiter(t *testing.T) {
 // clients that failed most.
 func TestAuthLimiterBoundsClients(t *testing.T) {
 	t.Parallel()
-	clock := &fakeClock{t: time.Unix(1e9, 0)}
-	l := newAuthLimiter(3, 10*time.Second, 3)
-	l.now = clock.now
+	l, clock := newClockedLimiter(3)
 	worst := clientKey("192.0.2.1")
 	for range 3 {
 		l.fail(worst)
