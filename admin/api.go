@@ -130,7 +130,7 @@ func New(cfg Config) *API {
 		cfg.Verifier = &Verifier{}
 	}
 	a := &API{cfg: cfg, store: cfg.Store, mux: http.NewServeMux(), log: cfg.Logger,
-		limiter: newAuthLimiter(DefaultAuthBurst, DefaultAuthRefill, DefaultAuthClients)}
+		limiter: newAuthLimiter(AuthBurst, AuthRefill, AuthClients)}
 	a.register()
 	return a
 }

@@ -160,7 +160,7 @@ func TestErrorsRevealNoInternals(t *testing.T) {
 	// and a failure the client did not make does not count against it.
 	proxy.Cut()
 	pool.Reset()
-	for range DefaultAuthBurst + 2 {
+	for range AuthBurst + 2 {
 		check("database down, reading", "GET", "/api/v1/plans", nil, 503, CodeUnavailable, "failed to connect", "5")
 	}
 	check("database down, writing", "POST", "/api/v1/plans", map[string]any{"slug": "q", "name": "Q"}, 503, CodeUnavailable, "failed to connect", "5")

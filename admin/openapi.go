@@ -257,7 +257,7 @@ func requestField(schemaName, member string, prop map[string]any) {
 	case strings.HasSuffix(member, "_id") && !strings.HasPrefix(member, "stripe_"):
 		prop["format"] = "uuid"
 	case member == "max_sites":
-		prop["minimum"], prop["maximum"] = 1, tenants.MaxSites
+		prop["minimum"], prop["maximum"] = 1, tenants.MaxPlanSites
 	case member == "port":
 		prop["minimum"], prop["maximum"] = 1, 65535
 	}

@@ -8,12 +8,13 @@ import (
 	"time"
 )
 
-// Defaults of the failed-authentication limit: a client may fail
-// DefaultAuthBurst times at once, then once per DefaultAuthRefill.
+// The failed-authentication limit: a client may fail AuthBurst times at
+// once, then once per AuthRefill; at most AuthClients clients are
+// tracked.
 const (
-	DefaultAuthBurst   = 10
-	DefaultAuthRefill  = 6 * time.Second
-	DefaultAuthClients = 10000
+	AuthBurst   = 10
+	AuthRefill  = 6 * time.Second
+	AuthClients = 10000
 )
 
 // authLimiter limits failed authentications per client with a token

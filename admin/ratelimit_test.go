@@ -134,12 +134,12 @@ func TestAuthRateLimitThroughAPI(t *testing.T) {
 		resp.Body.Close()
 		return resp.StatusCode, resp.Header
 	}
-	for i := range DefaultAuthBurst - 1 {
+	for i := range AuthBurst - 1 {
 		if status, _ := as("192.0.2.7", wrong); status != 401 {
 			t.Fatalf("failure %d: %d", i+1, status)
 		}
 	}
-	for i := range 3 * DefaultAuthBurst {
+	for i := range 3 * AuthBurst {
 		if status, _ := as("192.0.2.7", ta.read); status != 200 {
 			t.Fatalf("valid request %d below the limit: %d", i+1, status)
 		}
@@ -149,14 +149,14 @@ func TestAuthRateLimitThroughAPI(t *testing.T) {
 	}
 	for _, token := range []string{wrong, ta.write} {
 		status, h := as("192.0.2.7", token)
-		if status != 429 || h.Get("Retry-After") != strconv.Itoa(int(DefaultAuthRefill/time.Second)) || h.Get(RequestIDHeader) == "" {
+		if status != 429 || h.Get("Retry-After") != strconv.Itoa(int(AuthRefill/time.Second)) || h.Get(RequestIDHeader) == "" {
 			t.Fatalf("past the burst: %d, Retry-After %q", status, h.Get("Retry-After"))
 		}
 	}
 	if status, _ := as("192.0.2.8", wrong); status != 401 {
 		t.Fatalf("another client: %d", status)
 	}
-	clock.add(DefaultAuthRefill)
+	clock.add(AuthRefill)
 	if status, _ := as("192.0.2.7", ta.write); status != 200 {
 		t.Fatalf("after Retry-After, a valid key: %d", status)
 	}

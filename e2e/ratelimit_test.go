@@ -56,11 +56,11 @@ func TestAdminAuthRateLimit(t *testing.T) {
 	}
 
 	const a = "203.0.113.7"
-	for i := range admin.DefaultAuthBurst - 1 {
+	for i := range admin.AuthBurst - 1 {
 		st, _ := from(a, wrong)
 		want(fmt.Sprintf("failure %d", i+1), st, 401)
 	}
-	for i := range 2 * admin.DefaultAuthBurst {
+	for i := range 2 * admin.AuthBurst {
 		st, _ := from(a, p.token)
 		want(fmt.Sprintf("valid key %d below the limit", i+1), st, 200)
 	}
@@ -69,7 +69,7 @@ func TestAdminAuthRateLimit(t *testing.T) {
 	st, h := from(a, wrong)
 	want("past the burst", st, 429)
 	retry, err := strconv.Atoi(h.Get("Retry-After"))
-	if err != nil || retry < 1 || retry > int(admin.DefaultAuthRefill/time.Second) {
+	if err != nil || retry < 1 || retry > int(admin.AuthRefill/time.Second) {
 		t.Fatalf("Retry-After %q", h.Get("Retry-After"))
 	}
 	st, _ = from(a, p.token)
@@ -77,7 +77,7 @@ func TestAdminAuthRateLimit(t *testing.T) {
 	st, _ = from("203.0.113.8", wrong)
 	want("another client", st, 401)
 
-	for range admin.DefaultAuthBurst {
+	for range admin.AuthBurst {
 		from("2001:db8:5:6::1", wrong)
 	}
 	st, _ = from("2001:db8:5:6::2", wrong)

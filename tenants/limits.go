@@ -23,8 +23,8 @@ const (
 	MaxEnvNameLen     = 256  // an env variable's name
 	MaxEnvValueLen    = 8192 // an env variable's value
 
-	// MaxSites bounds a plan's max_sites, an integer column.
-	MaxSites = 1000000
+	// MaxPlanSites bounds a plan's max_sites, an integer column.
+	MaxPlanSites = 1000000
 )
 
 // checkText refuses text PostgreSQL would refuse or a client should not

@@ -148,10 +148,10 @@ func TestStripeIDsAndMaxSites(t *testing.T) {
 			t.Errorf("stripe_price_id %q: %v", bad, err)
 		}
 	}
-	if err := validatePlan(&Plan{Slug: "p", Name: "P", MaxSites: MaxSites}); err != nil {
-		t.Errorf("max_sites %d refused: %v", MaxSites, err)
+	if err := validatePlan(&Plan{Slug: "p", Name: "P", MaxSites: MaxPlanSites}); err != nil {
+		t.Errorf("max_sites %d refused: %v", MaxPlanSites, err)
 	}
-	for _, n := range []int{0, -1, MaxSites + 1, 1 << 31, 1 << 40} {
+	for _, n := range []int{0, -1, MaxPlanSites + 1, 1 << 31, 1 << 40} {
 		if err := validatePlan(&Plan{Slug: "p", Name: "P", MaxSites: n}); !isInvalid(err, "max_sites") {
 			t.Errorf("max_sites %d: %v", n, err)
 		}
