@@ -24,6 +24,13 @@ func init() {
 // package admin) and passes every other request on to the next handler.
 // It needs the tenants app.
 //
+// Everything it serves, and everything it passes on, carries the admin
+// host's security headers (admin.SetSecurityHeaders): no framing, no
+// referrer, no sniffing, and a Content-Security-Policy that loads nothing
+// for the API and only the site's own resources for pages. Failed API
+// authentications are limited per client IP as Caddy resolves it (see
+// the server's trusted_proxies).
+//
 // Caddyfile:
 //
 //	admin.example.com {
@@ -91,9 +98,10 @@ func (h *AdminHandler) Provision(ctx caddy.Context) error {
 		return err
 	}
 	h.api = admin.New(admin.Config{
-		Service: app.platform.service(v, ctx.Logger()),
-		MaxBody: h.MaxBody,
-		Logger:  ctx.Logger(),
+		Service:  app.platform.service(v, ctx.Logger()),
+		MaxBody:  h.MaxBody,
+		ClientIP: clientIP,
+		Logger:   ctx.Logger(),
 	})
 	return nil
 }
@@ -102,10 +110,19 @@ func (h *AdminHandler) Provision(ctx caddy.Context) error {
 // passes anything else to next.
 func (h *AdminHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	if h.api.Handles(r.URL.Path) {
+		admin.SetSecurityHeaders(w.Header(), admin.PolicyAPI)
 		h.api.ServeHTTP(w, r)
 		return nil
 	}
+	admin.SetSecurityHeaders(w.Header(), admin.PolicyPages)
 	return next.ServeHTTP(w, r)
+}
+
+// clientIP is the client address Caddy resolved for r: the forwarded one
+// when the request came through a trusted proxy.
+func clientIP(r *http.Request) string {
+	ip, _ := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string)
+	return ip
 }
 
 // Interface guards

@@ -2,9 +2,15 @@ package multitenant
 
 import (
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/agistaffers/caddy-multitenant/admin"
+	"github.com/agistaffers/caddy-multitenant/manage"
 )
 
 func TestAdminHandlerCaddyfile(t *testing.T) {
@@ -48,6 +54,39 @@ func TestParseSize(t *testing.T) {
 	for _, bad := range []string{"", "0", "-1", "MiB", "1 XiB", "1.2.3", "lots"} {
 		if _, err := parseSize(bad); err == nil {
 			t.Errorf("parseSize(%q) accepted", bad)
+		}
+	}
+}
+
+// Everything tenant_admin serves carries the admin host's security
+// headers: API answers (successes and errors) with the API's policy, and
+// what it passes on to the next handler with the pages' policy.
+func TestAdminHandlerSecurityHeaders(t *testing.T) {
+	h := &AdminHandler{api: admin.New(admin.Config{Service: manage.New(manage.Config{})})}
+	next := caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+		w.WriteHeader(http.StatusTeapot)
+		return nil
+	})
+	for path, want := range map[string]struct {
+		status int
+		csp    string
+	}{
+		"/api/v1/openapi.json": {200, admin.PolicyAPI},
+		"/api/v1/sites":        {401, admin.PolicyAPI},
+		"/":                    {418, admin.PolicyPages},
+		"/ui/sites":            {418, admin.PolicyPages},
+	} {
+		w := httptest.NewRecorder()
+		if err := h.ServeHTTP(w, httptest.NewRequest("GET", path, nil), next); err != nil {
+			t.Fatal(err)
+		}
+		got := w.Result().Header
+		if w.Code != want.status || got.Get("Content-Security-Policy") != want.csp || got.Get("X-Frame-Options") != "DENY" ||
+			got.Get("Referrer-Policy") != "no-referrer" || got.Get("X-Content-Type-Options") != "nosniff" {
+			t.Errorf("%s: %d %v", path, w.Code, got)
+		}
+		if api := admin.Handles(path); api != (got.Get(admin.RequestIDHeader) != "") {
+			t.Errorf("%s: X-Request-Id %q", path, got.Get(admin.RequestIDHeader))
 		}
 	}
 }

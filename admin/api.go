@@ -8,13 +8,18 @@
 // root package mounts it as the http.handlers.tenant_admin module.
 //
 // Every request carries "Authorization: Bearer <api key>". GET (and HEAD)
-// need a key of read or write scope, everything else a write key. Errors
-// have one shape, see Error.
+// need a key of read or write scope, everything else a write key. Failed
+// authentications are limited per client address (a burst, then 429 with
+// Retry-After). Errors have one shape, see Error; every response has an
+// X-Request-Id header.
 package admin
 
 import (
 	"context"
+	"fmt"
+	"math"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strings"
 
@@ -33,18 +38,24 @@ type Config struct {
 	Service *manage.Service
 	// MaxBody is the largest request body read, in bytes. Default: 1 MiB.
 	MaxBody int64
+	// ClientIP returns the address of the client that sent r, as the
+	// server resolved it (behind trusted proxies, the forwarded one), for
+	// limiting failed authentications per client; "" or a nil ClientIP
+	// means the host of r.RemoteAddr.
+	ClientIP func(r *http.Request) string
 	// Logger defaults to a no-op logger.
 	Logger *zap.Logger
 }
 
 // API is the admin API's HTTP handler for everything under Prefix.
 type API struct {
-	cfg    Config
-	svc    *manage.Service
-	store  *tenants.Store // for authentication only
-	mux    *http.ServeMux
-	routes []Route
-	log    *zap.Logger
+	cfg     Config
+	svc     *manage.Service
+	store   *tenants.Store // for authentication only
+	mux     *http.ServeMux
+	routes  []Route
+	log     *zap.Logger
+	limiter *authLimiter
 }
 
 // Route is one method and path of the API, the path as OpenAPI writes it
@@ -63,7 +74,8 @@ func New(cfg Config) *API {
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
 	}
-	a := &API{cfg: cfg, svc: cfg.Service, store: cfg.Service.Store(), mux: http.NewServeMux(), log: cfg.Logger}
+	a := &API{cfg: cfg, svc: cfg.Service, store: cfg.Service.Store(), mux: http.NewServeMux(), log: cfg.Logger,
+		limiter: newAuthLimiter(AuthBurst, AuthRefill, AuthClients)}
 	a.register()
 	return a
 }
@@ -71,13 +83,31 @@ func New(cfg Config) *API {
 // Routes returns every method and path the API serves.
 func (a *API) Routes() []Route { return slices.Clone(a.routes) }
 
+// handle routes method and path to h. The route takes the query
+// parameters its operation documents, and no others.
 func (a *API) handle(method, path string, h handlerFunc) {
 	a.routes = append(a.routes, Route{method, Prefix + strings.TrimSuffix(path, "{$}")})
+	params := documentedQuery(method, strings.TrimSuffix(path, "{$}"))
 	a.mux.HandleFunc(method+" "+Prefix+path, func(w http.ResponseWriter, r *http.Request) {
-		if err := h(w, r); err != nil {
-			writeError(w, a.toAPIError(r, err))
+		q, err := parseQuery(r.URL.RawQuery, params)
+		if err == nil {
+			err = h(w, withQuery(r, q))
+		}
+		if err != nil {
+			writeError(w, r, a.toAPIError(r, err))
 		}
 	})
+}
+
+// documentedQuery returns the query parameters of the operation at
+// method and path.
+func documentedQuery(method, path string) []string {
+	for _, op := range operations {
+		if op.method == method && op.path == path {
+			return op.query
+		}
+	}
+	return nil
 }
 
 func (a *API) register() {
@@ -147,8 +177,9 @@ func (a *API) Handles(path string) bool {
 // Requests without a valid key get 401 whatever their path, so the API
 // reveals nothing to them, not even which routes exist.
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	r = withRequestID(w, r)
 	if r.ContentLength > a.cfg.MaxBody {
-		writeError(w, bodyTooLarge(a.cfg.MaxBody))
+		writeError(w, r, bodyTooLarge(a.cfg.MaxBody))
 		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, a.cfg.MaxBody)
@@ -162,16 +193,9 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	public := r.URL.Path == Prefix+"/openapi.json" && (r.Method == http.MethodGet || r.Method == http.MethodHead)
 	if !public {
-		key, err := a.authenticate(r)
+		key, err := a.authorize(w, r)
 		if err != nil {
-			if e, ok := err.(*Error); ok && e.Status == http.StatusUnauthorized {
-				w.Header().Set("WWW-Authenticate", `Bearer realm="tenant_admin"`)
-			}
-			writeError(w, a.toAPIError(r, err))
-			return
-		}
-		if !readOnly(r.Method) && key.Scope != tenants.ScopeWrite {
-			writeError(w, apiErr(http.StatusForbidden, CodeForbidden, "", "this API key is read-only"))
+			writeError(w, r, a.toAPIError(r, err))
 			return
 		}
 		r = r.WithContext(context.WithValue(r.Context(), keyCtx{}, key))
@@ -183,13 +207,50 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if _, pattern := a.mux.Handler(r); pattern == "" {
 		if allow := a.allowed(r); len(allow) > 0 {
 			w.Header().Set("Allow", strings.Join(allow, ", "))
-			writeError(w, apiErr(http.StatusMethodNotAllowed, CodeMethodNotAllowed, "", r.Method+" is not allowed here; allowed: "+strings.Join(allow, ", ")))
+			writeError(w, r, apiErr(http.StatusMethodNotAllowed, CodeMethodNotAllowed, "", r.Method+" is not allowed here; allowed: "+strings.Join(allow, ", ")))
 			return
 		}
-		writeError(w, apiErr(http.StatusNotFound, CodeNotFound, "", "no such API route"))
+		writeError(w, r, apiErr(http.StatusNotFound, CodeNotFound, "", "no such API route"))
 		return
 	}
 	a.mux.ServeHTTP(w, r)
+}
+
+// authorize returns the request's API key if it may make the request. A
+// client that failed to authenticate too often is refused before its key
+// is looked at; a failure counts against it, nothing else does (a
+// database outage is not the client's failure).
+func (a *API) authorize(w http.ResponseWriter, r *http.Request) (*tenants.APIKey, error) {
+	client := a.client(r)
+	if wait := a.limiter.wait(client); wait > 0 {
+		secs := int(math.Ceil(wait.Seconds()))
+		e := apiErr(http.StatusTooManyRequests, CodeRateLimited, "",
+			fmt.Sprintf("too many failed authentications from this address; retry in %d seconds", secs))
+		e.retryAfter = secs
+		return nil, e
+	}
+	key, err := a.authenticate(r)
+	if err == errUnauthorized {
+		a.limiter.fail(client)
+		w.Header().Set("WWW-Authenticate", `Bearer realm="tenant_admin"`)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !readOnly(r.Method) && key.Scope != tenants.ScopeWrite {
+		return nil, apiErr(http.StatusForbidden, CodeForbidden, "", "this API key is read-only")
+	}
+	return key, nil
+}
+
+// client returns the rate-limiting bucket of the request's client.
+func (a *API) client(r *http.Request) netip.Prefix {
+	if a.cfg.ClientIP != nil {
+		if ip := a.cfg.ClientIP(r); ip != "" {
+			return clientKey(ip)
+		}
+	}
+	return clientKey(r.RemoteAddr)
 }
 
 // allowed returns the methods the request's path is served for.

@@ -84,27 +84,27 @@ func bodyError(err error) error {
 func (a *API) serveWebhook(w http.ResponseWriter, r *http.Request) {
 	b := a.svc.Billing()
 	if b == nil {
-		writeError(w, apiErr(http.StatusNotFound, CodeNotFound, "", "no Stripe webhook here: billing is not configured"))
+		writeError(w, r, apiErr(http.StatusNotFound, CodeNotFound, "", "no Stripe webhook here: billing is not configured"))
 		return
 	}
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", "POST")
-		writeError(w, apiErr(http.StatusMethodNotAllowed, CodeMethodNotAllowed, "", r.Method+" is not allowed here; allowed: POST"))
+		writeError(w, r, apiErr(http.StatusMethodNotAllowed, CodeMethodNotAllowed, "", r.Method+" is not allowed here; allowed: POST"))
 		return
 	}
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
-		writeError(w, a.toAPIError(r, bodyError(err)))
+		writeError(w, r, a.toAPIError(r, bodyError(err)))
 		return
 	}
 	res, err := b.HandleWebhook(r.Context(), body, r.Header.Get("Stripe-Signature"))
 	if errors.Is(err, billing.ErrSignature) {
-		a.log.Warn("stripe webhook refused", zap.String("remote_addr", r.RemoteAddr), zap.Error(err))
-		writeError(w, apiErr(http.StatusBadRequest, CodeInvalidSignature, "", "the Stripe-Signature header does not verify"))
+		a.logFor(r).Warn("stripe webhook refused", zap.String("remote_addr", r.RemoteAddr), zap.Error(err))
+		writeError(w, r, apiErr(http.StatusBadRequest, CodeInvalidSignature, "", "the Stripe-Signature header does not verify"))
 		return
 	}
 	if err != nil {
-		writeError(w, a.toAPIError(r, err))
+		writeError(w, r, a.toAPIError(r, err))
 		return
 	}
 	writeJSON(w, http.StatusOK, res)

@@ -128,12 +128,12 @@ func TestBillingAPI(t *testing.T) {
 
 	// stripe-mock assigns the same id to every customer; link the state
 	// through a unique one.
-	c.StripeCustomerID = "cus_billing_api"
+	c.StripeCustomerID = "cus_billingapi"
 	if err := ta.store.UpdateCustomer(ctx, "test", &c.Customer); err != nil {
 		t.Fatal(err)
 	}
 	failedAt := time.Now().Truncate(time.Second)
-	payload := billingtest.Event(t, "evt_api_failed", billing.EventInvoicePaymentFailed, failedAt, billingtest.Invoice("in_1", "cus_billing_api", "sub_1"))
+	payload := billingtest.Event(t, "evt_api_failed", billing.EventInvoicePaymentFailed, failedAt, billingtest.Invoice("in_1", "cus_billingapi", "sub_1"))
 	if status, raw := ta.webhook(payload, billingtest.Sign(payload, billingtest.WebhookSecret, time.Now())); status != 200 {
 		t.Fatalf("webhook: %d %s", status, raw)
 	}
@@ -145,7 +145,7 @@ func TestBillingAPI(t *testing.T) {
 	}
 	end := failedAt.Add(30 * 24 * time.Hour)
 	payload = billingtest.Event(t, "evt_api_sub", billing.EventSubscriptionUpdated, failedAt.Add(time.Second),
-		billingtest.Subscription("sub_1", "cus_billing_api", "active", "price_basic", end))
+		billingtest.Subscription("sub_1", "cus_billingapi", "active", "price_basic", end))
 	ta.webhook(payload, billingtest.Sign(payload, billingtest.WebhookSecret, time.Now()))
 	var list struct{ Items []Customer }
 	ta.do("GET", "/api/v1/customers?status=active", nil, &list)

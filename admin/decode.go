@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"mime"
 	"net/http"
 	"strconv"
@@ -43,7 +44,10 @@ func bodyTooLarge(limit int64) *Error {
 	return apiErr(http.StatusRequestEntityTooLarge, CodeBodyTooLarge, "", fmt.Sprintf("the body is larger than %d bytes", limit))
 }
 
-// decodeJSON decodes body, one JSON object, into v strictly.
+// decodeJSON decodes body, one JSON object, into v strictly: besides
+// encoding/json's checks, text that is not text (NUL, invalid UTF-8, lone
+// surrogates) is refused with 422 and a member given twice with 400, both
+// naming the field.
 func decodeJSON(body []byte, v any) error {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return apiErr(http.StatusBadRequest, CodeMalformedJSON, "", "the body is empty; send a JSON object")
@@ -56,7 +60,7 @@ func decodeJSON(body []byte, v any) error {
 	if _, err := dec.Token(); err != io.EOF {
 		return apiErr(http.StatusBadRequest, CodeMalformedJSON, "", "unexpected data after the JSON object")
 	}
-	return nil
+	return checkJSONText(body)
 }
 
 // jsonError turns encoding/json's errors into API errors naming the field.
@@ -87,7 +91,9 @@ func jsonKind(kind string) string {
 	switch kind {
 	case "string":
 		return "a string"
-	case "int", "int64", "int32", "float64":
+	case "int", "int64":
+		return fmt.Sprintf("an integer from %d to %d", math.MinInt64, math.MaxInt64)
+	case "float64":
 		return "a number"
 	case "bool":
 		return "a boolean"
@@ -103,7 +109,7 @@ func jsonKind(kind string) string {
 
 // page reads ?limit= and ?after= of a listing.
 func page(r *http.Request) (tenants.Page, error) {
-	q := r.URL.Query()
+	q := query(r)
 	var p tenants.Page
 	n, err := limitParam(r)
 	if err != nil {
@@ -121,7 +127,7 @@ func page(r *http.Request) (tenants.Page, error) {
 
 // boolParam reads a boolean query parameter: absent is false.
 func boolParam(r *http.Request, name string) (bool, error) {
-	s := r.URL.Query().Get(name)
+	s := query(r).Get(name)
 	if s == "" {
 		return false, nil
 	}
@@ -178,7 +184,7 @@ func newList[T any](items []T, p tenants.Page, id func(*T) string) list[T] {
 
 // limitParam reads ?limit=, 1 to 500; 0 when absent.
 func limitParam(r *http.Request) (int, error) {
-	s := r.URL.Query().Get("limit")
+	s := query(r).Get("limit")
 	if s == "" {
 		return 0, nil
 	}

@@ -21,7 +21,7 @@ type DomainPatch struct {
 }
 
 func (a *API) listDomains(w http.ResponseWriter, r *http.Request) error {
-	return a.writeDomains(w, r, r.URL.Query().Get("site_id"))
+	return a.writeDomains(w, r, query(r).Get("site_id"))
 }
 
 func (a *API) listSiteDomains(w http.ResponseWriter, r *http.Request) error {

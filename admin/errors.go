@@ -4,16 +4,20 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-
-	"go.uber.org/zap"
+	"strconv"
+	"strings"
 
 	"github.com/agistaffers/caddy-multitenant/manage"
+	"go.uber.org/zap"
 )
 
 // Error codes of the API, in the "code" member of every error response.
 const (
 	CodeMalformedJSON    = "malformed_json"
+	CodeMalformedQuery   = "malformed_query"
 	CodeUnknownField     = "unknown_field"
+	CodeUnknownParameter = "unknown_parameter"
+	CodeDuplicateKey     = "duplicate_key"
 	CodeInvalidType      = "invalid_type"
 	CodeBodyTooLarge     = "body_too_large"
 	CodeUnsupportedMedia = "unsupported_media_type"
@@ -23,6 +27,7 @@ const (
 	CodeMethodNotAllowed = "method_not_allowed"
 	CodeUnauthorized     = "unauthorized"
 	CodeForbidden        = "forbidden"
+	CodeRateLimited      = "rate_limited"
 	CodeStartFailed      = "start_failed"
 	CodeNoCapacity       = "no_capacity"
 	CodeUnavailable      = "unavailable"
@@ -31,15 +36,20 @@ const (
 
 // Error is the one shape of every error the API returns:
 //
-//	{"error": {"code": "invalid", "message": "...", "field": "subdomain"}}
+//	{"error": {"code": "invalid", "message": "...", "field": "subdomain", "request_id": "..."}}
 //
-// Field names the request field (JSON member or query parameter) at fault,
-// when one is.
+// Field names the request field (JSON member, env.NAME, or query
+// parameter) at fault, when one is. Messages say what was wrong with the
+// request, never how the server or its engines failed: for those the
+// message is general, and the server log has the details under the
+// request id (also the X-Request-Id header of every response).
 type Error struct {
-	Status  int    `json:"-"`
-	Code    string `json:"code"`
-	Message string `json:"message"`
-	Field   string `json:"field,omitempty"`
+	Status     int    `json:"-"`
+	Code       string `json:"code"`
+	Message    string `json:"message"`
+	Field      string `json:"field,omitempty"`
+	RequestID  string `json:"request_id,omitempty"`
+	retryAfter int    // seconds, for a Retry-After header
 }
 
 func (e *Error) Error() string {
@@ -61,75 +71,91 @@ func invalidParam(field, msg string) *Error {
 	return apiErr(http.StatusUnprocessableEntity, CodeInvalid, field, msg)
 }
 
-// statusOf is the HTTP status of each of the admin service's codes.
-var statusOf = map[manage.Code]int{
-	manage.Invalid:       http.StatusUnprocessableEntity,
-	manage.NotFound:      http.StatusNotFound,
-	manage.Conflict:      http.StatusConflict,
-	manage.Unavailable:   http.StatusServiceUnavailable,
-	manage.NoRuntime:     http.StatusServiceUnavailable,
-	manage.NoCapacity:    http.StatusServiceUnavailable,
-	manage.StartFailed:   http.StatusBadGateway,
-	manage.NoContainer:   http.StatusNotFound,
-	manage.Upstream:      http.StatusBadGateway,
-	manage.NotConfigured: http.StatusNotImplemented,
-	manage.Canceled:      499,
-	manage.Internal:      http.StatusInternalServerError,
+// printable makes a name from the request fit to show as a field: valid
+// UTF-8 without NUL, what is neither shown as U+FFFD.
+func printable(s string) string {
+	return strings.ToValidUTF8(strings.ReplaceAll(s, "\x00", "\uFFFD"), "\uFFFD")
 }
 
-// apiCode is the API's code of each of the admin service's codes where
-// they differ (kept from before the service, for clients).
-var apiCode = map[manage.Code]string{
-	manage.NoRuntime:     CodeUnavailable,
-	manage.NoContainer:   CodeNotFound,
-	manage.Upstream:      CodeStripe,
-	manage.NotConfigured: CodeNotConfigured,
-	manage.Canceled:      "client_closed",
+// Retry-After of the 503s: how soon the condition may well have cleared.
+const (
+	retryUnavailable = 5  // the database or the engine: a restart or failover
+	retryCapacity    = 10 // capacity: a running site goes idle
+)
+
+// answers are how the API answers each of the admin service's codes:
+// status, its own code where it differs (kept from before the service,
+// for clients), and Retry-After.
+var answers = map[manage.Code]struct {
+	status     int
+	code       string
+	retryAfter int
+}{
+	manage.Invalid:       {http.StatusUnprocessableEntity, CodeInvalid, 0},
+	manage.NotFound:      {http.StatusNotFound, CodeNotFound, 0},
+	manage.Conflict:      {http.StatusConflict, CodeConflict, 0},
+	manage.Unavailable:   {http.StatusServiceUnavailable, CodeUnavailable, retryUnavailable},
+	manage.NoRuntime:     {http.StatusServiceUnavailable, CodeUnavailable, 0},
+	manage.NoCapacity:    {http.StatusServiceUnavailable, CodeNoCapacity, retryCapacity},
+	manage.StartFailed:   {http.StatusBadGateway, CodeStartFailed, 0},
+	manage.NoContainer:   {http.StatusNotFound, CodeNotFound, 0},
+	manage.Upstream:      {http.StatusBadGateway, CodeStripe, 0},
+	manage.NotConfigured: {http.StatusNotImplemented, CodeNotConfigured, 0},
+	manage.Canceled:      {499, "client_closed", 0},
+	manage.Internal:      {http.StatusInternalServerError, CodeInternal, 0},
 }
 
-// toAPIError maps the admin service's, the store's (authentication) and
-// decoding errors to API errors. What carries a cause is logged in full
-// and answered with the service's message only.
+// toAPIError maps the admin service's errors (and the store's, from
+// authentication) and decoding errors to API errors. The service's
+// messages never carry internals; its causes (the database's, Docker's,
+// Stripe's words, which name internal addresses, containers and the host)
+// are logged in full under the request's id.
 func (a *API) toAPIError(r *http.Request, err error) *Error {
 	var apiE *Error
-	var me *manage.Error
-	switch {
-	case errors.As(err, &apiE):
+	if errors.As(err, &apiE) {
 		return apiE
-	case errors.As(err, &me):
-	default:
-		// The store, from authentication.
+	}
+	var me *manage.Error
+	if !errors.As(err, &me) {
 		errors.As(manage.Wrap(err), &me)
 	}
-	status := statusOf[me.Code]
-	if status == 0 {
-		status = http.StatusInternalServerError
+	ans, ok := answers[me.Code]
+	if !ok {
+		ans = answers[manage.Internal]
 	}
-	code := apiCode[me.Code]
-	if code == "" {
-		code = string(me.Code)
+	e := apiErr(ans.status, ans.code, printable(me.Field), me.Message)
+	e.retryAfter = ans.retryAfter
+	if me.Err != nil && ans.status != 499 {
+		log := a.logFor(r).Warn
+		if me.Code == manage.Internal {
+			log = a.logFor(r).Error
+			e.Message = "internal error"
+		}
+		log("admin api request failed", zap.String("code", string(me.Code)), zap.Error(me.Err))
+		e.Message += "; the server log has the details under this request id"
 	}
-	if me.Err != nil && status != 499 {
-		a.log.Warn("admin api request failed", zap.String("method", r.Method), zap.String("path", r.URL.Path),
-			zap.String("code", string(me.Code)), zap.Error(me.Err))
-	}
-	return apiErr(status, code, me.Field, me.Message)
+	return e
 }
 
-func writeError(w http.ResponseWriter, e *Error) {
+// writeError answers e, with the request's id.
+func writeError(w http.ResponseWriter, r *http.Request, e *Error) {
 	if e.Status == 499 {
 		return // nobody is listening
 	}
+	out := *e // e may be shared, such as errUnauthorized
+	out.RequestID = requestID(r)
+	if e.retryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(e.retryAfter))
+	}
 	writeJSON(w, e.Status, struct {
 		Error *Error `json:"error"`
-	}{e})
+	}{&out})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	h.Set("Cache-Control", "no-store")
-	h.Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")

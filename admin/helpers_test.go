@@ -9,6 +9,8 @@ import (
 	"net/http/httptest"
 	"testing"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/agistaffers/caddy-multitenant/internal/pgtest"
 	"github.com/agistaffers/caddy-multitenant/manage"
 	"github.com/agistaffers/caddy-multitenant/tenants"
@@ -25,20 +27,34 @@ type testAPI struct {
 	api   *API
 }
 
-func newTestAPI(t *testing.T, cfg manage.Config) *testAPI {
+// newTestAPI is the API over an admin service of svc's settings (its
+// store made here); api, when given, sets the API's own.
+func newTestAPI(t *testing.T, svc manage.Config, api ...func(*Config)) *testAPI {
 	t.Helper()
 	schema := pgtest.Schema(t)
-	pool := pgtest.Pool(t, schema)
+	return newTestAPIOn(t, svc, schema, pgtest.Pool(t, schema), api...)
+}
+
+// testStoreOptions are the settings of the tests' stores.
+var testStoreOptions = tenants.Options{BaseDomain: "example.com", Reserved: []string{"admin", "www"}}
+
+// newTestAPIOn is newTestAPI on pool, connected to the fresh schema.
+func newTestAPIOn(t *testing.T, svc manage.Config, schema string, pool *pgxpool.Pool, api ...func(*Config)) *testAPI {
+	t.Helper()
 	ctx := context.Background()
 	if _, err := tenants.Migrate(ctx, pool, schema); err != nil {
 		t.Fatal(err)
 	}
-	store := tenants.NewStore(pool, tenants.Options{BaseDomain: "example.com", Reserved: []string{"admin", "www"}})
-	cfg.Store = store
-	api := New(Config{Service: manage.New(cfg)})
-	srv := httptest.NewServer(api)
+	store := tenants.NewStore(pool, testStoreOptions)
+	svc.Store = store
+	cfg := Config{Service: manage.New(svc), Logger: svc.Logger}
+	for _, set := range api {
+		set(&cfg)
+	}
+	a := New(cfg)
+	srv := httptest.NewServer(a)
 	t.Cleanup(srv.Close)
-	ta := &testAPI{t: t, url: srv.URL, store: store, api: api}
+	ta := &testAPI{t: t, url: srv.URL, store: store, api: a}
 	var err error
 	if ta.write, _, err = store.CreateAPIKey(ctx, "test", "writer", tenants.ScopeWrite); err != nil {
 		t.Fatal(err)
@@ -109,4 +125,28 @@ func (ta *testAPI) wantError(method, path string, body any, status int, code, fi
 	if got != status || e.Error.Code != code || e.Error.Field != field {
 		ta.t.Errorf("%s %s: got %d %s field %q (%s), want %d %s field %q", method, path, got, e.Error.Code, e.Error.Field, raw, status, code, field)
 	}
+}
+
+// fixture makes a customer and a template, and a site of theirs at each
+// subdomain.
+func (ta *testAPI) fixture(subdomains ...string) (*tenants.Customer, *tenants.Template, []*tenants.Site) {
+	ta.t.Helper()
+	ctx := context.Background()
+	c := &tenants.Customer{Email: "fixture@example.org", Name: "Fixture"}
+	if err := ta.store.CreateCustomer(ctx, "test", c); err != nil {
+		ta.t.Fatal(err)
+	}
+	tpl := &tenants.Template{Slug: "t", Name: "T", Image: "nginx:1.27", Port: 80}
+	if err := ta.store.CreateTemplate(ctx, "test", tpl); err != nil {
+		ta.t.Fatal(err)
+	}
+	var sites []*tenants.Site
+	for _, sub := range subdomains {
+		s := &tenants.Site{CustomerID: c.ID, TemplateID: tpl.ID, Subdomain: sub}
+		if err := ta.store.CreateSite(ctx, "test", s); err != nil {
+			ta.t.Fatal(err)
+		}
+		sites = append(sites, s)
+	}
+	return c, tpl, sites
 }

@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"fmt"
 	"net/http"
 	"reflect"
 	"regexp"
@@ -144,7 +145,7 @@ func buildOpenAPI() map[string]any {
 			params = append(params, map[string]any{"name": m[1], "in": "path", "required": true, "schema": map[string]any{"type": "string", "format": "uuid"}})
 		}
 		for _, q := range op.query {
-			params = append(params, map[string]any{"name": q, "in": "query", "schema": queryParamSchema(q)})
+			params = append(params, map[string]any{"name": q, "in": "query", "schema": queryParamSchema(op.path, q)})
 		}
 		responses := map[string]any{}
 		ok := map[string]any{"description": http.StatusText(op.status)}
@@ -158,24 +159,29 @@ func buildOpenAPI() map[string]any {
 			ok["headers"] = map[string]any{"Location": map[string]any{"schema": map[string]any{"type": "string"}, "description": "the new resource's URL"}}
 		}
 		responses[strconv.Itoa(op.status)] = ok
-		errs := []int{401, 404, 405}
+		// 400: a malformed or unknown query parameter; 429: too many
+		// failed authentications; 503: the database is unavailable.
+		errs := []int{400, 401, 404, 405, 429, 500, 503}
 		if op.method != "GET" {
-			errs = append(errs, 400, 403, 409, 413, 415, 422)
+			errs = append(errs, 403, 409, 413, 415, 422)
 		} else if len(op.query) > 0 {
 			errs = append(errs, 422)
 		}
 		if strings.HasPrefix(op.path, "/sites/{id}/") && op.method == "POST" {
-			errs = append(errs, 502, 503)
+			errs = append(errs, 502)
 		}
 		if strings.HasPrefix(op.path, "/customers") && op.method == "POST" {
 			errs = append(errs, 501, 502)
 		}
 		if op.public {
-			errs = []int{400, 404, 405, 413, 500}
+			errs = []int{400, 404, 405, 413, 500, 503}
 		}
 		for _, s := range errs {
 			responses[strconv.Itoa(s)] = map[string]any{"description": http.StatusText(s),
 				"content": map[string]any{"application/json": map[string]any{"schema": errRef}}}
+		}
+		for _, resp := range responses {
+			resp.(map[string]any)["headers"] = responseHeaders(resp.(map[string]any)["headers"])
 		}
 		o := map[string]any{
 			"summary":     op.summary,
@@ -199,7 +205,7 @@ func buildOpenAPI() map[string]any {
 		"info": map[string]any{
 			"title":       "caddy-multitenant admin API",
 			"version":     "1",
-			"description": "Manage customers, plans, templates, sites and custom domains. Authenticate with Authorization: Bearer <API key> (caddy tenants apikey create); GET needs a read or write key, every other method a write key. Errors are {\"error\":{\"code\",\"message\",\"field\"}}.",
+			"description": "Manage customers, plans, templates, sites and custom domains. Authenticate with Authorization: Bearer <API key> (caddy tenants apikey create); GET needs a read or write key, every other method a write key; failed authentications are limited per client address (429 with Retry-After). Errors are {\"error\":{\"code\",\"message\",\"field\",\"request_id\"}}; every response has an X-Request-Id header, under which the server logs what went wrong. Text is UTF-8 without NUL, at most maxLength characters; a member given twice, or a query parameter a route does not take, is refused.",
 		},
 		"paths":    paths,
 		"security": []any{map[string]any{"bearer": []any{}}},
@@ -210,7 +216,18 @@ func buildOpenAPI() map[string]any {
 	}
 }
 
-func queryParamSchema(name string) map[string]any {
+// responseHeaders adds the request id to a response's headers.
+func responseHeaders(h any) map[string]any {
+	out, _ := h.(map[string]any)
+	if out == nil {
+		out = map[string]any{}
+	}
+	out[RequestIDHeader] = map[string]any{"schema": map[string]any{"type": "string"},
+		"description": "the request's id; the server log records what went wrong under it"}
+	return out
+}
+
+func queryParamSchema(path, name string) map[string]any {
 	switch name {
 	case "limit":
 		return map[string]any{"type": "integer", "minimum": 1, "maximum": 500, "default": 50}
@@ -220,10 +237,65 @@ func queryParamSchema(name string) map[string]any {
 		return map[string]any{"type": "boolean", "default": false}
 	case "tail":
 		return map[string]any{"type": "string", "default": "100", "description": "a number of lines, or all"}
-	case "after", "customer_id", "template_id", "site_id":
+	case "customer_id", "template_id", "site_id":
+		return map[string]any{"type": "string", "maxLength": manage.MaxRefLen, "description": refMembers[name]}
+	case "after", "entity_id":
 		return map[string]any{"type": "string", "format": "uuid"}
+	case "entity":
+		return map[string]any{"type": "string", "enum": tenants.AuditEntities}
+	case "status":
+		if path == "/customers" {
+			return map[string]any{"type": "string", "enum": tenants.CustomerStatuses}
+		}
+		return map[string]any{"type": "string", "enum": tenants.SiteStatuses}
 	}
 	return map[string]any{"type": "string"}
+}
+
+// maxLength documents the limits of the request bodies' text fields, by
+// member name; tenants enforces them (and checkURL the URLs).
+var maxLength = map[string]int{
+	"email": tenants.MaxEmailLen, "name": tenants.MaxNameLen, "description": tenants.MaxDescriptionLen,
+	"image": tenants.MaxImageLen, "data_path": tenants.MaxPathLen, "health_path": tenants.MaxPathLen,
+	"slug": tenants.MaxSlugLen, "subdomain": tenants.MaxSubdomainLen, "hostname": tenants.MaxHostnameLen,
+	"stripe_customer_id": tenants.MaxStripeIDLen, "stripe_subscription_id": tenants.MaxStripeIDLen,
+	"stripe_price_id": tenants.MaxStripeIDLen, "plan": tenants.MaxSlugLen,
+	"success_url": manage.MaxURLLen, "cancel_url": manage.MaxURLLen, "return_url": manage.MaxURLLen,
+	"user": tenants.MaxUserLen,
+}
+
+// refMembers take an id or the natural key of what they name.
+var refMembers = map[string]string{
+	"customer_id": "the customer's id or email",
+	"plan_id":     "the plan's id or slug",
+	"template_id": "the template's id or slug",
+	"site_id":     "the site's id or subdomain",
+}
+
+// requestField adds what a request body's member must be to its schema.
+func requestField(schemaName, member string, prop map[string]any) {
+	switch {
+	case member == "env":
+		prop["maxProperties"] = tenants.MaxEnvEntries
+		prop["additionalProperties"] = map[string]any{"type": "string", "maxLength": tenants.MaxEnvValueLen}
+		prop["description"] = fmt.Sprintf("variable names are letters, digits and underscores, not starting with a digit, at most %d characters", tenants.MaxEnvNameLen)
+	case member == "status" && strings.HasPrefix(schemaName, "Customer"):
+		prop["enum"] = tenants.CustomerStatuses
+	case member == "status":
+		prop["enum"] = tenants.SiteStatuses
+	case refMembers[member] != "":
+		prop["description"] = refMembers[member]
+		prop["maxLength"] = manage.MaxRefLen
+	case strings.HasSuffix(member, "_id") && !strings.HasPrefix(member, "stripe_"):
+		prop["format"] = "uuid"
+	case member == "max_sites":
+		prop["minimum"], prop["maximum"] = 1, tenants.MaxPlanSites
+	case member == "port":
+		prop["minimum"], prop["maximum"] = 1, 65535
+	}
+	if n, ok := maxLength[member]; ok {
+		prop["maxLength"] = n
+	}
 }
 
 func operationID(op operation) string {
@@ -295,6 +367,9 @@ func (g *schemaGen) schema(t reflect.Type) map[string]any {
 	def := map[string]any{"type": "object", "properties": props}
 	if strings.HasSuffix(name, "Input") || strings.HasSuffix(name, "Patch") {
 		def["additionalProperties"] = false
+		for member, prop := range props {
+			requestField(name, member, prop.(map[string]any))
+		}
 	}
 	g.defs[name] = def
 	return ref

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/agistaffers/caddy-multitenant/manage"
+	"github.com/agistaffers/caddy-multitenant/tenants"
 )
 
 // The document and the router agree both ways: every route is documented,
@@ -82,5 +83,53 @@ func mapsKeys(m map[string]any) func(func(string) bool) {
 				return
 			}
 		}
+	}
+}
+
+// Every text member of a request body documents its bound (maxLength, an
+// enum or a uuid), and env its entries; the error shape has request_id.
+func TestOpenAPIDocumentsLimits(t *testing.T) {
+	t.Parallel()
+	raw, err := json.Marshal(OpenAPI())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Components struct {
+			Schemas map[string]struct {
+				Properties map[string]map[string]any `json:"properties"`
+			} `json:"schemas"`
+		} `json:"components"`
+	}
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		t.Fatal(err)
+	}
+	checked := 0
+	for name, s := range doc.Components.Schemas {
+		if !strings.HasSuffix(name, "Input") && !strings.HasSuffix(name, "Patch") {
+			continue
+		}
+		for member, p := range s.Properties {
+			switch {
+			case member == "env":
+				if p["maxProperties"] != float64(tenants.MaxEnvEntries) {
+					t.Errorf("%s.env: maxProperties %v", name, p["maxProperties"])
+				}
+			case p["type"] != "string":
+			case p["maxLength"] == nil && p["enum"] == nil && p["format"] != "uuid":
+				t.Errorf("%s.%s: no maxLength, enum or uuid format", name, member)
+			default:
+				checked++
+			}
+		}
+	}
+	if checked < 30 {
+		t.Errorf("only %d text members checked", checked)
+	}
+	if got := doc.Components.Schemas["CustomerInput"].Properties["email"]["maxLength"]; got != float64(tenants.MaxEmailLen) {
+		t.Errorf("CustomerInput.email maxLength %v", got)
+	}
+	if _, ok := doc.Components.Schemas["Error"].Properties["request_id"]; !ok {
+		t.Error("the Error schema has no request_id")
 	}
 }

@@ -51,7 +51,7 @@ func (a *API) listCustomers(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	items, err := a.svc.ListCustomers(r.Context(), r.URL.Query().Get("status"), p)
+	items, err := a.svc.ListCustomers(r.Context(), query(r).Get("status"), p)
 	if err != nil {
 		return err
 	}
@@ -201,7 +201,7 @@ func (a *API) deleteTemplate(w http.ResponseWriter, r *http.Request) error {
 // Audit
 
 func (a *API) listAudit(w http.ResponseWriter, r *http.Request) error {
-	q := r.URL.Query()
+	q := query(r)
 	f := tenants.AuditFilter{Entity: q.Get("entity"), EntityID: q.Get("entity_id")}
 	limit, err := limitParam(r)
 	if err != nil {

@@ -23,7 +23,7 @@ func (a *API) listSites(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	q := r.URL.Query()
+	q := query(r)
 	f := manage.SiteFilter{Customer: q.Get("customer_id"), Template: q.Get("template_id"), Status: q.Get("status")}
 	items, err := a.svc.ListSites(r.Context(), f, p)
 	if err != nil {
@@ -76,6 +76,10 @@ func (a *API) deleteSite(w http.ResponseWriter, r *http.Request) error {
 // site's status after it.
 func (a *API) siteAction(action string) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
+		// The site first: a missing one is a 404 whatever the body.
+		if _, err := a.svc.GetSite(r.Context(), ref(r)); err != nil {
+			return err
+		}
 		if err := decodeOptionalEmpty(r); err != nil {
 			return err
 		}
@@ -114,7 +118,7 @@ func (a *API) siteStatus(w http.ResponseWriter, r *http.Request) error {
 // gets that failure instead.
 func (a *API) siteLogs(w http.ResponseWriter, r *http.Request) error {
 	tail := manage.DefaultLogTail
-	switch v := r.URL.Query().Get("tail"); v {
+	switch v := query(r).Get("tail"); v {
 	case "":
 	case "all":
 		tail = 0
@@ -137,7 +141,6 @@ func (a *API) siteLogs(w http.ResponseWriter, r *http.Request) error {
 	h := w.Header()
 	h.Set("Content-Type", "text/plain; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
-	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
 	if !follow {

@@ -14,14 +14,15 @@ import (
 	"github.com/agistaffers/caddy-multitenant/tenants"
 )
 
-// SignatureTolerance is how old a webhook's signature may be: Stripe's
-// recommended window, which bounds how long a captured delivery could be
-// replayed (and a replay changes nothing anyway, see HandleWebhook).
+// SignatureTolerance is how far a webhook's signature may be dated from
+// now, in the past or the future: Stripe's recommended window, which
+// bounds how long a captured delivery could be replayed (and a replay
+// changes nothing anyway, see HandleWebhook).
 const SignatureTolerance = webhook.DefaultTolerance
 
 // ErrSignature means a webhook delivery is not from Stripe as far as we
-// can tell: its Stripe-Signature header is missing, malformed, wrong or
-// too old, or the signed body is not an event.
+// can tell: its Stripe-Signature header is missing, malformed, wrong, too
+// old or dated in the future, or the signed body is not an event.
 var ErrSignature = errors.New("invalid stripe webhook signature")
 
 // Event types the service acts on. Any other type is recorded and
@@ -69,6 +70,9 @@ func (s *Service) HandleWebhook(ctx context.Context, payload []byte, signature s
 		IgnoreAPIVersionMismatch: true,
 	})
 	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrSignature, err)
+	}
+	if err := checkSignedAt(signature, time.Now()); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrSignature, err)
 	}
 	if ev.ID == "" || ev.Type == "" || ev.Data == nil {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -37,6 +38,9 @@ func TestWebhookRejectsBadSignatures(t *testing.T) {
 		{"tampered body", tampered, good},
 		{"wrong secret", payload, billingtest.Sign(payload, "whsec_someone_else", now)},
 		{"too old", payload, billingtest.Sign(payload, billingtest.WebhookSecret, now.Add(-SignatureTolerance-time.Minute))},
+		{"10 minutes in the future", payload, billingtest.Sign(payload, billingtest.WebhookSecret, now.Add(10*time.Minute))},
+		{"just beyond the tolerance ahead", payload, billingtest.Sign(payload, billingtest.WebhookSecret, now.Add(SignatureTolerance+5*time.Second))},
+		{"two timestamps", payload, billingtest.Sign(payload, billingtest.WebhookSecret, now) + ",t=" + strconv.FormatInt(now.Unix(), 10)},
 		{"signed body not an event", []byte(`[1,2]`), billingtest.Sign([]byte(`[1,2]`), billingtest.WebhookSecret, now)},
 	} {
 		res, err := f.svc.HandleWebhook(context.Background(), tc.payload, tc.signature)
@@ -55,10 +59,15 @@ func TestWebhookRejectsBadSignatures(t *testing.T) {
 		t.Fatalf("stopped %v on rejected deliveries", s)
 	}
 
-	// A signature just inside the tolerance is accepted.
+	// A signature just inside the tolerance, either way, is accepted (a
+	// clock a little ahead of ours is no attack).
 	res, err := f.svc.HandleWebhook(context.Background(), payload, billingtest.Sign(payload, billingtest.WebhookSecret, now.Add(-SignatureTolerance+30*time.Second)))
 	if err != nil || res.Outcome != tenants.BillingApplied {
 		t.Fatalf("signature inside tolerance: %+v, %v", res, err)
+	}
+	res, err = f.svc.HandleWebhook(context.Background(), payload, billingtest.Sign(payload, billingtest.WebhookSecret, now.Add(SignatureTolerance-30*time.Second)))
+	if err != nil || res.Outcome != tenants.BillingDuplicate {
+		t.Fatalf("signature inside tolerance ahead: %+v, %v", res, err)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -457,8 +458,8 @@ func TestAdminSQLMetacharacters(t *testing.T) {
 	if status, _, _ := p.api(p.token, "PATCH", "/api/v1/sites/"+site.ID, map[string]any{"env": map[string]string{evil: "x"}}, &e); status != 422 || e.Error.Field != "env" {
 		t.Errorf("env name with metacharacters: %d %+v", status, e)
 	}
-	// Query parameters too.
-	if status, _, raw := p.api(p.token, "GET", "/api/v1/customers?status=%27%3B%20DROP%20TABLE%20customers%3B--", nil, nil); status != 200 || !strings.Contains(raw, `"items": []`) {
+	// Query parameters too: a status that is none is refused, naming it.
+	if status, _, raw := p.api(p.token, "GET", "/api/v1/customers?status=%27%3B%20DROP%20TABLE%20customers%3B--", nil, &e); status != 422 || e.Error.Field != "status" {
 		t.Errorf("status filter with metacharacters: %d %s", status, raw)
 	}
 	if c, err := p.store.Count(context.Background()); err != nil || c.Customers == 0 || c.Templates == 0 {
@@ -506,8 +507,10 @@ func TestAdminAuth(t *testing.T) {
 			bodies = append(bodies, raw)
 		}
 	}
+	// Alike but for their request ids.
+	ids := regexp.MustCompile(`"request_id": "[A-Z2-7]+"`)
 	for _, b := range bodies[1:] {
-		if b != bodies[0] {
+		if ids.ReplaceAllString(b, "") != ids.ReplaceAllString(bodies[0], "") {
 			t.Errorf("401 answers differ, revealing why:\n%s\n%s", bodies[0], b)
 		}
 	}

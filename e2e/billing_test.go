@@ -25,8 +25,13 @@ const billingGrace = 3 * time.Second
 // a short grace period, checked often.
 func newBillingPlatform(t *testing.T) *adminPlatform {
 	t.Helper()
-	stripeURL := billingtest.StripeMock(t)
-	return startAdminPlatform(t, nil, platformOptions{
+	return startAdminPlatform(t, nil, billingOptions(billingtest.StripeMock(t)))
+}
+
+// billingOptions are the options of a platform billing with Stripe at
+// stripeURL, its admin host serving tenant_admin alone.
+func billingOptions(stripeURL string) platformOptions {
+	return platformOptions{
 		Tenants: fmt.Sprintf(`stripe {
 			secret_key {env.E2E_STRIPE_SECRET_KEY}
 			webhook_secret {env.E2E_STRIPE_WEBHOOK_SECRET}
@@ -39,12 +44,18 @@ func newBillingPlatform(t *testing.T) *adminPlatform {
 			"E2E_STRIPE_SECRET_KEY=" + billingtest.SecretKey,
 			"E2E_STRIPE_WEBHOOK_SECRET=" + billingtest.WebhookSecret,
 		},
-	})
+	}
 }
 
 // webhook delivers payload to the admin host's Stripe webhook through
 // Caddy, signed now with secret (unsigned when secret is empty).
 func (p *adminPlatform) webhook(payload []byte, secret string) (int, billing.WebhookResult, string) {
+	p.t.Helper()
+	return p.webhookAt(payload, secret, time.Now())
+}
+
+// webhookAt is webhook with the signature dated at.
+func (p *adminPlatform) webhookAt(payload []byte, secret string, at time.Time) (int, billing.WebhookResult, string) {
 	p.t.Helper()
 	req, err := http.NewRequest(http.MethodPost, "http://"+p.caddy.HTTP+"/webhooks/stripe", bytes.NewReader(payload))
 	if err != nil {
@@ -53,7 +64,7 @@ func (p *adminPlatform) webhook(payload []byte, secret string) (int, billing.Web
 	req.Host = adminHost
 	req.Header.Set("Content-Type", "application/json")
 	if secret != "" {
-		req.Header.Set("Stripe-Signature", billingtest.Sign(payload, secret, time.Now()))
+		req.Header.Set("Stripe-Signature", billingtest.Sign(payload, secret, at))
 	}
 	resp, err := httpClient.Do(req)
 	if err != nil {

@@ -33,6 +33,7 @@ type platformOptions struct {
 	MaxRunning  int
 	PageAfter   string // Default: 2s
 	PagesDir    string // Default: the built-in pages
+	Global      string // more global options
 	Tenants     string // more lines for the tenants option
 	Sites       string // more site blocks, before the catch-all tenant block
 	Env         []string
@@ -79,6 +80,7 @@ func newPlatform(t *testing.T, opts platformOptions) *testPlatform {
 	admin {ADMIN_ADDR}
 	http_port {HTTP_PORT}
 	auto_https off
+	%s
 	tenants {
 		database_url %q
 		schema %s
@@ -103,7 +105,7 @@ http://:{HTTP_PORT} {
 		header_down X-Tenant-Upstream {tenant.upstream}
 	}
 }
-`, opts.DatabaseURL, opts.Schema, baseDomain, opts.IdleTimeout, opts.MaxRunning, opts.Tenants, opts.Sites,
+`, opts.Global, opts.DatabaseURL, opts.Schema, baseDomain, opts.IdleTimeout, opts.MaxRunning, opts.Tenants, opts.Sites,
 		opts.PageAfter, pagesDir(opts.PagesDir))
 	if opts.BeforeCaddy != nil {
 		opts.BeforeCaddy(p)

@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"go.uber.org/zap"
 
@@ -252,8 +253,11 @@ func (s *Service) billingCustomer(ctx context.Context, actor, ref string) (*tena
 	return c, nil
 }
 
-// checkURL refuses anything but an absolute http(s) URL; empty is allowed
-// unless required.
+// MaxURLLen is the longest URL checkout and portal take, in characters.
+const MaxURLLen = 2048
+
+// checkURL refuses anything but an absolute http(s) URL of at most
+// MaxURLLen characters; empty is allowed unless required.
 func checkURL(field, v string, required bool) error {
 	if v == "" {
 		if required {
@@ -261,8 +265,11 @@ func checkURL(field, v string, required bool) error {
 		}
 		return nil
 	}
+	if utf8.RuneCountInString(v) > MaxURLLen {
+		return invalid(field, "longer than %d characters", MaxURLLen)
+	}
 	u, err := url.Parse(v)
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || len(v) > 2048 {
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 		return invalid(field, "must be an absolute http(s) URL")
 	}
 	return nil

@@ -119,19 +119,19 @@ func fail(what string, err error) error {
 	case errors.Is(err, tenants.ErrNotFound):
 		return notFound(what)
 	case errors.Is(err, tenants.ErrUnavailable):
-		return &Error{Code: Unavailable, Message: "the platform's database is unavailable; try again shortly", Err: err}
+		return &Error{Code: Unavailable, Message: "the platform's database is unavailable, try again shortly", Err: err}
 	case errors.Is(err, ErrEngineUnavailable):
-		return &Error{Code: Unavailable, Message: "the docker engine is unavailable; try again shortly", Err: err}
+		return &Error{Code: Unavailable, Message: "the Docker engine is unavailable, try again shortly", Err: err}
 	case errors.Is(err, ErrNoContainer):
-		return &Error{Code: NoContainer, Message: "the site has no container: it was never started, or was removed", Err: err}
+		return &Error{Code: NoContainer, Message: "the site has no container (it was never started, or was removed)", Err: err}
 	case errors.Is(err, ErrNoCapacity):
-		return &Error{Code: NoCapacity, Message: "no capacity to start the site: every running site is busy; try again shortly", Err: err}
+		return &Error{Code: NoCapacity, Message: "no capacity to start the site now, every running site is busy, try again shortly", Err: err}
 	case errors.Is(err, ErrStartFailed):
-		return &Error{Code: StartFailed, Message: "the site failed to start; its status shows why", Err: err}
+		return &Error{Code: StartFailed, Message: "the site failed to start, its status shows why", Err: err}
 	case errors.Is(err, billing.ErrNoPrice):
 		return &Error{Code: Invalid, Field: "plan", Message: billing.ErrNoPrice.Error()}
 	case errors.Is(err, billing.ErrStripe):
-		return &Error{Code: Upstream, Message: "the payment provider failed; try again shortly", Err: err}
+		return &Error{Code: Upstream, Message: "the request to Stripe failed, try again shortly", Err: err}
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return &Error{Code: Canceled, Message: "the request was canceled or timed out", Err: err}
 	}

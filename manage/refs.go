@@ -64,10 +64,14 @@ func find[T any](ctx context.Context, kind, field, ref string, byID, byKey func(
 	return v, nil
 }
 
+// MaxRefLen is the longest reference taken, in characters: the longest
+// natural key (an email).
+const MaxRefLen = 320
+
 // plausibleRef reports whether ref may name anything at all: what cannot
 // (empty, too long, NUL, not UTF-8) never reaches the database.
 func plausibleRef(ref string) bool {
-	return ref != "" && len(ref) <= 320 && utf8.ValidString(ref) && !strings.ContainsRune(ref, 0)
+	return ref != "" && utf8.RuneCountInString(ref) <= MaxRefLen && utf8.ValidString(ref) && !strings.ContainsRune(ref, 0)
 }
 
 // noSuch says that what ref names does not exist, quoting ref when it is

@@ -66,7 +66,7 @@ func (s *Service) ListSites(ctx context.Context, f SiteFilter, page Page) ([]Sit
 	if tf.TemplateID, err = refID(ctx, f.Template, s.template, "template_id", func(t *tenants.Template) string { return t.ID }); err != nil {
 		return nil, err
 	}
-	list, err := s.store.ListSiteListings(ctx, tf, page)
+	list, err := s.store.ListSites(ctx, tf, page)
 	if err != nil {
 		return nil, fail("site", err)
 	}

@@ -140,16 +140,19 @@ func normalizeName(s string) string {
 	return strings.TrimSuffix(strings.ToLower(strings.TrimSpace(s)), ".")
 }
 
+// lookupError says why a lookup failed in terms of the customer's DNS; the
+// resolver's own error text names the server's resolver address.
 func lookupError(err error) string {
 	var dnsErr *net.DNSError
-	if errors.As(err, &dnsErr) {
-		switch {
-		case dnsErr.IsNotFound:
-			return "no such record"
-		case dnsErr.IsTimeout:
-			return "lookup timed out"
-		}
-		return "lookup failed: " + dnsErr.Err
+	switch {
+	case !errors.As(err, &dnsErr):
+		return "lookup failed"
+	case dnsErr.IsNotFound:
+		return "no such record"
+	case dnsErr.IsTimeout:
+		return "lookup timed out"
+	case dnsErr.IsTemporary:
+		return "lookup failed for now; try again"
 	}
-	return err.Error()
+	return "lookup failed"
 }

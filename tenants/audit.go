@@ -1,6 +1,13 @@
 package tenants
 
-import "context"
+import (
+	"context"
+	"slices"
+	"strings"
+)
+
+// AuditEntities lists the kinds of entity the audit log records.
+var AuditEntities = []string{"customer", "plan", "template", "site", "domain", "api_key"}
 
 // AuditFilter narrows ListAudit; empty fields match everything.
 type AuditFilter struct {
@@ -12,6 +19,15 @@ type AuditFilter struct {
 
 // ListAudit returns audit entries matching f, newest first.
 func (s *Store) ListAudit(ctx context.Context, f AuditFilter) ([]AuditEntry, error) {
+	if f.Entity != "" && !slices.Contains(AuditEntities, f.Entity) {
+		return nil, invalid("entity", "must be one of %s", strings.Join(AuditEntities, ", "))
+	}
+	// Every entity's id is its row's uuid.
+	if f.EntityID != "" {
+		if err := validateID("entity_id", f.EntityID); err != nil {
+			return nil, err
+		}
+	}
 	limit := Page{Limit: f.Limit}.limit()
 	list, err := collectAll[AuditEntry](s.pool.Query(ctx, `SELECT id, at, actor, action, entity, entity_id, before, after
 		FROM audit_log

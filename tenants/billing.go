@@ -77,6 +77,9 @@ func (s *Store) FindPlan(ctx context.Context, ref string) (*Plan, error) {
 	if validateID("id", ref) == nil {
 		return s.GetPlan(ctx, ref)
 	}
+	if validateSlug(ref) != nil {
+		return nil, ErrNotFound
+	}
 	p, err := collectOne[Plan](s.pool.Query(ctx, `SELECT `+planColumns+` FROM plans WHERE slug = $1`, ref))
 	return p, mapError("getting plan", err)
 }
@@ -210,7 +213,7 @@ func (s *Store) ApplyBillingEvent(ctx context.Context, actor string, ev BillingE
 		return appendAudit(ctx, tx, change{actor, ev.Type, "customer"}, after.ID, before, after)
 	})
 	if err != nil {
-		return nil, err
+		return nil, unavailable("applying billing event", err)
 	}
 	return res, nil
 }
@@ -261,7 +264,7 @@ func (s *Store) SuspendOverdue(ctx context.Context, actor string, cutoff time.Ti
 		done = after
 		return nil
 	})
-	return done, err
+	return done, unavailable("suspending overdue customers", err)
 }
 
 // NonServingSites returns the ids of sites that must not run: suspended

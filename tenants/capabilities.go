@@ -57,6 +57,9 @@ func AllowedCapabilities(extra []string) ([]string, error) {
 // repeats) and refuses names the kernel does not know and, when allowed is
 // not nil, capabilities outside it.
 func validateCapabilities(caps []string, allowed []string) ([]string, error) {
+	if len(caps) > MaxCapabilities {
+		return nil, invalid("cap_add", "more than the %d capabilities there are", MaxCapabilities)
+	}
 	out := make([]string, 0, len(caps))
 	for _, c := range caps {
 		name, ok := CanonicalCapability(c)

@@ -2,6 +2,8 @@ package tenants
 
 import (
 	"context"
+	"slices"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -22,13 +24,23 @@ func validateCustomer(c *Customer) error {
 	if err := validateName("name", c.Name); err != nil {
 		return err
 	}
-	switch c.Status {
-	case CustomerActive, CustomerPastDue, CustomerSuspended, CustomerCanceled:
-	default:
-		return invalid("status", "must be one of active, past_due, suspended, canceled")
+	if err := validateCustomerStatus(c.Status); err != nil {
+		return err
 	}
 	if c.PlanID != "" {
-		return validateID("plan_id", c.PlanID)
+		if err := validateID("plan_id", c.PlanID); err != nil {
+			return err
+		}
+	}
+	if err := validateStripeID("stripe_customer_id", "cus_", c.StripeCustomerID); err != nil {
+		return err
+	}
+	return validateStripeID("stripe_subscription_id", "sub_", c.StripeSubscriptionID)
+}
+
+func validateCustomerStatus(status string) error {
+	if !slices.Contains(CustomerStatuses, status) {
+		return invalid("status", "must be one of %s", strings.Join(CustomerStatuses, ", "))
 	}
 	return nil
 }
@@ -97,6 +109,11 @@ func (s *Store) ListCustomers(ctx context.Context, f CustomerFilter, page Page) 
 	after, err := page.after()
 	if err != nil {
 		return nil, err
+	}
+	if f.Status != "" {
+		if err := validateCustomerStatus(f.Status); err != nil {
+			return nil, err
+		}
 	}
 	list, err := collectAll[Customer](s.pool.Query(ctx, `SELECT `+customerColumns+` FROM customers
 		WHERE ($1 = '' OR status = $1)

@@ -13,6 +13,14 @@ func (s *Store) validateDomain(d *Domain) error {
 	if err := validateID("site_id", d.SiteID); err != nil {
 		return err
 	}
+	// NormalizeHost drops the port a Host header carries; a domain given
+	// with one is a mistake to point out, not to fix silently.
+	if strings.Contains(d.Hostname, ":") {
+		return invalid("hostname", "must be a hostname alone, without a port")
+	}
+	if err := checkText("hostname", strings.TrimSuffix(d.Hostname, "."), MaxHostnameLen); err != nil {
+		return err
+	}
 	host, err := NormalizeHost(d.Hostname)
 	if err != nil {
 		return err

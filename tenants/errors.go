@@ -3,6 +3,8 @@ package tenants
 import (
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -11,6 +13,12 @@ import (
 
 // ErrNotFound is returned when the row asked for does not exist.
 var ErrNotFound = errors.New("not found")
+
+// ErrUnavailable is wrapped by every error that means the database could
+// not be reached (refused, timed out, shutting down, connection lost), and
+// returned by the resolver for a host it has not cached then; callers
+// answer 503 and ask to retry.
+var ErrUnavailable = errors.New("tenant database unavailable")
 
 // ErrConflict is wrapped by every *ConflictError.
 var ErrConflict = errors.New("conflict")
@@ -68,15 +76,18 @@ var inUse = map[string]string{
 	"sites_template_id_fkey": "the template is still used by sites",
 }
 
-// mapError translates pgx errors into ErrNotFound, *ConflictError and
-// *ValidationError; anything else is returned wrapped with what was being
-// done.
+// mapError translates pgx errors into ErrNotFound, *ConflictError,
+// *ValidationError and ErrUnavailable; anything else is returned wrapped
+// with what was being done.
 func mapError(doing string, err error) error {
 	if err == nil {
 		return nil
 	}
 	if errors.Is(err, pgx.ErrNoRows) {
 		return ErrNotFound
+	}
+	if unreachable(err) {
+		return unavailable(doing, err)
 	}
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
@@ -106,6 +117,38 @@ func mapError(doing string, err error) error {
 }
 
 func isDelete(doing string) bool { return strings.HasPrefix(doing, "delete") }
+
+// unavailable wraps err in ErrUnavailable when it means the database could
+// not be reached, unless it is already; any other error is returned as is.
+// It is for errors mapError did not see, such as a transaction's BEGIN.
+func unavailable(doing string, err error) error {
+	if !unreachable(err) || errors.Is(err, ErrUnavailable) {
+		return err
+	}
+	return fmt.Errorf("%s: %w: %w", doing, ErrUnavailable, err)
+}
+
+// unreachable reports whether err is about the connection to the
+// database rather than the statement: the retry of the same statement
+// later may well succeed.
+func unreachable(err error) bool {
+	var connErr *pgconn.ConnectError
+	var netErr net.Error
+	var pgErr *pgconn.PgError
+	switch {
+	case err == nil:
+		return false
+	case errors.As(err, &connErr), errors.As(err, &netErr), pgconn.SafeToRetry(err),
+		errors.Is(err, pgconn.ErrConnClosed), errors.Is(err, io.ErrUnexpectedEOF):
+		return true
+	case errors.As(err, &pgErr):
+		// Class 08 is connection exceptions; 57P01-03 the server shutting
+		// down or not yet up; 53300 out of connection slots.
+		return strings.HasPrefix(pgErr.Code, "08") || pgErr.Code == "57P01" || pgErr.Code == "57P02" ||
+			pgErr.Code == "57P03" || pgErr.Code == "53300"
+	}
+	return false
+}
 
 // checkField guesses the column from PostgreSQL's default check constraint
 // name, "<table>_<column>_check".

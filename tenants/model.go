@@ -17,11 +17,18 @@ const (
 	CustomerCanceled  = "canceled"
 )
 
+// CustomerStatuses lists every customer status, for validation and
+// documentation.
+var CustomerStatuses = []string{CustomerActive, CustomerPastDue, CustomerSuspended, CustomerCanceled}
+
 // Site statuses.
 const (
 	SiteActive    = "active"
 	SiteSuspended = "suspended"
 )
+
+// SiteStatuses lists every site status.
+var SiteStatuses = []string{SiteActive, SiteSuspended}
 
 // API key scopes.
 const (

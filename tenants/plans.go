@@ -16,8 +16,11 @@ func validatePlan(p *Plan) error {
 	if err := validateName("name", p.Name); err != nil {
 		return err
 	}
-	if p.MaxSites < 1 {
-		return invalid("max_sites", "must be at least 1")
+	if p.MaxSites < 1 || p.MaxSites > MaxPlanSites {
+		return invalid("max_sites", "must be from 1 to %d", MaxPlanSites)
+	}
+	if err := validateStripeID("stripe_price_id", "price_", p.StripePriceID); err != nil {
+		return err
 	}
 	return validateLimits(p.MemoryBytes, p.NanoCPUs, p.PidsLimit)
 }

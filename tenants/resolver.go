@@ -19,10 +19,6 @@ import (
 // ErrUnknownHost is returned for a host that belongs to no site.
 var ErrUnknownHost = errors.New("unknown host")
 
-// ErrUnavailable is returned for a host that is not cached while the
-// database cannot be reached; callers answer 503 and ask to retry.
-var ErrUnavailable = errors.New("tenant database unavailable")
-
 // Resolver defaults.
 const (
 	DefaultNegativeTTL = 30 * time.Second

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -28,10 +29,17 @@ func (s *Store) validateSite(site *Site) error {
 	if err := validateID("template_id", site.TemplateID); err != nil {
 		return err
 	}
-	if site.Status != SiteActive && site.Status != SiteSuspended {
-		return invalid("status", "must be active or suspended")
+	if err := validateSiteStatus(site.Status); err != nil {
+		return err
 	}
 	return ValidateEnv("env", site.Env)
+}
+
+func validateSiteStatus(status string) error {
+	if !slices.Contains(SiteStatuses, status) {
+		return invalid("status", "must be active or suspended")
+	}
+	return nil
 }
 
 // CreateSite inserts site (status defaults to active) and fills in its id
@@ -71,29 +79,6 @@ func (s *Store) GetSite(ctx context.Context, id string) (*Site, error) {
 func (s *Store) GetSiteBySubdomain(ctx context.Context, subdomain string) (*Site, error) {
 	site, err := collectOne[Site](s.pool.Query(ctx, `SELECT `+siteColumns+` FROM sites WHERE subdomain = $1`, subdomain))
 	return site, mapError("getting site", err)
-}
-
-// ListSites returns a page of sites matching f.
-func (s *Store) ListSites(ctx context.Context, f SiteFilter, page Page) ([]Site, error) {
-	after, err := page.after()
-	if err != nil {
-		return nil, err
-	}
-	for field, id := range map[string]string{"customer_id": f.CustomerID, "template_id": f.TemplateID} {
-		if id != "" {
-			if err := validateID(field, id); err != nil {
-				return nil, err
-			}
-		}
-	}
-	list, err := collectAll[Site](s.pool.Query(ctx, `SELECT `+siteColumns+` FROM sites
-		WHERE ($1::uuid IS NULL OR customer_id = $1)
-		AND ($2::uuid IS NULL OR template_id = $2)
-		AND ($3 = '' OR status = $3)
-		AND ($4::uuid IS NULL OR (created_at, id) > (SELECT created_at, id FROM sites WHERE id = $4))
-		ORDER BY created_at, id LIMIT $5`,
-		nullIfEmpty(f.CustomerID), nullIfEmpty(f.TemplateID), f.Status, after, page.limit()))
-	return list, mapError("listing sites", err)
 }
 
 // UpdateSite stores every mutable field of site.
@@ -186,9 +171,9 @@ type SiteListing struct {
 	FailedAt      *time.Time `json:"-" db:"failed_at"`
 }
 
-// ListSiteListings is ListSites with names and recorded states, in one
-// query.
-func (s *Store) ListSiteListings(ctx context.Context, f SiteFilter, page Page) ([]SiteListing, error) {
+// ListSites returns a page of sites matching f, with names and recorded
+// states, in one query.
+func (s *Store) ListSites(ctx context.Context, f SiteFilter, page Page) ([]SiteListing, error) {
 	after, err := page.after()
 	if err != nil {
 		return nil, err
@@ -198,6 +183,11 @@ func (s *Store) ListSiteListings(ctx context.Context, f SiteFilter, page Page) (
 			if err := validateID(field, id); err != nil {
 				return nil, err
 			}
+		}
+	}
+	if f.Status != "" {
+		if err := validateSiteStatus(f.Status); err != nil {
+			return nil, err
 		}
 	}
 	list, err := collectAll[SiteListing](s.pool.Query(ctx, `SELECT s.id, s.customer_id, s.subdomain, s.template_id,

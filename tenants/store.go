@@ -76,13 +76,13 @@ type change struct {
 // did not exist).
 func (s *Store) write(ctx context.Context, c change, fn func(tx pgx.Tx) (id string, before, after any, err error)) error {
 	doing := c.action + " " + c.entity
-	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	return unavailable(doing, pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		id, before, after, err := fn(tx)
 		if err != nil {
 			return mapError(doing, err)
 		}
 		return appendAudit(ctx, tx, c, id, before, after)
-	})
+	}))
 }
 
 func appendAudit(ctx context.Context, tx pgx.Tx, c change, id string, before, after any) error {

@@ -149,20 +149,31 @@ func ValidateImage(image string) error {
 	if image == "" {
 		return invalid("image", "required")
 	}
+	if err := checkText("image", image, MaxImageLen); err != nil {
+		return err
+	}
 	if _, err := reference.ParseNormalizedNamed(image); err != nil {
 		return invalid("image", "invalid image reference: %v", err)
 	}
 	return nil
 }
 
-// ValidateEnv checks env names; values may be anything but NUL.
+// ValidateEnv checks an env map: at most MaxEnvEntries variables, names of
+// letters, digits and underscores, values of text. A bad value is reported
+// as field.NAME, so the client sees which one.
 func ValidateEnv(field string, env map[string]string) error {
+	if len(env) > MaxEnvEntries {
+		return invalid(field, "more than %d variables", MaxEnvEntries)
+	}
 	for k, v := range env {
 		if !envName.MatchString(k) {
 			return invalid(field, "invalid variable name %q: use letters, digits and underscores, not starting with a digit", k)
 		}
-		if strings.IndexByte(v, 0) >= 0 {
-			return invalid(field, "value of %s contains a NUL byte", k)
+		if len(k) > MaxEnvNameLen {
+			return invalid(field, "variable name %.20s… longer than %d characters", k, MaxEnvNameLen)
+		}
+		if err := checkText(field+"."+k, v, MaxEnvValueLen); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -170,9 +181,32 @@ func ValidateEnv(field string, env map[string]string) error {
 
 func validateSlug(slug string) error {
 	if !slugPattern.MatchString(slug) {
-		return invalid("slug", "must be lowercase letters, digits and hyphens (1-64), not starting or ending with a hyphen")
+		return invalid("slug", "must be lowercase letters, digits and hyphens (1-%d), not starting or ending with a hyphen", MaxSlugLen)
 	}
 	return nil
+}
+
+// validateStripeID checks the shape Stripe gives its ids: the prefix of
+// the kind of object (cus_, sub_, price_), then letters and digits. Empty
+// means none.
+func validateStripeID(field, prefix, id string) error {
+	if id == "" {
+		return nil
+	}
+	rest, ok := strings.CutPrefix(id, prefix)
+	if !ok || rest == "" || len(id) > MaxStripeIDLen || !isAlnum(rest) {
+		return invalid(field, "must be a Stripe id: %s followed by letters and digits, at most %d characters", prefix, MaxStripeIDLen)
+	}
+	return nil
+}
+
+func isAlnum(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return true
 }
 
 func validateID(field, id string) error {
@@ -186,18 +220,15 @@ func validateName(field, name string) error {
 	if strings.TrimSpace(name) == "" {
 		return invalid(field, "required")
 	}
-	if len(name) > 200 {
-		return invalid(field, "longer than 200 characters")
-	}
-	if strings.IndexByte(name, 0) >= 0 {
-		return invalid(field, "contains a NUL byte")
-	}
-	return nil
+	return checkText(field, name, MaxNameLen)
 }
 
 func validateEmail(email string) error {
+	if err := checkText("email", email, MaxEmailLen); err != nil {
+		return err
+	}
 	at := strings.LastIndexByte(email, '@')
-	if at < 1 || at == len(email)-1 || len(email) > 254 || strings.ContainsAny(email, " \t\r\n\x00<>") {
+	if at < 1 || at == len(email)-1 || strings.ContainsAny(email, " \t\r\n<>") {
 		return invalid("email", "invalid email address")
 	}
 	if _, err := NormalizeHost(email[at+1:]); err != nil {
@@ -280,6 +311,9 @@ func validateTemplateAllowing(t *Template, allowedCaps []string) error {
 	if err := validateName("name", t.Name); err != nil {
 		return err
 	}
+	if err := checkText("description", t.Description, MaxDescriptionLen); err != nil {
+		return err
+	}
 	if err := ValidateImage(t.Image); err != nil {
 		return err
 	}
@@ -287,6 +321,12 @@ func validateTemplateAllowing(t *Template, allowedCaps []string) error {
 		return invalid("port", "must be between 1 and 65535")
 	}
 	if err := ValidateEnv("env", t.Env); err != nil {
+		return err
+	}
+	if err := checkText("data_path", t.DataPath, MaxPathLen); err != nil {
+		return err
+	}
+	if err := checkText("health_path", t.HealthPath, MaxPathLen); err != nil {
 		return err
 	}
 	if t.DataPath != "" && (!path.IsAbs(t.DataPath) || path.Clean(t.DataPath) != t.DataPath || t.DataPath == "/") {
