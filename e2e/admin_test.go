@@ -117,6 +117,16 @@ func (p *adminPlatform) mustAPI(method, path string, body any, want int, out any
 	return h
 }
 
+// mustAPIRaw is mustAPI answering the body as sent.
+func (p *adminPlatform) mustAPIRaw(method, path string, body any, want int, out any) string {
+	p.t.Helper()
+	status, _, raw := p.api(p.token, method, path, body, out)
+	if status != want {
+		p.t.Fatalf("%s %s: %d, want %d: %s", method, path, status, want, raw)
+	}
+	return raw
+}
+
 type siteStatus struct {
 	State       string `json:"state"`
 	ContainerID string `json:"container_id"`

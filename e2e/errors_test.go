@@ -80,11 +80,29 @@ func TestAdminErrorsRevealNoInternals(t *testing.T) {
 	check("stripe unreachable, checkout", "POST", "/api/v1/customers/"+customer.ID+"/checkout", `{"plan":"basic",`+urls+`}`, 502, "stripe_error", "connection refused", "")
 	check("stripe unreachable, portal", "POST", "/api/v1/customers/"+customer.ID+"/portal", "", 502, "stripe_error", "connection refused", "")
 
-	// The status says that the start failed, not what the engine said.
-	var st struct{ State, Error string }
-	p.mustAPI("GET", exits+"/status", nil, 200, &st)
-	if st.State != "failed" || st.Error == "" || containsAny(strings.ToLower(st.Error), internalWords) || addrPattern.MatchString(st.Error) {
-		t.Errorf("status of the failed site: %+v", st)
+	// The status says why the start failed in the platform's words (what
+	// failed, the exit code) with the site's own last lines, not what the
+	// engine said: no container name, no address, no engine message.
+	var st struct {
+		State   string
+		Failure *struct {
+			Reason   string
+			ExitCode *int   `json:"exit_code"`
+			LogTail  string `json:"log_tail"`
+		}
+	}
+	raw := p.mustAPIRaw("GET", exits+"/status", nil, 200, &st)
+	if st.State != "failed" || st.Failure == nil || st.Failure.Reason != "container exited during start" ||
+		st.Failure.ExitCode == nil || *st.Failure.ExitCode != 3 || !strings.Contains(st.Failure.LogTail, "EXIT_AT_START is set") {
+		t.Errorf("status of the failed site: %s", raw)
+	}
+	for _, word := range []string{"docker", "daemon", "tenant-" + schema, "dial", "lookup"} {
+		if strings.Contains(strings.ToLower(raw), word) {
+			t.Errorf("status of the failed site reveals %q: %s", word, raw)
+		}
+	}
+	if addrPattern.MatchString(raw) {
+		t.Errorf("status of the failed site reveals an address: %s", raw)
 	}
 
 	// A database error the API does not know is internal.
