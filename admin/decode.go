@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/agistaffers/caddy-multitenant/manage"
 	"github.com/agistaffers/caddy-multitenant/tenants"
 )
 
@@ -117,7 +118,7 @@ func page(r *http.Request) (tenants.Page, error) {
 	}
 	p.Limit = n
 	if s := q.Get("after"); s != "" {
-		if !isUUID(s) {
+		if !manage.IsID(s) {
 			return p, invalidParam("after", "must be the id of the last item of the previous page")
 		}
 		p.After = s
@@ -136,28 +137,6 @@ func boolParam(r *http.Request, name string) (bool, error) {
 		return false, invalidParam(name, "must be true or false")
 	}
 	return b, nil
-}
-
-// isUUID reports whether s looks like a uuid; ids that do not are 404
-// without a database round trip.
-func isUUID(s string) bool {
-	if len(s) != 36 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch i {
-		case 8, 13, 18, 23:
-			if c != '-' {
-				return false
-			}
-		default:
-			if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
-				return false
-			}
-		}
-	}
-	return true
 }
 
 // list is the shape of every listing. NextAfter, when set, is the ?after=

@@ -5,28 +5,15 @@ import (
 	"encoding/json"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/agistaffers/caddy-multitenant/internal/caddytest"
 	"github.com/agistaffers/caddy-multitenant/internal/pgtest"
 	"github.com/agistaffers/caddy-multitenant/internal/testimage"
 	"github.com/agistaffers/caddy-multitenant/tenants"
 )
-
-// caddyIn runs the built caddy in dir with env added (DATABASE_URL unset
-// unless env sets it).
-func caddyIn(t *testing.T, dir string, env []string, args ...string) (string, error) {
-	t.Helper()
-	cmd := exec.Command(caddytest.Binary(t), args...)
-	cmd.Dir = dir
-	cmd.Env = append(append(os.Environ(), "DATABASE_URL="), env...)
-	out, err := cmd.CombinedOutput()
-	return string(out), err
-}
 
 // The CLI finds its database the way Caddy finds its config: the tenants
 // option of --config, else of ./Caddyfile, else DATABASE_URL. A command
@@ -69,7 +56,7 @@ func TestCLIFindsItsDatabase(t *testing.T) {
 		t.Fatalf("status with a Caddyfile without tenants: %v\n%s", err, out)
 	}
 	// None of the three: the error says all three.
-	out, err = caddyIn(t, t.TempDir(), nil, "tenants", "sites", "ls")
+	out, err = caddyIn(t, t.TempDir(), []string{"DATABASE_URL="}, "tenants", "sites", "ls")
 	for _, way := range []string{"--config", "./Caddyfile", "DATABASE_URL"} {
 		if err == nil || !strings.Contains(out, way) {
 			t.Errorf("without a database: %v, the error does not name %s:\n%s", err, way, out)

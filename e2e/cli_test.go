@@ -13,10 +13,17 @@ import (
 	"github.com/agistaffers/caddy-multitenant/internal/pgtest"
 )
 
+// caddyCmd runs the built caddy in a directory of its own with env added.
 func caddyCmd(t *testing.T, env []string, args ...string) (string, error) {
 	t.Helper()
+	return caddyIn(t, t.TempDir(), env, args...)
+}
+
+// caddyIn runs the built caddy in dir with env added.
+func caddyIn(t *testing.T, dir string, env []string, args ...string) (string, error) {
+	t.Helper()
 	cmd := exec.Command(caddytest.Binary(t), args...)
-	cmd.Dir = t.TempDir()
+	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), env...)
 	out, err := cmd.CombinedOutput()
 	return string(out), err
