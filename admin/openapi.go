@@ -370,9 +370,48 @@ func (g *schemaGen) schema(t reflect.Type) map[string]any {
 		for member, prop := range props {
 			requestField(name, member, prop.(map[string]any))
 		}
+	} else {
+		for member, prop := range props {
+			answerField(name, member, prop.(map[string]any))
+		}
+	}
+	if req := required[name]; req != nil {
+		def["required"] = req
 	}
 	g.defs[name] = def
 	return ref
+}
+
+// required lists the members a request body must have, and those an
+// answer always has that clients branch on.
+var required = map[string][]string{
+	"CustomerInput": {"email", "name"},
+	"PlanInput":     {"slug", "name"},
+	"TemplateInput": {"slug", "name", "image", "port"},
+	"SiteInput":     {"customer_id", "subdomain", "template_id"},
+	"DomainInput":   {"hostname"},
+	"CheckoutInput": {"plan", "success_url", "cancel_url"},
+	"RuntimeStatus": {"site_id", "state", "source"},
+	"Site":          {"id", "customer_id", "subdomain", "template_id", "status", "state"},
+	"Customer":      {"id", "email", "name", "status"},
+}
+
+// runtimeStates are the states of a site's container as the API shows
+// them.
+var runtimeStates = []string{"created", "starting", "running", "stopped", "failed", "removed", manage.StateAbsent}
+
+// answerField adds the values an answer's member takes to its schema.
+func answerField(schemaName, member string, prop map[string]any) {
+	switch {
+	case member == "state" && (schemaName == "RuntimeStatus" || schemaName == "Site"):
+		prop["enum"] = runtimeStates
+	case member == "status" && schemaName == "Customer":
+		prop["enum"] = tenants.CustomerStatuses
+	case member == "status" && schemaName == "Site":
+		prop["enum"] = tenants.SiteStatuses
+	case member == "source" && schemaName == "RuntimeStatus":
+		prop["enum"] = []string{"live", "recorded"}
+	}
 }
 
 func (g *schemaGen) fields(t reflect.Type, props map[string]any) {

@@ -133,3 +133,53 @@ func TestOpenAPIDocumentsLimits(t *testing.T) {
 		t.Error("the Error schema has no request_id")
 	}
 }
+
+// The document says what a client must send and which values states and
+// statuses take.
+func TestOpenAPIRequiredAndEnums(t *testing.T) {
+	t.Parallel()
+	raw, err := json.Marshal(OpenAPI())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Components struct {
+			Schemas map[string]struct {
+				Required   []string                  `json:"required"`
+				Properties map[string]map[string]any `json:"properties"`
+			} `json:"schemas"`
+		} `json:"components"`
+	}
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		t.Fatal(err)
+	}
+	schemas := doc.Components.Schemas
+	for name, want := range required {
+		s, ok := schemas[name]
+		if !ok {
+			t.Errorf("no schema %s", name)
+			continue
+		}
+		if !slices.Equal(s.Required, want) {
+			t.Errorf("%s: required %v, want %v", name, s.Required, want)
+		}
+		for _, m := range want {
+			if _, ok := s.Properties[m]; !ok {
+				t.Errorf("%s: required member %s is not a property", name, m)
+			}
+		}
+	}
+	enum := func(schema, member string) []any {
+		e, _ := schemas[schema].Properties[member]["enum"].([]any)
+		return e
+	}
+	if e := enum("RuntimeStatus", "state"); !slices.Contains(e, any("absent")) || !slices.Contains(e, any("running")) {
+		t.Errorf("RuntimeStatus.state enum %v", e)
+	}
+	if e := enum("Customer", "status"); len(e) != len(tenants.CustomerStatuses) {
+		t.Errorf("Customer.status enum %v", e)
+	}
+	if e := enum("Site", "status"); len(e) != len(tenants.SiteStatuses) {
+		t.Errorf("Site.status enum %v", e)
+	}
+}
