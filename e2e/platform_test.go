@@ -33,6 +33,7 @@ type platformOptions struct {
 	MaxRunning  int
 	PageAfter   string // Default: 2s
 	PagesDir    string // Default: the built-in pages
+	Global      string // more global options
 	Tenants     string // more lines for the tenants option
 	Sites       string // more site blocks, before the catch-all tenant block
 	Env         []string
@@ -40,6 +41,7 @@ type platformOptions struct {
 	BeforeCaddy func(*testPlatform) // runs after the fixtures, before Caddy starts
 	DatabaseURL string              // Default: the test server, in the test's schema
 	Schema      string              // Default: a fresh schema
+	Race        bool                // run a Caddy built with the race detector
 }
 
 // testPlatform is a Caddy built from this module, serving tenants from its
@@ -79,6 +81,7 @@ func newPlatform(t *testing.T, opts platformOptions) *testPlatform {
 	admin {ADMIN_ADDR}
 	http_port {HTTP_PORT}
 	auto_https off
+	%s
 	tenants {
 		database_url %q
 		schema %s
@@ -103,12 +106,12 @@ http://:{HTTP_PORT} {
 		header_down X-Tenant-Upstream {tenant.upstream}
 	}
 }
-`, opts.DatabaseURL, opts.Schema, baseDomain, opts.IdleTimeout, opts.MaxRunning, opts.Tenants, opts.Sites,
+`, opts.Global, opts.DatabaseURL, opts.Schema, baseDomain, opts.IdleTimeout, opts.MaxRunning, opts.Tenants, opts.Sites,
 		opts.PageAfter, pagesDir(opts.PagesDir))
 	if opts.BeforeCaddy != nil {
 		opts.BeforeCaddy(p)
 	}
-	p.caddy = caddytest.Start(t, caddyfile, caddytest.Options{Env: opts.Env})
+	p.caddy = caddytest.Start(t, caddyfile, caddytest.Options{Env: opts.Env, Race: opts.Race})
 	return p
 }
 
