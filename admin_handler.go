@@ -99,11 +99,12 @@ func (h *AdminHandler) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return err
 	}
+	p := app.platform
 	h.api = admin.New(admin.Config{
-		Store:    app.store,
-		Runtime:  &adminRuntime{app: app},
+		Store:    p.store,
+		Runtime:  &adminRuntime{p: p},
 		Verifier: v,
-		Billing:  app.billing,
+		Billing:  p.billing,
 		MaxBody:  h.MaxBody,
 		Logger:   ctx.Logger(),
 	})
@@ -185,16 +186,18 @@ func parseSize(s string) (int64, error) {
 	return int64(f * mult), nil
 }
 
-// adminRuntime is the admin API's view of the platform's provisioner.
+// adminRuntime is the admin API's view of the platform's provisioner. It
+// holds the platform, not the app: a request (a log stream above all)
+// may outlive the config that took it.
 type adminRuntime struct {
-	app *App
+	p *platform
 }
 
-func (rt *adminRuntime) prov() *provisioner.Provisioner { return rt.app.platform.prov }
+func (rt *adminRuntime) prov() *provisioner.Provisioner { return rt.p.prov }
 
 // spec builds the site's container spec from the store.
 func (rt *adminRuntime) spec(ctx context.Context, siteID string) (provisioner.Spec, error) {
-	return rt.app.platform.policy.siteSpec(ctx, rt.app.store, siteID)
+	return rt.p.policy.siteSpec(ctx, rt.p.store, siteID)
 }
 
 func (rt *adminRuntime) Start(ctx context.Context, siteID string) (string, error) {

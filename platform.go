@@ -18,6 +18,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/agistaffers/caddy-multitenant/billing"
+	"github.com/agistaffers/caddy-multitenant/internal/pgpool"
 	"github.com/agistaffers/caddy-multitenant/provisioner"
 	"github.com/agistaffers/caddy-multitenant/tenants"
 )
@@ -29,9 +30,13 @@ import (
 // reload neither drops the cache nor runs a second reaper.
 var platforms = caddy.NewUsagePool()
 
-// platform is what the handlers use at request time.
+// platform is what the handlers use at request time. It owns everything
+// it uses (its own reference to the pool, its store, a copy of its
+// settings) and never the *App that made it: that config is cleaned up at
+// the next reload while the platform lives on.
 type platform struct {
-	app        *App // the config that made it; settings only
+	settings   platformSettings
+	pool       *pgxpool.Pool // a reference of its own, released by Destruct
 	policy     sitePolicy
 	store      *tenants.Store
 	resolver   *tenants.Resolver
@@ -48,6 +53,16 @@ type platform struct {
 	startErr  error
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
+}
+
+// platformSettings are the settings the platform reads after it was
+// made. Every config sharing the platform has the same ones: they are
+// part of its key.
+type platformSettings struct {
+	dsn, schema        string
+	skipMigrations     bool
+	startTimeout       time.Duration
+	publishIP, network string
 }
 
 // platformKey identifies a platform by every setting that shapes it.
@@ -75,22 +90,39 @@ func acquirePlatform(a *App) (*platform, string, error) {
 	return val.(*platform), key, nil
 }
 
-func newPlatform(a *App) (*platform, error) {
+func newPlatform(a *App) (_ *platform, err error) {
+	pool, err := pgpool.Acquire(a.dsn, a.Schema)
+	if err != nil {
+		return nil, fmt.Errorf("database_url: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			pgpool.Release(a.dsn, a.Schema)
+		}
+	}()
 	p := &platform{
-		app:      a,
+		settings: platformSettings{
+			dsn:            a.dsn,
+			schema:         a.Schema,
+			skipMigrations: a.SkipMigrations,
+			startTimeout:   time.Duration(a.StartTimeout),
+			publishIP:      a.Docker.PublishIP,
+			network:        a.Docker.Network,
+		},
+		pool:     pool,
 		policy:   a.sitePolicy(),
-		store:    a.store,
+		store:    tenants.NewStore(pool, a.storeOptions()),
 		logger:   a.logger,
 		runtimes: make(chan provisioner.SiteRuntime, 4096),
 	}
-	p.resolver = tenants.NewResolver(a.store, tenants.ResolverConfig{
+	p.resolver = tenants.NewResolver(p.store, tenants.ResolverConfig{
 		Schema:     a.Schema,
 		BaseDomain: a.BaseDomain,
 		Reserved:   a.Reserved,
 		Logger:     a.logger.Named("resolver"),
 	})
 	p.collectors.add(newResolverCollector(p.resolver))
-	cfg := a.provisionerConfig(a.pool, a.logger.Named("provisioner"))
+	cfg := a.provisionerConfig(pool, a.logger.Named("provisioner"))
 	cfg.IdleTimeout = time.Duration(a.IdleTimeout)
 	cfg.MaxRunning = a.MaxRunning
 	cfg.Metrics = &p.collectors
@@ -155,7 +187,7 @@ func (p *platform) doStart() error {
 	if err := p.checkDefaultLimits(ctx); err != nil {
 		return err
 	}
-	if ip, err := netip.ParseAddr(p.app.Docker.PublishIP); err == nil && !ip.IsLoopback() && p.app.Docker.Network == "" {
+	if ip, err := netip.ParseAddr(p.settings.publishIP); err == nil && !ip.IsLoopback() && p.settings.network == "" {
 		p.logger.Warn("sites' ports are published on a non-loopback address: every customer's container can reach them there, around the network isolation, unless the host's firewall fences the tenant bridges (tn+) off; see the README's security section",
 			zap.String("publish_ip", ip.String()))
 	}
@@ -199,9 +231,8 @@ var errDatabaseUnreachable = errors.New("database unreachable")
 // prepareDatabase checks the connection, then migrates (or checks the
 // schema version) and seeds the catalog into a fresh schema.
 func (p *platform) prepareDatabase(ctx context.Context) error {
-	a := p.app
 	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	err := a.pool.Ping(pingCtx)
+	err := p.pool.Ping(pingCtx)
 	cancel()
 	if err != nil {
 		if configurationError(err) {
@@ -209,15 +240,16 @@ func (p *platform) prepareDatabase(ctx context.Context) error {
 		}
 		return fmt.Errorf("%w: %w", errDatabaseUnreachable, err)
 	}
-	if a.SkipMigrations {
-		return a.checkSchema(ctx)
+	schema := p.settings.schema
+	if p.settings.skipMigrations {
+		return p.checkSchema(ctx)
 	}
-	m, err := tenants.Migrate(ctx, a.pool, a.Schema)
+	m, err := tenants.Migrate(ctx, p.pool, schema)
 	if err != nil {
 		return err
 	}
 	if m.From != m.To {
-		p.logger.Info("migrated database schema", zap.String("schema", a.Schema), zap.Int32("from", m.From), zap.Int32("to", m.To))
+		p.logger.Info("migrated database schema", zap.String("schema", schema), zap.Int32("from", m.From), zap.Int32("to", m.To))
 	}
 	if m.From == 0 {
 		n, err := p.store.SeedCatalog(ctx, "caddy")
@@ -225,6 +257,20 @@ func (p *platform) prepareDatabase(ctx context.Context) error {
 			return fmt.Errorf("importing the template catalog: %w", err)
 		}
 		p.logger.Info("imported the built-in template catalog", zap.Int("templates", n))
+	}
+	return nil
+}
+
+// checkSchema refuses to run on a schema older than this binary expects,
+// which would fail later in confusing ways.
+func (p *platform) checkSchema(ctx context.Context) error {
+	v, err := tenants.SchemaVersion(ctx, p.pool)
+	if err != nil {
+		return err
+	}
+	if v < tenants.LatestVersion() {
+		return fmt.Errorf("schema %s is at version %d, this build needs %d: run `caddy tenants migrate` or remove skip_migrations",
+			p.settings.schema, v, tenants.LatestVersion())
 	}
 	return nil
 }
@@ -269,7 +315,8 @@ func (p *platform) retryDatabase(ctx context.Context) {
 }
 
 // Destruct stops the background work when the last config using the
-// platform is gone. Containers keep running; the next platform adopts them.
+// platform is gone, then lets go of the pool. Containers keep running;
+// the next platform adopts them.
 func (p *platform) Destruct() error {
 	if p.cancel != nil {
 		p.cancel()
@@ -277,7 +324,7 @@ func (p *platform) Destruct() error {
 	p.resolver.Stop()
 	err := p.prov.Stop()
 	p.wg.Wait()
-	return err
+	return errors.Join(err, pgpool.Release(p.settings.dsn, p.settings.schema))
 }
 
 // queueRuntime takes a state change from the provisioner without blocking
