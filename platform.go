@@ -154,7 +154,7 @@ func (a *App) provisionerConfig(pool *pgxpool.Pool, logger *zap.Logger) provisio
 		SubnetBits:          subnetBits,
 		AllowedCapabilities: allowedCaps,
 		StartTimeout:        time.Duration(a.StartTimeout),
-		Locker:              &advisoryLocker{pool: pool, schema: a.Schema, logger: logger},
+		Locker:              tenants.NewSiteLocker(pool, a.Schema, logger),
 		Logger:              logger,
 	}
 }
