@@ -178,6 +178,8 @@ func (h *Handler) coldStart(w http.ResponseWriter, r *http.Request, route *tenan
 	case errors.Is(err, context.DeadlineExceeded):
 		h.logger.Warn("site did not start in time", zap.String("host", route.Host), zap.String("site_id", route.SiteID), zap.Duration("waited", wait))
 		return "", true, h.pages.serve(w, r, pageUnavailable, http.StatusServiceUnavailable, 5)
+	case errors.Is(err, provisioner.ErrEngineUnavailable):
+		return "", true, h.pages.serve(w, r, pageUnavailable, http.StatusServiceUnavailable, 5)
 	case errors.Is(err, provisioner.ErrCapacity):
 		h.logger.Warn("no capacity to start site", zap.String("host", route.Host), zap.String("site_id", route.SiteID))
 		return "", true, h.pages.serve(w, r, pageUnavailable, http.StatusServiceUnavailable, 10)

@@ -48,6 +48,8 @@ type platform struct {
 	runtimes chan provisioner.SiteRuntime // state changes waiting to be saved
 
 	billingRunning atomic.Bool // the grace-period loop runs (tests look)
+	databaseReady  atomic.Bool // migrated (or checked)
+	engineReady    atomic.Bool // the provisioner started: containers adopted
 
 	startOnce sync.Once
 	startErr  error
@@ -181,12 +183,23 @@ func (p *platform) doStart() error {
 	case err != nil:
 		return err
 	}
-	if err := p.prov.Start(ctx); err != nil {
+	err = p.prov.Start(ctx)
+	engineLater := errors.Is(err, provisioner.ErrEngineUnavailable)
+	switch {
+	case engineLater:
+		// As without the database: tenant hosts answer 503 with
+		// Retry-After until the engine answers and its containers are
+		// adopted.
+		p.logger.Error("docker engine unreachable at start; tenant hosts answer 503 until it is back", zap.Error(err))
+	case err != nil:
 		return fmt.Errorf("starting provisioner: %w", err)
+	default:
+		if err := p.checkDefaultLimits(ctx); err != nil {
+			return err
+		}
 	}
-	if err := p.checkDefaultLimits(ctx); err != nil {
-		return err
-	}
+	p.databaseReady.Store(!dbLater)
+	p.engineReady.Store(!engineLater)
 	if ip, err := netip.ParseAddr(p.settings.publishIP); err == nil && !ip.IsLoopback() && p.settings.network == "" {
 		p.logger.Warn("sites' ports are published on a non-loopback address: every customer's container can reach them there, around the network isolation, unless the host's firewall fences the tenant bridges (tn+) off; see the README's security section",
 			zap.String("publish_ip", ip.String()))
@@ -215,11 +228,15 @@ func (p *platform) doStart() error {
 			defer p.wg.Done()
 			p.retryDatabase(runCtx)
 		}()
-		return nil
 	}
-	if err := p.reconcileRuntimes(ctx); err != nil {
-		p.logger.Warn("reconciling site runtime records", zap.Error(err))
+	if engineLater {
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			p.retryEngine(runCtx)
+		}()
 	}
+	p.reconcileIfReady(ctx)
 	return nil
 }
 
@@ -292,25 +309,61 @@ func configurationError(err error) bool {
 // retryDatabase prepares the database once it can be reached, for a
 // platform that started without it.
 func (p *platform) retryDatabase(ctx context.Context) {
-	for backoff := time.Second; ; backoff = min(2*backoff, 30*time.Second) {
+	if !p.retry(ctx, 30*time.Second, "database", p.prepareDatabase) {
+		return
+	}
+	p.databaseReady.Store(true)
+	p.logger.Info("database reachable again; tenant hosts resolve")
+	p.reconcileIfReady(ctx)
+}
+
+// retryEngine starts the provisioner (adopting the namespace's
+// containers) once the Docker engine answers, for a platform that started
+// without it.
+func (p *platform) retryEngine(ctx context.Context) {
+	if !p.retry(ctx, 10*time.Second, "docker engine", p.prov.Start) {
+		return
+	}
+	p.engineReady.Store(true)
+	p.logger.Info("docker engine reachable again; sites start")
+	if err := p.checkDefaultLimits(ctx); err != nil {
+		p.logger.Error("sites without limits of their own cannot start", zap.Error(err))
+	}
+	p.reconcileIfReady(ctx)
+}
+
+// retry calls attempt until it succeeds or ctx ends, a second after the
+// start and then backing off to at most limit, and reports whether it
+// succeeded.
+func (p *platform) retry(ctx context.Context, limit time.Duration, what string, attempt func(context.Context) error) bool {
+	for backoff := time.Second; ; backoff = min(2*backoff, limit) {
 		select {
 		case <-ctx.Done():
-			return
+			return false
 		case <-time.After(backoff):
 		}
-		attempt, cancel := context.WithTimeout(ctx, 2*time.Minute)
-		err := p.prepareDatabase(attempt)
-		if err == nil {
-			err = p.reconcileRuntimes(attempt)
-			cancel()
-			p.logger.Info("database reachable again; tenant hosts resolve", zap.NamedError("reconcile_error", err))
-			return
-		}
+		attemptCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+		err := attempt(attemptCtx)
 		cancel()
-		if ctx.Err() != nil {
-			return
+		if err == nil {
+			return true
 		}
-		p.logger.Warn("database still not ready", zap.Error(err), zap.Duration("retry_in", min(2*backoff, 30*time.Second)))
+		if ctx.Err() != nil {
+			return false
+		}
+		p.logger.Warn(what+" still not ready", zap.Error(err), zap.Duration("retry_in", min(2*backoff, limit)))
+	}
+}
+
+// reconcileIfReady corrects the runtime records once both the database
+// and the engine are there: only then can records be checked against
+// containers.
+func (p *platform) reconcileIfReady(ctx context.Context) {
+	if !p.databaseReady.Load() || !p.engineReady.Load() {
+		return
+	}
+	if err := p.reconcileRuntimes(ctx); err != nil {
+		p.logger.Warn("reconciling site runtime records", zap.Error(err))
 	}
 }
 
@@ -321,9 +374,11 @@ func (p *platform) Destruct() error {
 	if p.cancel != nil {
 		p.cancel()
 	}
+	// The platform's own goroutines first: a retry must not start the
+	// provisioner after it was stopped.
+	p.wg.Wait()
 	p.resolver.Stop()
 	err := p.prov.Stop()
-	p.wg.Wait()
 	return errors.Join(err, pgpool.Release(p.settings.dsn, p.settings.schema))
 }
 

@@ -229,6 +229,8 @@ type Provisioner struct {
 	// dockerStarts counts ContainerStart calls (tests assert on it).
 	dockerStarts atomic.Int64
 
+	engineUp atomic.Bool // Start succeeded: the namespace's containers are known
+
 	lifeMu  sync.Mutex
 	started bool
 	cancel  context.CancelFunc
@@ -290,8 +292,12 @@ func New(cfg Config) (*Provisioner, error) {
 }
 
 // Start adopts the namespace's existing containers (running ones become
-// known-running, never duplicated) and starts the idle reaper and the
-// Docker event watcher. It may be called once.
+// known-running, never duplicated; one still starting is waited for as a
+// start is) and starts the idle reaper and the Docker event watcher. It
+// fails, and may be called again, while the engine does not answer: the
+// error then wraps ErrEngineUnavailable. Once it succeeded it may not be
+// called again. Until it succeeded, Ensure fails with
+// ErrEngineUnavailable.
 func (p *Provisioner) Start(ctx context.Context) error {
 	p.lifeMu.Lock()
 	defer p.lifeMu.Unlock()
@@ -301,14 +307,19 @@ func (p *Provisioner) Start(ctx context.Context) error {
 	if p.ownClient {
 		p.cli.NegotiateAPIVersion(ctx)
 	}
-	if err := p.adopt(ctx); err != nil {
+	life, cancel := context.WithCancel(context.Background())
+	if err := p.adopt(ctx, life); err != nil {
+		cancel()
+		p.wg.Wait() // the waits on adopted starts
+		if client.IsErrConnectionFailed(err) {
+			return fmt.Errorf("%w: %w", ErrEngineUnavailable, err)
+		}
 		return err
 	}
 	if err := p.reconcileNetworks(ctx); err != nil {
 		// Leftover networks cost a subnet each, nothing more.
 		p.log.Warn("reconciling customer networks", zap.Error(err))
 	}
-	life, cancel := context.WithCancel(context.Background())
 	p.started, p.cancel = true, cancel
 	p.wg.Add(1)
 	go p.runClock(life)
@@ -318,6 +329,7 @@ func (p *Provisioner) Start(ctx context.Context) error {
 	}
 	p.wg.Add(1)
 	go p.watchEvents(life)
+	p.engineUp.Store(true)
 	p.log.Info("provisioner started", zap.String("namespace", p.cfg.Namespace),
 		zap.Int("adopted_running", int(p.running.Load())), zap.Duration("idle_timeout", p.cfg.IdleTimeout))
 	return nil
@@ -397,13 +409,19 @@ func (p *Provisioner) BeginUpgraded(siteID string) (end func()) {
 // A failed start returns a *StartError; for a backoff window after it (1s,
 // doubling up to 30s, reset by a success) Ensure returns the same error
 // without touching Docker. ErrCapacity means MaxRunning is reached and no
-// running site is idle.
+// running site is idle. ErrEngineUnavailable means Start has not
+// succeeded yet: the engine did not answer.
 func (p *Provisioner) Ensure(ctx context.Context, spec Spec) (string, error) {
 	if u, ok := p.Upstream(spec.SiteID); ok {
 		return u, nil
 	}
 	if err := spec.validate(); err != nil {
 		return "", err
+	}
+	if !p.engineUp.Load() {
+		// Before adoption a start could not tell a container of the
+		// namespace from none.
+		return "", ErrEngineUnavailable
 	}
 	st := p.sites.getOrCreate(spec.SiteID)
 	if se := st.backoffErr(time.Now()); se != nil {
