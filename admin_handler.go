@@ -230,10 +230,7 @@ func (rt *adminRuntime) Redeploy(ctx context.Context, siteID string) (string, er
 	if err != nil {
 		return "", err
 	}
-	if err := rt.prov().RemoveSite(ctx, siteID, false); err != nil {
-		return "", err
-	}
-	upstream, err := rt.prov().Ensure(ctx, s)
+	upstream, err := rt.prov().Recreate(ctx, s)
 	return upstream, runtimeErr(err)
 }
 

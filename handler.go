@@ -142,6 +142,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		}
 	}
 	caddyhttp.SetVar(r.Context(), upstreamVar, upstream)
+	caddyhttp.SetVar(r.Context(), routeVar, route)
 
 	if isUpgrade(r) {
 		endUpgraded := p.prov.BeginUpgraded(route.SiteID)

@@ -129,6 +129,7 @@ func newPlatform(a *App) (_ *platform, err error) {
 	cfg.MaxRunning = a.MaxRunning
 	cfg.Metrics = &p.collectors
 	cfg.OnChange = p.queueRuntime
+	cfg.Refresh = p.refreshSpec
 	prov, err := provisioner.New(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("setting up provisioner: %w", err)
@@ -516,6 +517,25 @@ func (sp sitePolicy) spec(route *tenants.Route) provisioner.Spec {
 		TemplateSlug:    t.Slug,
 		TemplateVersion: t.Version,
 	}
+}
+
+// refreshSpec is the provisioner's look at the database under the site's
+// lock, before it makes a container: a cached route can be older than
+// the database (a change the listener has not brought yet, after an
+// outage above all). Without the database the cached spec is the best
+// there is.
+func (p *platform) refreshSpec(ctx context.Context, spec provisioner.Spec) (provisioner.Spec, error) {
+	route, err := p.store.SiteRoute(ctx, spec.SiteID)
+	switch {
+	case err == nil && !route.Serving():
+		return spec, errors.New("the site is not serving (suspended)")
+	case err == nil:
+		return p.policy.spec(route), nil
+	case errors.Is(err, tenants.ErrNotFound):
+		return spec, errors.New("the site no longer exists")
+	}
+	p.logger.Warn("starting site from its cached definition: database unreachable", zap.String("site_id", spec.SiteID), zap.Error(err))
+	return spec, nil
 }
 
 // siteSpec builds a site's container spec from the store, the way a

@@ -47,13 +47,15 @@ type platformOptions struct {
 // testPlatform is a Caddy built from this module, serving tenants from its
 // own schema (which is also its Docker namespace) of the test database.
 type testPlatform struct {
-	t        *testing.T
-	schema   string
-	store    *tenants.Store
-	caddy    *caddytest.Process
-	docker   *client.Client
-	customer *tenants.Customer
-	template *tenants.Template
+	t         *testing.T
+	caddyfile string
+	opts      platformOptions
+	schema    string
+	store     *tenants.Store
+	caddy     *caddytest.Process
+	docker    *client.Client
+	customer  *tenants.Customer
+	template  *tenants.Template
 }
 
 // newPlatform makes a fresh schema with a customer and the test site
@@ -111,8 +113,16 @@ http://:{HTTP_PORT} {
 	if opts.BeforeCaddy != nil {
 		opts.BeforeCaddy(p)
 	}
+	p.caddyfile, p.opts = caddyfile, opts
 	p.caddy = caddytest.Start(t, caddyfile, caddytest.Options{Env: opts.Env, Race: opts.Race})
 	return p
+}
+
+// node starts another Caddy with the platform's config on ports of its
+// own: a second node on the same database and Docker engine.
+func (p *testPlatform) node() *caddytest.Process {
+	p.t.Helper()
+	return caddytest.Start(p.t, p.caddyfile, caddytest.Options{Env: p.opts.Env, Race: p.opts.Race})
 }
 
 // newFixtures migrates schema on pool, builds the test site image and
@@ -174,7 +184,12 @@ func (p *testPlatform) get(host, path string, header http.Header) (int, string, 
 }
 
 func (p *testPlatform) tryGet(host, path string, header http.Header) (int, string, http.Header, error) {
-	req, err := http.NewRequest(http.MethodGet, "http://"+p.caddy.HTTP+path, nil)
+	return tryGetAt(p.caddy, host, path, header)
+}
+
+// tryGetAt requests path of host through the Caddy node.
+func tryGetAt(node *caddytest.Process, host, path string, header http.Header) (int, string, http.Header, error) {
+	req, err := http.NewRequest(http.MethodGet, "http://"+node.HTTP+path, nil)
 	if err != nil {
 		return 0, "", nil, err
 	}
@@ -283,7 +298,14 @@ func eventually(t *testing.T, within time.Duration, what string, cond func() boo
 // /ws through Caddy and checks that it echoes.
 func (p *testPlatform) openUpgraded(host string) net.Conn {
 	p.t.Helper()
-	conn, err := net.Dial("tcp", p.caddy.HTTP)
+	return p.openUpgradedAt(p.caddy, host)
+}
+
+// openUpgradedAt opens an upgraded connection like openUpgraded, through
+// the Caddy node.
+func (p *testPlatform) openUpgradedAt(node *caddytest.Process, host string) net.Conn {
+	p.t.Helper()
+	conn, err := net.Dial("tcp", node.HTTP)
 	if err != nil {
 		p.t.Fatal(err)
 	}

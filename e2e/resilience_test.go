@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -12,6 +13,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/docker/docker/api/types/container"
 
 	"github.com/agistaffers/caddy-multitenant/internal/caddytest"
 	"github.com/agistaffers/caddy-multitenant/internal/testimage"
@@ -363,4 +366,61 @@ func TestStartsWithoutDatabase(t *testing.T) {
 	eventually(t, 45*time.Second, "the platform reports the database back", func() bool {
 		return contains(p.caddy.Logs(), "database reachable again")
 	})
+}
+
+// PostgreSQL restarts and a change is made at once, before the listener
+// is back: a container is never made from the stale cached route (the
+// provisioner asks the database under the site's lock), the listener
+// retries at most a second apart, and a site created then is served.
+func TestChangeRightAfterDatabaseRestart(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dsn, pgUp, pgDown := ownPostgres(t)
+	p := newPlatform(t, platformOptions{DatabaseURL: dsn, Schema: "restart"})
+	s := p.site("stale", nil)
+	eventually(t, 10*time.Second, "site served from the cache", func() bool {
+		hits := p.caddy.Metric("caddy_tenants_resolver_cache_hits_total")
+		st, _, _ := p.get(host("stale"), "/", nil)
+		return st == http.StatusOK && p.caddy.Metric("caddy_tenants_resolver_cache_hits_total") > hits
+	})
+
+	pgDown()
+	p.store.Pool().Reset()
+	time.Sleep(8 * time.Second) // long enough for any backoff to grow
+	pgUp()
+	// What the admin API does on a template change, at once.
+	p.template.Env["GREETING"] = "after-restart"
+	if err := p.store.UpdateTemplate(ctx, "e2e", p.template); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range p.containers(s.ID) {
+		if err := p.docker.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p.siteQuiet("newcomer", nil)
+
+	status, body, _ := p.get(host("stale"), "/env", nil)
+	var env map[string]string
+	if status != http.StatusOK || json.Unmarshal([]byte(body), &env) != nil || env["GREETING"] != "after-restart" {
+		t.Fatalf("site recreated right after the restart: %d %q, want the database's definition", status, body)
+	}
+	eventually(t, 10*time.Second, "the new site serves", func() bool {
+		st, body, _ := p.get(host("newcomer"), "/", nil)
+		return st == http.StatusOK && body == "hello from newcomer"
+	})
+	for _, line := range strings.Split(p.caddy.Logs(), "\n") {
+		if !contains(line, "change listener disconnected") {
+			continue
+		}
+		var entry struct {
+			RetryIn float64 `json:"retry_in"`
+		}
+		if err := json.Unmarshal([]byte(line), &entry); err != nil {
+			t.Fatalf("log line %q: %v", line, err)
+		}
+		if entry.RetryIn > 1 {
+			t.Fatalf("the change listener waited %vs to retry, want at most a second: %s", entry.RetryIn, line)
+		}
+	}
 }

@@ -99,6 +99,13 @@ func (st *siteState) recordFailure(err *StartError, now time.Time) {
 	st.state = StateFailed
 }
 
+// clearFailure forgets the last start failure and its backoff.
+func (st *siteState) clearFailure() {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	st.failErr, st.failBackoff, st.failUntil = nil, 0, time.Time{}
+}
+
 func (st *siteState) snapshot() SiteRuntime {
 	st.mu.Lock()
 	defer st.mu.Unlock()

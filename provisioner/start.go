@@ -75,14 +75,25 @@ func (p *Provisioner) failStart(st *siteState, siteID string, err error) *StartE
 	return se
 }
 
-// startLocked does the work of a start; st.op is held.
+// startLocked does the work of a start under the site's lock; st.op is
+// held.
 func (p *Provisioner) startLocked(ctx context.Context, st *siteState, spec *Spec) (string, error) {
-	if p.cfg.Locker != nil {
-		unlock, err := p.cfg.Locker.Lock(ctx, spec.SiteID)
+	unlock, err := p.lock(ctx, spec.SiteID)
+	if err != nil {
+		return "", err
+	}
+	defer unlock()
+	return p.startHeld(ctx, st, spec)
+}
+
+// startHeld does the work of a start; st.op and the site's lock are held.
+func (p *Provisioner) startHeld(ctx context.Context, st *siteState, spec *Spec) (string, error) {
+	if p.cfg.Refresh != nil {
+		fresh, err := p.cfg.Refresh(ctx, *spec)
 		if err != nil {
-			return "", fmt.Errorf("locking site %s: %w", spec.SiteID, err)
+			return "", fmt.Errorf("refreshing the spec of site %s: %w", spec.SiteID, err)
 		}
-		defer unlock()
+		*spec = fresh
 	}
 
 	release, err := p.reserve(ctx, st)
