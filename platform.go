@@ -36,6 +36,7 @@ var platforms = caddy.NewUsagePool()
 // the next reload while the platform lives on.
 type platform struct {
 	settings   platformSettings
+	node       string        // this process among the nodes sharing the database
 	pool       *pgxpool.Pool // a reference of its own, released by Destruct
 	policy     sitePolicy
 	store      *tenants.Store
@@ -111,6 +112,7 @@ func newPlatform(a *App) (_ *platform, err error) {
 			publishIP:      a.Docker.PublishIP,
 			network:        a.Docker.Network,
 		},
+		node:     newNodeID(),
 		pool:     pool,
 		policy:   a.sitePolicy(),
 		store:    tenants.NewStore(pool, a.storeOptions()),
@@ -164,8 +166,8 @@ func (a *App) provisionerConfig(pool *pgxpool.Pool, logger *zap.Logger) provisio
 
 // start runs the platform's background work, once however many configs
 // share it: migrations, the change listener, container adoption and the
-// idle reaper, the runtime flusher and, with Stripe, billing's
-// grace-period loop.
+// idle reaper, the runtime flusher, the activity shared with other nodes
+// and, with Stripe, billing's grace-period loop.
 func (p *platform) start() error {
 	p.startOnce.Do(func() { p.startErr = p.doStart() })
 	return p.startErr
@@ -213,6 +215,11 @@ func (p *platform) doStart() error {
 	go func() {
 		defer p.wg.Done()
 		p.flushRuntimes(runCtx)
+	}()
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		p.shareActivity(runCtx)
 	}()
 	if p.billing != nil {
 		p.wg.Add(1)

@@ -29,8 +29,9 @@ func TestMigrateFresh(t *testing.T) {
 		t.Fatal(err)
 	}
 	// plans customers templates sites domains site_runtime api_keys billing_events audit_log schema_version
-	if tables != 10 {
-		t.Fatalf("schema has %d tables, want 10", tables)
+	// nodes site_activity
+	if tables != 12 {
+		t.Fatalf("schema has %d tables, want 12", tables)
 	}
 }
 
