@@ -85,13 +85,7 @@ func TestUpgradedConnectionKeepsSiteAwake(t *testing.T) {
 	if !p.running(s.ID) {
 		t.Fatal("site stopped while a WebSocket was open")
 	}
-	if _, err := conn.Write([]byte("ping")); err != nil {
-		t.Fatalf("connection broken while open: %v", err)
-	}
-	buf := make([]byte, 4)
-	if _, err := conn.Read(buf); err != nil || string(buf) != "ping" {
-		t.Fatalf("echo after idle timeout: %q %v", buf, err)
-	}
+	echoes(t, conn, "after the idle timeout")
 	conn.Close()
 	eventually(t, 15*time.Second, "site stops after the WebSocket closes", func() bool { return !p.running(s.ID) })
 }

@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -31,13 +29,7 @@ func TestNodesShareActivity(t *testing.T) {
 	if !p.running(s.ID) {
 		t.Fatal("A stopped the site while B held a WebSocket to it")
 	}
-	if _, err := conn.Write([]byte("ping")); err != nil {
-		t.Fatalf("WebSocket through B: %v", err)
-	}
-	buf := make([]byte, 4)
-	if _, err := conn.Read(buf); err != nil || string(buf) != "ping" {
-		t.Fatalf("echo through B after the idle timeout: %q %v", buf, err)
-	}
+	echoes(t, conn, "WebSocket through B after the idle timeout")
 	conn.Close()
 
 	for deadline := time.Now().Add(12 * time.Second); time.Now().Before(deadline); time.Sleep(500 * time.Millisecond) {
@@ -77,30 +69,7 @@ func TestTemplateChangeThroughOtherNode(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	var ok, failed atomic.Int64
-	var failures sync.Map
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for range 4 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				st, body, _, err := p.tryGet(host("moving"), "/", nil)
-				if err != nil || st != http.StatusOK || body != "hello from moving" {
-					failed.Add(1)
-					failures.Store(fmt.Sprint(st, " ", err), true)
-					continue
-				}
-				ok.Add(1)
-			}
-		}()
-	}
+	stop := p.load(host("moving"), "hello from moving", 4)
 	time.Sleep(500 * time.Millisecond)
 	bp := *p
 	bp.caddy = b
@@ -114,10 +83,7 @@ func TestTemplateChangeThroughOtherNode(t *testing.T) {
 		return st == http.StatusOK && json.Unmarshal([]byte(body), &env) == nil && env["GREETING"] == "other"
 	})
 	time.Sleep(500 * time.Millisecond)
-	close(stop)
-	wg.Wait()
-	if failed.Load() != 0 || ok.Load() == 0 {
-		failures.Range(func(k, _ any) bool { t.Logf("failure: %v", k); return true })
-		t.Fatalf("%d ok, %d failed across the change", ok.Load(), failed.Load())
+	if r := stop(); r.failed != 0 || r.ok == 0 {
+		t.Fatalf("%d ok, %d failed across the change: %v", r.ok, r.failed, r.failures)
 	}
 }

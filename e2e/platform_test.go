@@ -8,6 +8,8 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -328,6 +330,19 @@ func (p *testPlatform) openUpgradedAt(node *caddytest.Process, host string) net.
 	return conn
 }
 
+// echoes checks that an upgraded connection from openUpgraded still
+// echoes.
+func echoes(t *testing.T, conn net.Conn, what string) {
+	t.Helper()
+	if _, err := conn.Write([]byte("ping")); err != nil {
+		t.Fatalf("%s: connection broken while open: %v", what, err)
+	}
+	buf := make([]byte, 4)
+	if _, err := conn.Read(buf); err != nil || string(buf) != "ping" {
+		t.Fatalf("%s: echo: %q %v", what, buf, err)
+	}
+}
+
 // siteQuiet creates a site like site, without asking Caddy about it.
 func (p *testPlatform) siteQuiet(subdomain string, env map[string]string) *tenants.Site {
 	p.t.Helper()
@@ -352,3 +367,61 @@ func pagesDir(dir string) string {
 func host(sub string) string { return sub + "." + baseDomain }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+// loadResult is what a load generator saw.
+type loadResult struct {
+	ok, failed int64
+	failures   []string // the distinct failures
+}
+
+// load sends GET / to host through Caddy from workers goroutines until
+// the returned stop is called, counting answers other than 200 with body
+// as failures.
+func (p *testPlatform) load(host, body string, workers int) (stop func() loadResult) {
+	var ok, failed atomic.Int64
+	var failures sync.Map
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				st, got, _, err := p.tryGet(host, "/", nil)
+				if err != nil || st != http.StatusOK || got != body {
+					failed.Add(1)
+					failures.Store(fmt.Sprint(st, " ", err), true)
+					continue
+				}
+				ok.Add(1)
+			}
+		}()
+	}
+	return func() loadResult {
+		close(done)
+		wg.Wait()
+		r := loadResult{ok: ok.Load(), failed: failed.Load()}
+		failures.Range(func(k, _ any) bool { r.failures = append(r.failures, k.(string)); return true })
+		return r
+	}
+}
+
+// databaseBack waits until the site at sub serves and the platform's own
+// retry reports the database back.
+func (p *testPlatform) databaseBack(sub string) {
+	p.t.Helper()
+	eventually(p.t, 45*time.Second, "site serves once the database is back", func() bool {
+		st, body, _ := p.get(host(sub), "/", nil)
+		return st == http.StatusOK && body == "hello from "+sub
+	})
+	// Routing comes back with the listener; the platform's own retry
+	// (migrations, runtime reconciliation) follows on its backoff.
+	eventually(p.t, 45*time.Second, "the platform reports the database back", func() bool {
+		return contains(p.caddy.Logs(), "database reachable again")
+	})
+}

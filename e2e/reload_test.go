@@ -31,13 +31,7 @@ func TestReloadWhileDatabaseDown(t *testing.T) {
 		t.Fatal("caddy exited at the database retry after a reload")
 	}
 	pgUp()
-	eventually(t, 45*time.Second, "site serves once the database is back", func() bool {
-		st, body, _ := p.get(host("early"), "/", nil)
-		return st == http.StatusOK && body == "hello from early"
-	})
-	eventually(t, 45*time.Second, "the platform reports the database back", func() bool {
-		return contains(p.caddy.Logs(), "database reachable again")
-	})
+	p.databaseBack("early")
 }
 
 // A reload while sites start, with a grace period shorter than the

@@ -9,8 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -211,30 +209,7 @@ func TestReloadUnderLoad(t *testing.T) {
 	if st, _, _ := p.get(host("steady"), "/", nil); st != http.StatusOK {
 		t.Fatal(st)
 	}
-	var ok, failed atomic.Int64
-	var failures sync.Map
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				st, body, _, err := p.tryGet(host("steady"), "/", nil)
-				if err != nil || st != http.StatusOK || body != "hello from steady" {
-					failed.Add(1)
-					failures.Store(fmt.Sprint(st, " ", err), true)
-					continue
-				}
-				ok.Add(1)
-			}
-		}()
-	}
+	stop := p.load(host("steady"), "hello from steady", 8)
 	time.Sleep(500 * time.Millisecond)
 	for range 3 {
 		if err := p.caddy.Reload(context.Background()); err != nil {
@@ -242,11 +217,9 @@ func TestReloadUnderLoad(t *testing.T) {
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
-	close(stop)
-	wg.Wait()
-	if failed.Load() != 0 || ok.Load() < 100 {
-		failures.Range(func(k, _ any) bool { t.Logf("failure: %v", k); return true })
-		t.Fatalf("%d ok, %d failed during reloads", ok.Load(), failed.Load())
+	r := stop()
+	if r.failed != 0 || r.ok < 100 {
+		t.Fatalf("%d ok, %d failed during reloads: %v", r.ok, r.failed, r.failures)
 	}
 	// One platform (one reaper, one listener) survived the reloads.
 	if n := strings.Count(p.caddy.Logs(), `"msg":"provisioner started"`); n > 1 {
@@ -357,15 +330,7 @@ func TestStartsWithoutDatabase(t *testing.T) {
 		t.Fatalf("tenant host without database: %d, Retry-After %q", status, h.Get("Retry-After"))
 	}
 	pgUp()
-	eventually(t, 45*time.Second, "site serves once the database is back", func() bool {
-		st, body, _ := p.get(host("early"), "/", nil)
-		return st == http.StatusOK && body == "hello from early"
-	})
-	// Routing comes back with the listener; the platform's own retry
-	// (migrations, runtime reconciliation) follows on its backoff.
-	eventually(t, 45*time.Second, "the platform reports the database back", func() bool {
-		return contains(p.caddy.Logs(), "database reachable again")
-	})
+	p.databaseBack("early")
 }
 
 // PostgreSQL restarts and a change is made at once, before the listener
