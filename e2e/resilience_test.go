@@ -290,8 +290,14 @@ func ownPostgres(t *testing.T) (dsn string, pgUp, pgDown func()) {
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	script := filepath.Join(caddytest.ModuleRoot(), "scripts")
+	// A port of the ephemeral range rather than pg-up.sh's default of
+	// 25432 and up: other tests' clusters, started while this one is down,
+	// scan from there and would take its port.
+	_, port, _ := strings.Cut(caddytest.FreeAddr(t), ":")
 	up := func() string {
-		out, err := exec.Command(filepath.Join(script, "pg-up.sh"), dir).Output()
+		cmd := exec.Command(filepath.Join(script, "pg-up.sh"), dir)
+		cmd.Env = append(os.Environ(), "PGPORT_WANTED="+port)
+		out, err := cmd.Output()
 		if err != nil {
 			var stderr []byte
 			if ee, ok := err.(*exec.ExitError); ok {
