@@ -120,7 +120,7 @@ func newBilling(a *App, p *platform) (*billing.Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	cfg.Store = a.store
+	cfg.Store = p.store
 	cfg.Sites = platformSites{p}
 	cfg.Logger = a.logger.Named("billing")
 	return billing.New(cfg)

@@ -427,13 +427,21 @@ func (h *Handler) unmarshalOption(d *caddyfile.Dispenser) error {
 // unless stream_close_delay says otherwise.
 const DefaultStreamCloseDelay = 10 * time.Minute
 
+// DefaultRetries is how often tenant_proxy retries a failed attempt,
+// unless lb_retries or lb_try_duration says otherwise.
+const DefaultRetries = 2
+
 // parseTenantProxy sets up the tenant handler followed by a reverse_proxy
 // whose upstreams are the tenant's container, the way php_fastcgi wraps
 // reverse_proxy. It takes the tenant handler's subdirectives and every
 // reverse_proxy subdirective:
 //
 // Unlike plain reverse_proxy, stream_close_delay defaults to 10m, so a
-// config reload does not cut every tenant's WebSockets at once.
+// config reload does not cut every tenant's WebSockets at once, and a
+// failed attempt is retried (lb_retries defaults to 2 when neither it nor
+// lb_try_duration is set): before a retry the site is ensured again, so a
+// container that another node recreates is waited for instead of failing
+// the request.
 //
 //	tenant_proxy [<matcher>] {
 //		page_after <duration>
@@ -489,6 +497,12 @@ func parseTenantProxy(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue, erro
 	// changes that open connections should outlive where they can.
 	if rpHandler.StreamCloseDelay == 0 {
 		rpHandler.StreamCloseDelay = caddy.Duration(DefaultStreamCloseDelay)
+	}
+	if rpHandler.LoadBalancing == nil {
+		rpHandler.LoadBalancing = new(reverseproxy.LoadBalancing)
+	}
+	if lb := rpHandler.LoadBalancing; lb.Retries == 0 && lb.TryDuration == 0 {
+		lb.Retries = DefaultRetries
 	}
 
 	route := caddyhttp.Route{

@@ -52,9 +52,11 @@ type Handler struct {
 	// replace the built-in pages. Default: none (built-in pages).
 	PagesDir string `json:"pages_dir,omitempty"`
 
-	app    *App
-	pages  pageSet
-	logger *zap.Logger
+	// platform is captured at Provision: a request of this config may
+	// outlive it (a cold start past the grace period of a reload).
+	platform *platform
+	pages    pageSet
+	logger   *zap.Logger
 }
 
 // CaddyModule returns the Caddy module information.
@@ -78,14 +80,14 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return err
 	}
-	h.app = app
+	h.platform = app.platform
 	h.pages, err = loadPages(h.PagesDir)
 	return err
 }
 
 // ServeHTTP routes the request to its site.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	p := h.app.platform
+	p := h.platform
 	route, err := p.resolver.Resolve(r.Context(), r.Host)
 	switch {
 	case err == nil && route.Routable():
@@ -140,6 +142,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		}
 	}
 	caddyhttp.SetVar(r.Context(), upstreamVar, upstream)
+	caddyhttp.SetVar(r.Context(), routeVar, route)
 
 	if isUpgrade(r) {
 		endUpgraded := p.prov.BeginUpgraded(route.SiteID)
@@ -153,14 +156,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 // the start goes on), any other client for start_timeout. handled is true
 // when a page was written instead.
 func (h *Handler) coldStart(w http.ResponseWriter, r *http.Request, route *tenants.Route) (upstream string, handled bool, err error) {
-	wait := time.Duration(h.app.StartTimeout)
+	p := h.platform
+	wait := p.settings.startTimeout
 	navigation := isNavigation(r)
 	if navigation && time.Duration(h.PageAfter) < wait {
 		wait = time.Duration(h.PageAfter)
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), wait)
 	defer cancel()
-	upstream, err = h.app.platform.prov.Ensure(ctx, h.app.platform.policy.spec(route))
+	upstream, err = p.prov.Ensure(ctx, p.policy.spec(route))
 	if err == nil {
 		return upstream, false, nil
 	}
@@ -175,6 +179,8 @@ func (h *Handler) coldStart(w http.ResponseWriter, r *http.Request, route *tenan
 	case errors.Is(err, context.DeadlineExceeded):
 		h.logger.Warn("site did not start in time", zap.String("host", route.Host), zap.String("site_id", route.SiteID), zap.Duration("waited", wait))
 		return "", true, h.pages.serve(w, r, pageUnavailable, http.StatusServiceUnavailable, 5)
+	case errors.Is(err, provisioner.ErrEngineUnavailable):
+		return "", true, h.pages.serve(w, r, pageUnavailable, http.StatusServiceUnavailable, 5)
 	case errors.Is(err, provisioner.ErrCapacity):
 		h.logger.Warn("no capacity to start site", zap.String("host", route.Host), zap.String("site_id", route.SiteID))
 		return "", true, h.pages.serve(w, r, pageUnavailable, http.StatusServiceUnavailable, 10)
@@ -184,7 +190,7 @@ func (h *Handler) coldStart(w http.ResponseWriter, r *http.Request, route *tenan
 				zap.String("reason", startErr.Reason), zap.Int("exit_code", startErr.ExitCode),
 				zap.String("log_tail", startErr.LogTail), zap.Error(startErr.Err))
 		}
-		return "", true, h.pages.serve(w, r, pageError, http.StatusBadGateway, retryAfter(h.app.platform.prov.Status(route.SiteID).RetryAfter))
+		return "", true, h.pages.serve(w, r, pageError, http.StatusBadGateway, retryAfter(p.prov.Status(route.SiteID).RetryAfter))
 	default:
 		h.logger.Error("starting site", zap.String("host", route.Host), zap.String("site_id", route.SiteID), zap.Error(err))
 		return "", true, h.pages.serve(w, r, pageError, http.StatusBadGateway, 0)

@@ -8,7 +8,6 @@
 package multitenant
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -16,10 +15,8 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"go.uber.org/zap"
 
-	"github.com/agistaffers/caddy-multitenant/billing"
 	"github.com/agistaffers/caddy-multitenant/internal/pgpool"
 	"github.com/agistaffers/caddy-multitenant/provisioner"
 	"github.com/agistaffers/caddy-multitenant/tenants"
@@ -142,11 +139,8 @@ type App struct {
 	Stripe *StripeConfig `json:"stripe,omitempty"`
 
 	dsn         string // DatabaseURL with placeholders expanded
-	pool        *pgxpool.Pool
-	store       *tenants.Store
 	platform    *platform
 	platformKey string
-	billing     *billing.Service // the platform's; nil without Stripe
 	logger      *zap.Logger
 }
 
@@ -202,8 +196,9 @@ func (App) CaddyModule() caddy.ModuleInfo {
 }
 
 // Provision expands placeholders, applies defaults and takes a reference to
-// the shared pool. It neither dials the database nor the Docker engine: it
-// also runs for `caddy validate` and for a config that may never start.
+// the shared platform (which holds the shared pool). It neither dials the
+// database nor the Docker engine: it also runs for `caddy validate` and
+// for a config that may never start.
 func (a *App) Provision(ctx caddy.Context) error {
 	a.logger = ctx.Logger()
 	if err := a.expand(); err != nil {
@@ -212,18 +207,12 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if err := a.validate(); err != nil {
 		return err
 	}
-	pool, err := pgpool.Acquire(a.dsn, a.Schema)
-	if err != nil {
-		return fmt.Errorf("database_url: %w", err)
-	}
-	a.pool = pool
-	a.store = tenants.NewStore(pool, a.storeOptions())
+	var err error
 	a.platform, a.platformKey, err = acquirePlatform(a)
 	if err != nil {
 		return err
 	}
 	a.platform.collectors.registerOn(ctx.GetMetricsRegistry(), a.logger)
-	a.billing = a.platform.billing
 	return nil
 }
 
@@ -333,37 +322,21 @@ func (l *LimitsConfig) tenants() tenants.Limits {
 // with the same settings keeps all of it running as it is.
 func (a *App) Start() error { return a.platform.start() }
 
-// checkSchema refuses to run on a schema older than this binary expects,
-// which would fail later in confusing ways.
-func (a *App) checkSchema(ctx context.Context) error {
-	v, err := tenants.SchemaVersion(ctx, a.pool)
-	if err != nil {
-		return err
-	}
-	if v < tenants.LatestVersion() {
-		return fmt.Errorf("schema %s is at version %d, this build needs %d: run `caddy tenants migrate` or remove skip_migrations",
-			a.Schema, v, tenants.LatestVersion())
-	}
-	return nil
-}
-
 // Stop does nothing: the platform's background work and the pool are
 // shared with the config that replaces this one, and end in Cleanup when
 // no config uses them any more.
 func (a *App) Stop() error { return nil }
 
-// Cleanup releases the app's references to the shared platform and pool;
-// the last reference stops the platform's background work.
+// Cleanup releases the app's reference to the shared platform; the last
+// reference stops the platform's background work and releases its pool.
+// Modules of this config that outlive it (a cold start or a log stream
+// past the grace period) hold the platform itself, not the app.
 func (a *App) Cleanup() error {
-	var err error
-	if a.platform != nil {
-		_, err = platforms.Delete(a.platformKey)
-		a.platform = nil
+	if a.platform == nil {
+		return nil
 	}
-	if a.pool != nil {
-		a.pool = nil
-		err = errors.Join(err, pgpool.Release(a.dsn, a.Schema))
-	}
+	_, err := platforms.Delete(a.platformKey)
+	a.platform = nil
 	return err
 }
 
@@ -387,7 +360,7 @@ func tenantsApp(ctx caddy.Context, user string) (*App, error) {
 }
 
 // Store returns the app's data store, for other modules of this plugin.
-func (a *App) Store() *tenants.Store { return a.store }
+func (a *App) Store() *tenants.Store { return a.platform.store }
 
 func (d *DockerConfig) validate() error {
 	if d.Host != "" && !strings.Contains(d.Host, "://") {

@@ -17,6 +17,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/agistaffers/caddy-multitenant/billing"
+	"github.com/agistaffers/caddy-multitenant/internal/pgpool"
 	"github.com/agistaffers/caddy-multitenant/manage"
 	"github.com/agistaffers/caddy-multitenant/provisioner"
 	"github.com/agistaffers/caddy-multitenant/tenants"
@@ -29,9 +30,14 @@ import (
 // reload neither drops the cache nor runs a second reaper.
 var platforms = caddy.NewUsagePool()
 
-// platform is what the handlers use at request time.
+// platform is what the handlers use at request time. It owns everything
+// it uses (its own reference to the pool, its store, a copy of its
+// settings) and never the *App that made it: that config is cleaned up at
+// the next reload while the platform lives on.
 type platform struct {
-	app        *App // the config that made it; settings only
+	settings   platformSettings
+	node       string        // this process among the nodes sharing the database
+	pool       *pgxpool.Pool // a reference of its own, released by Destruct
 	policy     sitePolicy
 	store      *tenants.Store
 	resolver   *tenants.Resolver
@@ -44,11 +50,24 @@ type platform struct {
 	runtimes chan provisioner.SiteRuntime // state changes waiting to be saved
 
 	billingRunning atomic.Bool // the grace-period loop runs (tests look)
+	databaseReady  atomic.Bool // migrated (or checked)
+	engineReady    atomic.Bool // the provisioner started: containers adopted
 
 	startOnce sync.Once
 	startErr  error
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
+}
+
+// platformSettings are the settings the platform reads after it was
+// made. Every config sharing the platform has the same ones: they are
+// part of its key.
+type platformSettings struct {
+	dsn, schema        string
+	skipMigrations     bool
+	startTimeout       time.Duration
+	publishIP, network string
+	recorded           tenants.Settings // what the CLI and other nodes go by
 }
 
 // platformKey identifies a platform by every setting that shapes it.
@@ -76,26 +95,46 @@ func acquirePlatform(a *App) (*platform, string, error) {
 	return val.(*platform), key, nil
 }
 
-func newPlatform(a *App) (*platform, error) {
+func newPlatform(a *App) (_ *platform, err error) {
+	pool, err := pgpool.Acquire(a.dsn, a.Schema)
+	if err != nil {
+		return nil, fmt.Errorf("database_url: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			pgpool.Release(a.dsn, a.Schema)
+		}
+	}()
 	p := &platform{
-		app:      a,
+		settings: platformSettings{
+			dsn:            a.dsn,
+			schema:         a.Schema,
+			skipMigrations: a.SkipMigrations,
+			startTimeout:   time.Duration(a.StartTimeout),
+			publishIP:      a.Docker.PublishIP,
+			network:        a.Docker.Network,
+			recorded:       tenants.Settings{BaseDomain: a.BaseDomain, Reserved: a.Reserved},
+		},
+		node:     newNodeID(),
+		pool:     pool,
 		policy:   a.sitePolicy(),
-		store:    a.store,
+		store:    tenants.NewStore(pool, a.storeOptions()),
 		logger:   a.logger,
 		runtimes: make(chan provisioner.SiteRuntime, 4096),
 	}
-	p.resolver = tenants.NewResolver(a.store, tenants.ResolverConfig{
+	p.resolver = tenants.NewResolver(p.store, tenants.ResolverConfig{
 		Schema:     a.Schema,
 		BaseDomain: a.BaseDomain,
 		Reserved:   a.Reserved,
 		Logger:     a.logger.Named("resolver"),
 	})
 	p.collectors.add(newResolverCollector(p.resolver))
-	cfg := a.provisionerConfig(a.pool, a.logger.Named("provisioner"))
+	cfg := a.provisionerConfig(pool, a.logger.Named("provisioner"))
 	cfg.IdleTimeout = time.Duration(a.IdleTimeout)
 	cfg.MaxRunning = a.MaxRunning
 	cfg.Metrics = &p.collectors
 	cfg.OnChange = p.queueRuntime
+	cfg.Refresh = p.refreshSpec
 	prov, err := provisioner.New(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("setting up provisioner: %w", err)
@@ -135,15 +174,15 @@ func (a *App) provisionerConfig(pool *pgxpool.Pool, logger *zap.Logger) provisio
 		SubnetBits:          subnetBits,
 		AllowedCapabilities: allowedCaps,
 		StartTimeout:        time.Duration(a.StartTimeout),
-		Locker:              &advisoryLocker{pool: pool, schema: a.Schema, logger: logger},
+		Locker:              tenants.NewSiteLocker(pool, a.Schema, logger),
 		Logger:              logger,
 	}
 }
 
 // start runs the platform's background work, once however many configs
 // share it: migrations, the change listener, container adoption and the
-// idle reaper, the runtime flusher and, with Stripe, billing's
-// grace-period loop.
+// idle reaper, the runtime flusher, the activity shared with other nodes
+// and, with Stripe, billing's grace-period loop.
 func (p *platform) start() error {
 	p.startOnce.Do(func() { p.startErr = p.doStart() })
 	return p.startErr
@@ -162,13 +201,24 @@ func (p *platform) doStart() error {
 	case err != nil:
 		return err
 	}
-	if err := p.prov.Start(ctx); err != nil {
+	err = p.prov.Start(ctx)
+	engineLater := errors.Is(err, provisioner.ErrEngineUnavailable)
+	switch {
+	case engineLater:
+		// As without the database: tenant hosts answer 503 with
+		// Retry-After until the engine answers and its containers are
+		// adopted.
+		p.logger.Error("docker engine unreachable at start; tenant hosts answer 503 until it is back", zap.Error(err))
+	case err != nil:
 		return fmt.Errorf("starting provisioner: %w", err)
+	default:
+		if err := p.checkDefaultLimits(ctx); err != nil {
+			return err
+		}
 	}
-	if err := p.checkDefaultLimits(ctx); err != nil {
-		return err
-	}
-	if ip, err := netip.ParseAddr(p.app.Docker.PublishIP); err == nil && !ip.IsLoopback() && p.app.Docker.Network == "" {
+	p.databaseReady.Store(!dbLater)
+	p.engineReady.Store(!engineLater)
+	if ip, err := netip.ParseAddr(p.settings.publishIP); err == nil && !ip.IsLoopback() && p.settings.network == "" {
 		p.logger.Warn("sites' ports are published on a non-loopback address: every customer's container can reach them there, around the network isolation, unless the host's firewall fences the tenant bridges (tn+) off; see the README's security section",
 			zap.String("publish_ip", ip.String()))
 	}
@@ -180,6 +230,11 @@ func (p *platform) doStart() error {
 	go func() {
 		defer p.wg.Done()
 		p.flushRuntimes(runCtx)
+	}()
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		p.shareActivity(runCtx)
 	}()
 	if p.billing != nil {
 		p.wg.Add(1)
@@ -196,11 +251,15 @@ func (p *platform) doStart() error {
 			defer p.wg.Done()
 			p.retryDatabase(runCtx)
 		}()
-		return nil
 	}
-	if err := p.reconcileRuntimes(ctx); err != nil {
-		p.logger.Warn("reconciling site runtime records", zap.Error(err))
+	if engineLater {
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			p.retryEngine(runCtx)
+		}()
 	}
+	p.reconcileIfReady(ctx)
 	return nil
 }
 
@@ -212,9 +271,8 @@ var errDatabaseUnreachable = errors.New("database unreachable")
 // prepareDatabase checks the connection, then migrates (or checks the
 // schema version) and seeds the catalog into a fresh schema.
 func (p *platform) prepareDatabase(ctx context.Context) error {
-	a := p.app
 	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	err := a.pool.Ping(pingCtx)
+	err := p.pool.Ping(pingCtx)
 	cancel()
 	if err != nil {
 		if configurationError(err) {
@@ -222,8 +280,8 @@ func (p *platform) prepareDatabase(ctx context.Context) error {
 		}
 		return fmt.Errorf("%w: %w", errDatabaseUnreachable, err)
 	}
-	if a.SkipMigrations {
-		err = a.checkSchema(ctx)
+	if p.settings.skipMigrations {
+		err = p.checkSchema(ctx)
 	} else {
 		err = p.migrate(ctx)
 	}
@@ -231,12 +289,13 @@ func (p *platform) prepareDatabase(ctx context.Context) error {
 		return err
 	}
 	// The CLI (without a config) and other nodes go by these.
-	changed, err := p.store.RecordSettings(ctx, tenants.Settings{BaseDomain: a.BaseDomain, Reserved: a.Reserved})
+	st := p.settings.recorded
+	changed, err := p.store.RecordSettings(ctx, st)
 	if err != nil {
 		return fmt.Errorf("recording settings: %w", err)
 	}
 	if changed {
-		p.logger.Info("recorded the platform's settings", zap.String("base_domain", a.BaseDomain), zap.Strings("reserved", a.Reserved))
+		p.logger.Info("recorded the platform's settings", zap.String("base_domain", st.BaseDomain), zap.Strings("reserved", st.Reserved))
 	}
 	return nil
 }
@@ -244,13 +303,13 @@ func (p *platform) prepareDatabase(ctx context.Context) error {
 // migrate applies pending migrations and seeds the catalog into a fresh
 // schema.
 func (p *platform) migrate(ctx context.Context) error {
-	a := p.app
-	m, err := tenants.Migrate(ctx, a.pool, a.Schema)
+	schema := p.settings.schema
+	m, err := tenants.Migrate(ctx, p.pool, schema)
 	if err != nil {
 		return err
 	}
 	if m.From != m.To {
-		p.logger.Info("migrated database schema", zap.String("schema", a.Schema), zap.Int32("from", m.From), zap.Int32("to", m.To))
+		p.logger.Info("migrated database schema", zap.String("schema", schema), zap.Int32("from", m.From), zap.Int32("to", m.To))
 	}
 	if m.From == 0 {
 		n, err := p.store.SeedCatalog(ctx, "caddy")
@@ -258,6 +317,20 @@ func (p *platform) migrate(ctx context.Context) error {
 			return fmt.Errorf("importing the template catalog: %w", err)
 		}
 		p.logger.Info("imported the built-in template catalog", zap.Int("templates", n))
+	}
+	return nil
+}
+
+// checkSchema refuses to run on a schema older than this binary expects,
+// which would fail later in confusing ways.
+func (p *platform) checkSchema(ctx context.Context) error {
+	v, err := tenants.SchemaVersion(ctx, p.pool)
+	if err != nil {
+		return err
+	}
+	if v < tenants.LatestVersion() {
+		return fmt.Errorf("schema %s is at version %d, this build needs %d: run `caddy tenants migrate` or remove skip_migrations",
+			p.settings.schema, v, tenants.LatestVersion())
 	}
 	return nil
 }
@@ -279,38 +352,77 @@ func configurationError(err error) bool {
 // retryDatabase prepares the database once it can be reached, for a
 // platform that started without it.
 func (p *platform) retryDatabase(ctx context.Context) {
-	for backoff := time.Second; ; backoff = min(2*backoff, 30*time.Second) {
+	if !p.retry(ctx, 30*time.Second, "database", p.prepareDatabase) {
+		return
+	}
+	p.databaseReady.Store(true)
+	p.logger.Info("database reachable again; tenant hosts resolve")
+	p.reconcileIfReady(ctx)
+}
+
+// retryEngine starts the provisioner (adopting the namespace's
+// containers) once the Docker engine answers, for a platform that started
+// without it.
+func (p *platform) retryEngine(ctx context.Context) {
+	if !p.retry(ctx, 10*time.Second, "docker engine", p.prov.Start) {
+		return
+	}
+	p.engineReady.Store(true)
+	p.logger.Info("docker engine reachable again; sites start")
+	if err := p.checkDefaultLimits(ctx); err != nil {
+		p.logger.Error("sites without limits of their own cannot start", zap.Error(err))
+	}
+	p.reconcileIfReady(ctx)
+}
+
+// retry calls attempt until it succeeds or ctx ends, a second after the
+// start and then backing off to at most limit, and reports whether it
+// succeeded.
+func (p *platform) retry(ctx context.Context, limit time.Duration, what string, attempt func(context.Context) error) bool {
+	for backoff := time.Second; ; backoff = min(2*backoff, limit) {
 		select {
 		case <-ctx.Done():
-			return
+			return false
 		case <-time.After(backoff):
 		}
-		attempt, cancel := context.WithTimeout(ctx, 2*time.Minute)
-		err := p.prepareDatabase(attempt)
-		if err == nil {
-			err = p.reconcileRuntimes(attempt)
-			cancel()
-			p.logger.Info("database reachable again; tenant hosts resolve", zap.NamedError("reconcile_error", err))
-			return
-		}
+		attemptCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+		err := attempt(attemptCtx)
 		cancel()
-		if ctx.Err() != nil {
-			return
+		if err == nil {
+			return true
 		}
-		p.logger.Warn("database still not ready", zap.Error(err), zap.Duration("retry_in", min(2*backoff, 30*time.Second)))
+		if ctx.Err() != nil {
+			return false
+		}
+		p.logger.Warn(what+" still not ready", zap.Error(err), zap.Duration("retry_in", min(2*backoff, limit)))
+	}
+}
+
+// reconcileIfReady corrects the runtime records once both the database
+// and the engine are there: only then can records be checked against
+// containers.
+func (p *platform) reconcileIfReady(ctx context.Context) {
+	if !p.databaseReady.Load() || !p.engineReady.Load() {
+		return
+	}
+	if err := p.reconcileRuntimes(ctx); err != nil {
+		p.logger.Warn("reconciling site runtime records", zap.Error(err))
 	}
 }
 
 // Destruct stops the background work when the last config using the
-// platform is gone. Containers keep running; the next platform adopts them.
+// platform is gone, then lets go of the pool. Containers keep running;
+// the next platform adopts them.
 func (p *platform) Destruct() error {
 	if p.cancel != nil {
 		p.cancel()
 	}
+	// The platform's own goroutines first: a retry must not start the
+	// provisioner after it was stopped.
+	p.wg.Wait()
 	p.resolver.Stop()
 	err := p.prov.Stop()
-	p.wg.Wait()
-	return err
+	return errors.Join(err, pgpool.Release(p.settings.dsn, p.settings.schema))
 }
 
 // queueRuntime takes a state change from the provisioner without blocking
@@ -455,6 +567,25 @@ func (sp sitePolicy) spec(route *tenants.Route) provisioner.Spec {
 		TemplateSlug:    t.Slug,
 		TemplateVersion: t.Version,
 	}
+}
+
+// refreshSpec is the provisioner's look at the database under the site's
+// lock, before it makes a container: a cached route can be older than
+// the database (a change the listener has not brought yet, after an
+// outage above all). Without the database the cached spec is the best
+// there is.
+func (p *platform) refreshSpec(ctx context.Context, spec provisioner.Spec) (provisioner.Spec, error) {
+	route, err := p.store.SiteRoute(ctx, spec.SiteID)
+	switch {
+	case err == nil && !route.Serving():
+		return spec, errors.New("the site is not serving (suspended)")
+	case err == nil:
+		return p.policy.spec(route), nil
+	case errors.Is(err, tenants.ErrNotFound):
+		return spec, errors.New("the site no longer exists")
+	}
+	p.logger.Warn("starting site from its cached definition: database unreachable", zap.String("site_id", spec.SiteID), zap.Error(err))
+	return spec, nil
 }
 
 // siteSpec builds a site's container spec from the store, the way a

@@ -68,8 +68,19 @@ func (rt *siteRuntime) Restart(ctx context.Context, siteID string) error {
 	return rt.ensure(ctx, siteID, func(p *provisioner.Provisioner) error { return p.StopSite(ctx, siteID) })
 }
 
+// Redeploy recreates the container under the site's lock across nodes,
+// so a node serving the site waits instead of failing requests.
 func (rt *siteRuntime) Redeploy(ctx context.Context, siteID string) error {
-	return rt.ensure(ctx, siteID, func(p *provisioner.Provisioner) error { return p.RemoveSite(ctx, siteID, false) })
+	sp, err := rt.spec(ctx, siteID)
+	if err != nil {
+		return err
+	}
+	p, err := rt.prov(ctx)
+	if err != nil {
+		return err
+	}
+	_, err = p.Recreate(ctx, sp)
+	return runtimeErr(err)
 }
 
 func (rt *siteRuntime) Remove(ctx context.Context, siteID string, purge bool) error {
@@ -133,12 +144,12 @@ func runtimeErr(err error) error {
 	switch {
 	case err == nil:
 		return nil
+	case errors.Is(err, provisioner.ErrEngineUnavailable), client.IsErrConnectionFailed(err):
+		return fmt.Errorf("%w: %w", manage.ErrEngineUnavailable, err)
 	case errors.Is(err, provisioner.ErrCapacity):
 		return fmt.Errorf("%w: %w", manage.ErrNoCapacity, err)
 	case errors.As(err, &se), errors.Is(err, context.DeadlineExceeded):
 		return fmt.Errorf("%w: %w", manage.ErrStartFailed, err)
-	case client.IsErrConnectionFailed(err):
-		return fmt.Errorf("%w: %w", manage.ErrEngineUnavailable, err)
 	case cerrdefs.IsNotFound(err):
 		return fmt.Errorf("%w: %w", manage.ErrNoContainer, err)
 	}

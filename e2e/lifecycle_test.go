@@ -85,13 +85,7 @@ func TestUpgradedConnectionKeepsSiteAwake(t *testing.T) {
 	if !p.running(s.ID) {
 		t.Fatal("site stopped while a WebSocket was open")
 	}
-	if _, err := conn.Write([]byte("ping")); err != nil {
-		t.Fatalf("connection broken while open: %v", err)
-	}
-	buf := make([]byte, 4)
-	if _, err := conn.Read(buf); err != nil || string(buf) != "ping" {
-		t.Fatalf("echo after idle timeout: %q %v", buf, err)
-	}
+	echoes(t, conn, "after the idle timeout")
 	conn.Close()
 	eventually(t, 15*time.Second, "site stops after the WebSocket closes", func() bool { return !p.running(s.ID) })
 }
@@ -177,4 +171,30 @@ func TestChangesTakeEffectWithoutReload(t *testing.T) {
 		t.Fatal(err)
 	}
 	within("domain removal", func() bool { return status("www.shop-owner.org") == http.StatusNotFound })
+}
+
+// Caddy killed (kill -9) during a cold start and started again: the
+// container the dead process started is adopted as starting, not as
+// ready, so no request is proxied to it before it listens. An API client
+// is held until it is ready; a browser gets the starting page.
+func TestKilledDuringColdStartAdoptsStartingContainer(t *testing.T) {
+	t.Parallel()
+	p := newPlatform(t, platformOptions{})
+	s := p.site("killed", map[string]string{"LISTEN_DELAY": "10s"})
+	go p.tryGet(host("killed"), "/", nil) // its answer dies with the process
+	eventually(t, 15*time.Second, "the start is under way", func() bool { return p.running(s.ID) })
+	before := p.containers(s.ID)
+	p.caddy.Kill()
+	p.caddy.Start()
+
+	status, body, h := p.get(host("killed"), "/", http.Header{"Accept": {"text/html"}})
+	if status != http.StatusOK && (status != http.StatusServiceUnavailable || !contains(body, "Starting") || h.Get("Retry-After") == "") {
+		t.Fatalf("browser after the restart: %d %q", status, body)
+	}
+	if status, body, _ := p.get(host("killed"), "/", nil); status != http.StatusOK || body != "hello from killed" {
+		t.Fatalf("api client after the restart: %d %q", status, body)
+	}
+	if after := p.containers(s.ID); len(after) != 1 || after[0].ID != before[0].ID {
+		t.Fatalf("containers after the restart %v, before %v", after, before)
+	}
 }

@@ -8,6 +8,8 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -41,18 +43,21 @@ type platformOptions struct {
 	BeforeCaddy func(*testPlatform) // runs after the fixtures, before Caddy starts
 	DatabaseURL string              // Default: the test server, in the test's schema
 	Schema      string              // Default: a fresh schema
+	Race        bool                // run a Caddy built with the race detector
 }
 
 // testPlatform is a Caddy built from this module, serving tenants from its
 // own schema (which is also its Docker namespace) of the test database.
 type testPlatform struct {
-	t        *testing.T
-	schema   string
-	store    *tenants.Store
-	caddy    *caddytest.Process
-	docker   *client.Client
-	customer *tenants.Customer
-	template *tenants.Template
+	t         *testing.T
+	caddyfile string
+	opts      platformOptions
+	schema    string
+	store     *tenants.Store
+	caddy     *caddytest.Process
+	docker    *client.Client
+	customer  *tenants.Customer
+	template  *tenants.Template
 }
 
 // newPlatform makes a fresh schema with a customer and the test site
@@ -110,8 +115,16 @@ http://:{HTTP_PORT} {
 	if opts.BeforeCaddy != nil {
 		opts.BeforeCaddy(p)
 	}
-	p.caddy = caddytest.Start(t, caddyfile, caddytest.Options{Env: opts.Env})
+	p.caddyfile, p.opts = caddyfile, opts
+	p.caddy = caddytest.Start(t, caddyfile, caddytest.Options{Env: opts.Env, Race: opts.Race})
 	return p
+}
+
+// node starts another Caddy with the platform's config on ports of its
+// own: a second node on the same database and Docker engine.
+func (p *testPlatform) node() *caddytest.Process {
+	p.t.Helper()
+	return caddytest.Start(p.t, p.caddyfile, caddytest.Options{Env: p.opts.Env, Race: p.opts.Race})
 }
 
 // newFixtures migrates schema on pool, builds the test site image and
@@ -173,7 +186,12 @@ func (p *testPlatform) get(host, path string, header http.Header) (int, string, 
 }
 
 func (p *testPlatform) tryGet(host, path string, header http.Header) (int, string, http.Header, error) {
-	req, err := http.NewRequest(http.MethodGet, "http://"+p.caddy.HTTP+path, nil)
+	return tryGetAt(p.caddy, host, path, header)
+}
+
+// tryGetAt requests path of host through the Caddy node.
+func tryGetAt(node *caddytest.Process, host, path string, header http.Header) (int, string, http.Header, error) {
+	req, err := http.NewRequest(http.MethodGet, "http://"+node.HTTP+path, nil)
 	if err != nil {
 		return 0, "", nil, err
 	}
@@ -282,7 +300,14 @@ func eventually(t *testing.T, within time.Duration, what string, cond func() boo
 // /ws through Caddy and checks that it echoes.
 func (p *testPlatform) openUpgraded(host string) net.Conn {
 	p.t.Helper()
-	conn, err := net.Dial("tcp", p.caddy.HTTP)
+	return p.openUpgradedAt(p.caddy, host)
+}
+
+// openUpgradedAt opens an upgraded connection like openUpgraded, through
+// the Caddy node.
+func (p *testPlatform) openUpgradedAt(node *caddytest.Process, host string) net.Conn {
+	p.t.Helper()
+	conn, err := net.Dial("tcp", node.HTTP)
 	if err != nil {
 		p.t.Fatal(err)
 	}
@@ -303,6 +328,19 @@ func (p *testPlatform) openUpgraded(host string) net.Conn {
 		p.t.Fatalf("echo over upgraded connection: %q, %v", buf, err)
 	}
 	return conn
+}
+
+// echoes checks that an upgraded connection from openUpgraded still
+// echoes.
+func echoes(t *testing.T, conn net.Conn, what string) {
+	t.Helper()
+	if _, err := conn.Write([]byte("ping")); err != nil {
+		t.Fatalf("%s: connection broken while open: %v", what, err)
+	}
+	buf := make([]byte, 4)
+	if _, err := conn.Read(buf); err != nil || string(buf) != "ping" {
+		t.Fatalf("%s: echo: %q %v", what, buf, err)
+	}
 }
 
 // siteQuiet creates a site like site, without asking Caddy about it.
@@ -329,3 +367,61 @@ func pagesDir(dir string) string {
 func host(sub string) string { return sub + "." + baseDomain }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+// loadResult is what a load generator saw.
+type loadResult struct {
+	ok, failed int64
+	failures   []string // the distinct failures
+}
+
+// load sends GET / to host through Caddy from workers goroutines until
+// the returned stop is called, counting answers other than 200 with body
+// as failures.
+func (p *testPlatform) load(host, body string, workers int) (stop func() loadResult) {
+	var ok, failed atomic.Int64
+	var failures sync.Map
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				st, got, _, err := p.tryGet(host, "/", nil)
+				if err != nil || st != http.StatusOK || got != body {
+					failed.Add(1)
+					failures.Store(fmt.Sprint(st, " ", err), true)
+					continue
+				}
+				ok.Add(1)
+			}
+		}()
+	}
+	return func() loadResult {
+		close(done)
+		wg.Wait()
+		r := loadResult{ok: ok.Load(), failed: failed.Load()}
+		failures.Range(func(k, _ any) bool { r.failures = append(r.failures, k.(string)); return true })
+		return r
+	}
+}
+
+// databaseBack waits until the site at sub serves and the platform's own
+// retry reports the database back.
+func (p *testPlatform) databaseBack(sub string) {
+	p.t.Helper()
+	eventually(p.t, 45*time.Second, "site serves once the database is back", func() bool {
+		st, body, _ := p.get(host(sub), "/", nil)
+		return st == http.StatusOK && body == "hello from "+sub
+	})
+	// Routing comes back with the listener; the platform's own retry
+	// (migrations, runtime reconciliation) follows on its backoff.
+	eventually(p.t, 45*time.Second, "the platform reports the database back", func() bool {
+		return contains(p.caddy.Logs(), "database reachable again")
+	})
+}

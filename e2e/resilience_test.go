@@ -2,16 +2,17 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/docker/docker/api/types/container"
 
 	"github.com/agistaffers/caddy-multitenant/internal/caddytest"
 	"github.com/agistaffers/caddy-multitenant/internal/testimage"
@@ -208,30 +209,7 @@ func TestReloadUnderLoad(t *testing.T) {
 	if st, _, _ := p.get(host("steady"), "/", nil); st != http.StatusOK {
 		t.Fatal(st)
 	}
-	var ok, failed atomic.Int64
-	var failures sync.Map
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				st, body, _, err := p.tryGet(host("steady"), "/", nil)
-				if err != nil || st != http.StatusOK || body != "hello from steady" {
-					failed.Add(1)
-					failures.Store(fmt.Sprint(st, " ", err), true)
-					continue
-				}
-				ok.Add(1)
-			}
-		}()
-	}
+	stop := p.load(host("steady"), "hello from steady", 8)
 	time.Sleep(500 * time.Millisecond)
 	for range 3 {
 		if err := p.caddy.Reload(context.Background()); err != nil {
@@ -239,11 +217,9 @@ func TestReloadUnderLoad(t *testing.T) {
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
-	close(stop)
-	wg.Wait()
-	if failed.Load() != 0 || ok.Load() < 100 {
-		failures.Range(func(k, _ any) bool { t.Logf("failure: %v", k); return true })
-		t.Fatalf("%d ok, %d failed during reloads", ok.Load(), failed.Load())
+	r := stop()
+	if r.failed != 0 || r.ok < 100 {
+		t.Fatalf("%d ok, %d failed during reloads: %v", r.ok, r.failed, r.failures)
 	}
 	// One platform (one reaper, one listener) survived the reloads.
 	if n := strings.Count(p.caddy.Logs(), `"msg":"provisioner started"`); n > 1 {
@@ -314,8 +290,14 @@ func ownPostgres(t *testing.T) (dsn string, pgUp, pgDown func()) {
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	script := filepath.Join(caddytest.ModuleRoot(), "scripts")
+	// A port of the ephemeral range rather than pg-up.sh's default of
+	// 25432 and up: other tests' clusters, started while this one is down,
+	// scan from there and would take its port.
+	_, port, _ := strings.Cut(caddytest.FreeAddr(t), ":")
 	up := func() string {
-		out, err := exec.Command(filepath.Join(script, "pg-up.sh"), dir).Output()
+		cmd := exec.Command(filepath.Join(script, "pg-up.sh"), dir)
+		cmd.Env = append(os.Environ(), "PGPORT_WANTED="+port)
+		out, err := cmd.Output()
 		if err != nil {
 			var stderr []byte
 			if ee, ok := err.(*exec.ExitError); ok {
@@ -354,13 +336,62 @@ func TestStartsWithoutDatabase(t *testing.T) {
 		t.Fatalf("tenant host without database: %d, Retry-After %q", status, h.Get("Retry-After"))
 	}
 	pgUp()
-	eventually(t, 45*time.Second, "site serves once the database is back", func() bool {
-		st, body, _ := p.get(host("early"), "/", nil)
-		return st == http.StatusOK && body == "hello from early"
+	p.databaseBack("early")
+}
+
+// PostgreSQL restarts and a change is made at once, before the listener
+// is back: a container is never made from the stale cached route (the
+// provisioner asks the database under the site's lock), the listener
+// retries at most a second apart, and a site created then is served.
+func TestChangeRightAfterDatabaseRestart(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dsn, pgUp, pgDown := ownPostgres(t)
+	p := newPlatform(t, platformOptions{DatabaseURL: dsn, Schema: "restart"})
+	s := p.site("stale", nil)
+	eventually(t, 10*time.Second, "site served from the cache", func() bool {
+		hits := p.caddy.Metric("caddy_tenants_resolver_cache_hits_total")
+		st, _, _ := p.get(host("stale"), "/", nil)
+		return st == http.StatusOK && p.caddy.Metric("caddy_tenants_resolver_cache_hits_total") > hits
 	})
-	// Routing comes back with the listener; the platform's own retry
-	// (migrations, runtime reconciliation) follows on its backoff.
-	eventually(t, 45*time.Second, "the platform reports the database back", func() bool {
-		return contains(p.caddy.Logs(), "database reachable again")
+
+	pgDown()
+	p.store.Pool().Reset()
+	time.Sleep(8 * time.Second) // long enough for any backoff to grow
+	pgUp()
+	// What the admin API does on a template change, at once.
+	p.template.Env["GREETING"] = "after-restart"
+	if err := p.store.UpdateTemplate(ctx, "e2e", p.template); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range p.containers(s.ID) {
+		if err := p.docker.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p.siteQuiet("newcomer", nil)
+
+	status, body, _ := p.get(host("stale"), "/env", nil)
+	var env map[string]string
+	if status != http.StatusOK || json.Unmarshal([]byte(body), &env) != nil || env["GREETING"] != "after-restart" {
+		t.Fatalf("site recreated right after the restart: %d %q, want the database's definition", status, body)
+	}
+	eventually(t, 10*time.Second, "the new site serves", func() bool {
+		st, body, _ := p.get(host("newcomer"), "/", nil)
+		return st == http.StatusOK && body == "hello from newcomer"
 	})
+	for _, line := range strings.Split(p.caddy.Logs(), "\n") {
+		if !contains(line, "change listener disconnected") {
+			continue
+		}
+		var entry struct {
+			RetryIn float64 `json:"retry_in"`
+		}
+		if err := json.Unmarshal([]byte(line), &entry); err != nil {
+			t.Fatalf("log line %q: %v", line, err)
+		}
+		if entry.RetryIn > 1 {
+			t.Fatalf("the change listener waited %vs to retry, want at most a second: %s", entry.RetryIn, line)
+		}
+	}
 }

@@ -54,7 +54,7 @@ func (p *Provisioner) lruIdle(self *siteState, tried map[*siteState]bool) *siteS
 		if st == self || tried[st] || st.upstream.Load() == nil || st.busy() {
 			continue
 		}
-		if la := st.lastActive.Load(); best == nil || la < bestActive {
+		if la := st.lastUse(); best == nil || la < bestActive {
 			best, bestActive = st, la
 		}
 	}

@@ -32,6 +32,9 @@ const (
 	LabelTemplateVersion = "caddy-multitenant.template-version"
 	LabelPort            = "caddy-multitenant.port"
 	LabelSpec            = "caddy-multitenant.spec"
+	// LabelHealthPath is the spec's HealthPath, for a container adopted
+	// before it was ready.
+	LabelHealthPath = "caddy-multitenant.health-path"
 )
 
 func containerName(ns, siteID string) string { return "tenant-" + ns + "-" + siteID }
@@ -48,6 +51,7 @@ func (p *Provisioner) labels(spec *Spec) map[string]string {
 		LabelTemplateVersion: strconv.Itoa(spec.TemplateVersion),
 		LabelPort:            strconv.Itoa(spec.Port),
 		LabelSpec:            spec.hash(),
+		LabelHealthPath:      spec.HealthPath,
 		LabelCustomer:        networkKey(spec),
 		LabelEgress:          strconv.FormatBool(!spec.NoEgress),
 	}

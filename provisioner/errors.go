@@ -11,6 +11,11 @@ import (
 // Retry-After: the condition clears as soon as a site goes idle.
 var ErrCapacity = errors.New("no capacity to start another site: all running sites are busy")
 
+// ErrEngineUnavailable is returned by Start while the Docker engine does
+// not answer, and by Ensure until Start succeeded. Callers map it to 503
+// with Retry-After and call Start again with backoff.
+var ErrEngineUnavailable = errors.New("docker engine unavailable")
+
 // StartError explains why a site's container could not be made ready. It is
 // meant for logs and the admin API; visitors should only ever see a generic
 // message because LogTail is the site's own output.

@@ -89,3 +89,36 @@ func TestTwoNodesShareOneContainer(t *testing.T) {
 		}
 	}
 }
+
+// A site another node uses is not idle here: the reaper leaves it running
+// while a peer has a connection open or was active within the idle
+// timeout, and stops it once no node uses it. Activity reports what this
+// node does.
+func TestPeerActivityKeepsSiteRunning(t *testing.T) {
+	t.Parallel()
+	idle := time.Second
+	p := newProv(t, func(c *Config) { c.IdleTimeout = idle })
+	site := randID("s")
+	ensure(t, p, testSpec(site))
+	if acts := p.Activity(); len(acts) != 1 || acts[0].SiteID != site || acts[0].InFlight != 0 {
+		t.Fatalf("activity: %+v, want the running site, idle", acts)
+	}
+
+	p.SetPeerActivity([]Activity{{SiteID: site, Upgraded: 1, LastActive: time.Now().Add(-time.Hour)}})
+	time.Sleep(3 * idle)
+	if _, ok := p.Upstream(site); !ok {
+		t.Fatal("stopped while a peer held an upgraded connection")
+	}
+	for range 6 {
+		p.SetPeerActivity([]Activity{{SiteID: site, LastActive: time.Now()}})
+		time.Sleep(idle / 2)
+	}
+	if _, ok := p.Upstream(site); !ok {
+		t.Fatal("stopped while a peer was active within the idle timeout")
+	}
+	p.SetPeerActivity(nil)
+	waitFor(t, 10*time.Second, "idle stop once no node uses the site", func() bool {
+		_, ok := p.Upstream(site)
+		return !ok
+	})
+}

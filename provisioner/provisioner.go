@@ -137,9 +137,10 @@ type SiteRuntime struct {
 	FailedAt time.Time
 }
 
-// Locker serializes starts of one site across processes (the root package
-// wires a PostgreSQL advisory lock) so two Caddy nodes sharing an engine
-// never race to create the same container.
+// Locker serializes the container operations of one site across processes
+// (the root package wires a PostgreSQL advisory lock) so two Caddy nodes
+// sharing an engine never race to create, recreate or remove the same
+// container, and one node's requests wait for another node's recreate.
 type Locker interface {
 	// Lock blocks until the site's lock is held or ctx is done.
 	Lock(ctx context.Context, siteID string) (unlock func(), err error)
@@ -189,8 +190,15 @@ type Config struct {
 	// MaxRunning caps running containers; starting one more stops the
 	// least recently used idle site, or fails with ErrCapacity. 0 = unlimited.
 	MaxRunning int
-	// Locker serializes starts across processes; nil = this process only.
+	// Locker serializes a site's container operations (start, stop,
+	// recreate, remove) across processes; nil = this process only.
 	Locker Locker
+	// Refresh, if set, returns the site's spec as its source of truth has
+	// it now. It is called under the site's lock before a start inspects,
+	// creates or recreates the container, so no container is ever made
+	// from a spec older than the source's (a cache that missed a change);
+	// an error fails the start. nil = trust the caller's spec.
+	Refresh func(ctx context.Context, spec Spec) (Spec, error)
 	// Logger defaults to a no-op logger.
 	Logger *zap.Logger
 	// Metrics is the registry (Caddy's) to register collectors on; nil =
@@ -232,6 +240,8 @@ type Provisioner struct {
 
 	// dockerStarts counts ContainerStart calls (tests assert on it).
 	dockerStarts atomic.Int64
+
+	engineUp atomic.Bool // Start succeeded: the namespace's containers are known
 
 	lifeMu  sync.Mutex
 	started bool
@@ -294,8 +304,12 @@ func New(cfg Config) (*Provisioner, error) {
 }
 
 // Start adopts the namespace's existing containers (running ones become
-// known-running, never duplicated) and starts the idle reaper and the
-// Docker event watcher. It may be called once.
+// known-running, never duplicated; one still starting is waited for as a
+// start is) and starts the idle reaper and the Docker event watcher. It
+// fails, and may be called again, while the engine does not answer: the
+// error then wraps ErrEngineUnavailable. Once it succeeded it may not be
+// called again. Until it succeeded, Ensure fails with
+// ErrEngineUnavailable.
 func (p *Provisioner) Start(ctx context.Context) error {
 	p.lifeMu.Lock()
 	defer p.lifeMu.Unlock()
@@ -305,14 +319,19 @@ func (p *Provisioner) Start(ctx context.Context) error {
 	if p.ownClient {
 		p.cli.NegotiateAPIVersion(ctx)
 	}
-	if err := p.adopt(ctx); err != nil {
+	life, cancel := context.WithCancel(context.Background())
+	if err := p.adopt(ctx, life); err != nil {
+		cancel()
+		p.wg.Wait() // the waits on adopted starts
+		if client.IsErrConnectionFailed(err) {
+			return fmt.Errorf("%w: %w", ErrEngineUnavailable, err)
+		}
 		return err
 	}
 	if err := p.reconcileNetworks(ctx); err != nil {
 		// Leftover networks cost a subnet each, nothing more.
 		p.log.Warn("reconciling customer networks", zap.Error(err))
 	}
-	life, cancel := context.WithCancel(context.Background())
 	p.started, p.cancel = true, cancel
 	p.wg.Add(1)
 	go p.runClock(life)
@@ -322,6 +341,7 @@ func (p *Provisioner) Start(ctx context.Context) error {
 	}
 	p.wg.Add(1)
 	go p.watchEvents(life)
+	p.engineUp.Store(true)
 	p.log.Info("provisioner started", zap.String("namespace", p.cfg.Namespace),
 		zap.Int("adopted_running", int(p.running.Load())), zap.Duration("idle_timeout", p.cfg.IdleTimeout))
 	return nil
@@ -401,13 +421,19 @@ func (p *Provisioner) BeginUpgraded(siteID string) (end func()) {
 // A failed start returns a *StartError; for a backoff window after it (1s,
 // doubling up to 30s, reset by a success) Ensure returns the same error
 // without touching Docker. ErrCapacity means MaxRunning is reached and no
-// running site is idle.
+// running site is idle. ErrEngineUnavailable means Start has not
+// succeeded yet: the engine did not answer.
 func (p *Provisioner) Ensure(ctx context.Context, spec Spec) (string, error) {
 	if u, ok := p.Upstream(spec.SiteID); ok {
 		return u, nil
 	}
 	if err := spec.validate(); err != nil {
 		return "", err
+	}
+	if !p.engineUp.Load() {
+		// Before adoption a start could not tell a container of the
+		// namespace from none.
+		return "", ErrEngineUnavailable
 	}
 	st := p.sites.getOrCreate(spec.SiteID)
 	if se := st.backoffErr(time.Now()); se != nil {
@@ -445,6 +471,11 @@ func (p *Provisioner) StopSite(ctx context.Context, siteID string) error {
 	st := p.sites.getOrCreate(siteID)
 	st.op.Lock()
 	defer st.op.Unlock()
+	unlock, err := p.lock(ctx, siteID)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	return p.stopLocked(ctx, st)
 }
 
@@ -455,31 +486,107 @@ func (p *Provisioner) RemoveSite(ctx context.Context, siteID string, purgeVolume
 	st := p.sites.getOrCreate(siteID)
 	st.op.Lock()
 	defer st.op.Unlock()
-	p.setNotRunning(st)
-	name := containerName(p.cfg.Namespace, siteID)
-	var key string
-	if c, err := p.cli.ContainerInspect(ctx, name); err == nil && p.ours(&c, siteID) {
-		key = c.Config.Labels[LabelCustomer]
+	unlock, err := p.lock(ctx, siteID)
+	if err != nil {
+		return err
 	}
-	if err := p.removeContainer(ctx, name); err != nil {
-		return fmt.Errorf("removing site %s: %w", siteID, err)
-	}
-	if key != "" {
-		if err := p.releaseNetworks(ctx, key); err != nil {
-			p.log.Warn("removing customer networks", zap.String("site_id", siteID), zap.Error(err))
-		}
+	defer unlock()
+	if err := p.removeLocked(ctx, st); err != nil {
+		return err
 	}
 	if purgeVolume {
 		if err := p.cli.VolumeRemove(ctx, volumeName(p.cfg.Namespace, siteID), true); err != nil && !isNotFound(err) {
 			return fmt.Errorf("removing volume of site %s: %w", siteID, err)
 		}
 	}
+	p.sites.delete(siteID)
+	return nil
+}
+
+// Recreate replaces the site's container with one made from spec (the
+// volume kept) and waits until it is ready. It is one operation under the
+// site's lock: another node's requests wait on the lock for the new
+// container rather than meet the removal of the old one.
+func (p *Provisioner) Recreate(ctx context.Context, spec Spec) (string, error) {
+	if err := spec.validate(); err != nil {
+		return "", err
+	}
+	if !p.engineUp.Load() {
+		return "", ErrEngineUnavailable
+	}
+	st := p.sites.getOrCreate(spec.SiteID)
+	st.op.Lock()
+	defer st.op.Unlock()
+	unlock, err := p.lock(ctx, spec.SiteID)
+	if err != nil {
+		return "", err
+	}
+	defer unlock()
+	if err := p.removeLocked(ctx, st); err != nil {
+		return "", err
+	}
+	st.clearFailure()
+	upstream, err := p.startHeld(ctx, st, &spec)
+	switch {
+	case errors.Is(err, ErrCapacity):
+		return "", fmt.Errorf("recreating site %s: %w", spec.SiteID, err)
+	case err != nil:
+		return "", p.failStart(st, spec.SiteID, err)
+	}
+	return upstream, nil
+}
+
+// Unreachable reports that a connection to the site's upstream failed
+// (another node may have removed the container). Unless the upstream
+// changed meanwhile, the site is hidden from the hot path: its next
+// Ensure inspects the container under the site's lock and starts, adopts
+// or recreates it.
+func (p *Provisioner) Unreachable(siteID, upstream string) {
+	st := p.sites.get(siteID)
+	if st == nil {
+		return
+	}
+	if u := st.upstream.Load(); u != nil && *u == upstream && st.upstream.CompareAndSwap(u, nil) {
+		p.running.Add(-1)
+		p.metrics.running.Dec()
+	}
+}
+
+// removeLocked hides the site from the hot path and removes its
+// container, and its customer's networks with its last container; st.op
+// and the site's lock are held.
+func (p *Provisioner) removeLocked(ctx context.Context, st *siteState) error {
+	p.setNotRunning(st)
+	name := containerName(p.cfg.Namespace, st.id)
+	var key string
+	if c, err := p.cli.ContainerInspect(ctx, name); err == nil && p.ours(&c, st.id) {
+		key = c.Config.Labels[LabelCustomer]
+	}
+	if err := p.removeContainer(ctx, name); err != nil {
+		return fmt.Errorf("removing site %s: %w", st.id, err)
+	}
+	if key != "" {
+		if err := p.releaseNetworks(ctx, key); err != nil {
+			p.log.Warn("removing customer networks", zap.String("site_id", st.id), zap.Error(err))
+		}
+	}
 	st.mu.Lock()
 	st.state, st.containerID = StateRemoved, ""
 	st.mu.Unlock()
 	p.notify(st)
-	p.sites.delete(siteID)
 	return nil
+}
+
+// lock takes the site's cross-process lock, if there is a Locker.
+func (p *Provisioner) lock(ctx context.Context, siteID string) (unlock func(), err error) {
+	if p.cfg.Locker == nil {
+		return func() {}, nil
+	}
+	unlock, err = p.cfg.Locker.Lock(ctx, siteID)
+	if err != nil {
+		return nil, fmt.Errorf("locking site %s: %w", siteID, err)
+	}
+	return unlock, nil
 }
 
 // setRunning publishes upstream to the hot path.

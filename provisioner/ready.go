@@ -60,10 +60,33 @@ var probeClient = &http.Client{
 // With a published port, the TCP check dials the container's own address
 // (direct) when this process can reach it: the userland proxy in front of a
 // published port accepts connections before anything listens behind it.
+//
+// The exit is watched beside the probes, and cancels the one in flight: a
+// dial to the address of a container that is gone does not fail, it hangs
+// until its timeout, and the first visitor would wait on it.
 func (p *Provisioner) waitReady(ctx context.Context, spec *Spec, id, upstream, direct string) error {
-	wctx, cancel := context.WithCancel(ctx)
-	defer cancel() // ends the client's wait goroutine
-	exited, waitErr := p.cli.ContainerWait(wctx, id, container.WaitConditionNotRunning)
+	probeCtx, stopProbe := context.WithCancel(ctx)
+	exit := make(chan int, 1)
+	watched := make(chan struct{})
+	defer func() {
+		stopProbe() // also ends the watch and the client's wait goroutine
+		<-watched
+	}()
+	go func() {
+		defer close(watched)
+		exited, waitErr := p.cli.ContainerWait(probeCtx, id, container.WaitConditionNotRunning)
+		select {
+		case r := <-exited:
+			exit <- int(r.StatusCode)
+			stopProbe()
+		case err := <-waitErr:
+			if probeCtx.Err() == nil {
+				// Losing the wait stream only costs exit detection; the
+				// start timeout still bounds us.
+				p.log.Debug("watching container during start", zap.String("site_id", spec.SiteID), zap.Error(err))
+			}
+		}
+	}()
 
 	timer := time.NewTimer(0)
 	defer timer.Stop()
@@ -72,25 +95,18 @@ func (p *Provisioner) waitReady(ctx context.Context, spec *Spec, id, upstream, d
 	began := time.Now()
 	var lastErr error
 	for {
-		ok, err := p.probe(ctx, spec, upstream, direct)
+		ok, err := p.probe(probeCtx, spec, upstream, direct)
 		if ok {
 			return nil
 		}
 		lastErr = err
 		timer.Reset(delay)
 		select {
+		case code := <-exit:
+			return p.exited(spec.SiteID, id, code)
 		case <-ctx.Done():
 			return &StartError{SiteID: spec.SiteID, Reason: fmt.Sprintf("not ready within %s", p.cfg.StartTimeout),
 				ExitCode: -1, Err: errors.Join(ctx.Err(), lastErr)}
-		case r := <-exited:
-			return p.exited(spec.SiteID, id, int(r.StatusCode))
-		case err := <-waitErr:
-			if ctx.Err() == nil {
-				// Losing the wait stream only costs exit detection; the
-				// start timeout still bounds us.
-				p.log.Debug("watching container during start", zap.String("site_id", spec.SiteID), zap.Error(err))
-			}
-			exited, waitErr = nil, nil
 		case <-timer.C:
 		}
 		limit := readyFastDelay

@@ -20,6 +20,10 @@ type siteState struct {
 	upgraded   atomic.Int64 // open upgraded connections (WebSockets)
 	lastActive atomic.Int64 // unix nanoseconds of the last Begin or end
 
+	// What other nodes on the engine do with the site (SetPeerActivity).
+	peerBusy   atomic.Bool  // a request or upgraded connection in flight there
+	peerActive atomic.Int64 // unix nanoseconds of their last activity; 0 for none
+
 	// endFn and endUpgradedFn are allocated once so that Begin returns
 	// them without allocating a closure per request.
 	endFn         func()
@@ -55,17 +59,24 @@ func newSiteState(id string, clock *coarseClock) *siteState {
 	return st
 }
 
-// busy reports whether a request or upgraded connection is in flight.
+// busy reports whether a request or upgraded connection is in flight,
+// here or on another node.
 func (st *siteState) busy() bool {
-	return st.inflight.Load() > 0 || st.upgraded.Load() > 0
+	return st.inflight.Load() > 0 || st.upgraded.Load() > 0 || st.peerBusy.Load()
 }
 
-// idleFor reports how long the site has had no activity (0 while busy).
+// lastUse is the unix nanoseconds of the site's last activity on any node.
+func (st *siteState) lastUse() int64 {
+	return max(st.lastActive.Load(), st.peerActive.Load())
+}
+
+// idleFor reports how long the site has had no activity on any node (0
+// while busy).
 func (st *siteState) idleFor(now time.Time) time.Duration {
 	if st.busy() {
 		return 0
 	}
-	return now.Sub(time.Unix(0, st.lastActive.Load()))
+	return now.Sub(time.Unix(0, st.lastUse()))
 }
 
 // backoffErr returns the last start failure while its backoff window lasts.
@@ -98,6 +109,13 @@ func (st *siteState) recordFailure(err *StartError, now time.Time) {
 	st.failErr, st.failedAt = err, now
 	st.failUntil = now.Add(st.failBackoff)
 	st.state = StateFailed
+}
+
+// clearFailure forgets the last start failure and its backoff.
+func (st *siteState) clearFailure() {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	st.failErr, st.failBackoff, st.failUntil = nil, 0, time.Time{}
 }
 
 func (st *siteState) snapshot() SiteRuntime {

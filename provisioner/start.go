@@ -47,36 +47,53 @@ func (p *Provisioner) start(st *siteState, spec Spec) (string, error) {
 		return "", fmt.Errorf("starting site %s: %w", spec.SiteID, err)
 	}
 
+	return "", p.failStart(st, spec.SiteID, err)
+}
+
+// failStart records a failed start: the error, and the backoff window
+// in which Ensure fails fast. A container that may still run (not ready
+// in time, a failing health check) is stopped rather than left up
+// untracked.
+func (p *Provisioner) failStart(st *siteState, siteID string, err error) *StartError {
 	reason := "starting container"
 	if errors.Is(err, context.DeadlineExceeded) {
 		reason = fmt.Sprintf("not ready within %s", p.cfg.StartTimeout)
 	}
-	se := startErr(spec.SiteID, reason, err)
+	se := startErr(siteID, reason, err)
 	if se.ExitCode < 0 {
-		// It may be running but not ready (timeout, failing health
-		// check): stop it rather than leave an untracked container up.
 		sctx, scancel := context.WithTimeout(context.Background(), p.cfg.StopTimeout+5*time.Second)
 		if err := p.stopContainer(sctx, st); err != nil {
-			p.log.Warn("stopping container after failed start", zap.String("site_id", spec.SiteID), zap.Error(err))
+			p.log.Warn("stopping container after failed start", zap.String("site_id", siteID), zap.Error(err))
 		}
 		scancel()
 	}
 	st.recordFailure(se, time.Now())
 	p.metrics.coldStarts.WithLabelValues("failed").Inc()
-	p.log.Error("site failed to start", zap.String("site_id", spec.SiteID), zap.String("reason", se.Reason),
+	p.log.Error("site failed to start", zap.String("site_id", siteID), zap.String("reason", se.Reason),
 		zap.Int("exit_code", se.ExitCode), zap.String("log_tail", se.LogTail), zap.Error(se.Err))
 	p.notify(st)
-	return "", se
+	return se
 }
 
-// startLocked does the work of a start; st.op is held.
+// startLocked does the work of a start under the site's lock; st.op is
+// held.
 func (p *Provisioner) startLocked(ctx context.Context, st *siteState, spec *Spec) (string, error) {
-	if p.cfg.Locker != nil {
-		unlock, err := p.cfg.Locker.Lock(ctx, spec.SiteID)
+	unlock, err := p.lock(ctx, spec.SiteID)
+	if err != nil {
+		return "", err
+	}
+	defer unlock()
+	return p.startHeld(ctx, st, spec)
+}
+
+// startHeld does the work of a start; st.op and the site's lock are held.
+func (p *Provisioner) startHeld(ctx context.Context, st *siteState, spec *Spec) (string, error) {
+	if p.cfg.Refresh != nil {
+		fresh, err := p.cfg.Refresh(ctx, *spec)
 		if err != nil {
-			return "", fmt.Errorf("locking site %s: %w", spec.SiteID, err)
+			return "", fmt.Errorf("refreshing the spec of site %s: %w", spec.SiteID, err)
 		}
-		defer unlock()
+		*spec = fresh
 	}
 
 	release, err := p.reserve(ctx, st)
@@ -161,14 +178,20 @@ func (p *Provisioner) startLocked(ctx context.Context, st *siteState, spec *Spec
 		return "", err
 	}
 
-	st.lastActive.Store(time.Now().UnixNano()) // a fresh start gets a full idle period
+	p.setReady(st, upstream)
+	p.notify(st)
+	return upstream, nil
+}
+
+// setReady marks the site running at upstream, with a full idle period
+// and its failures forgotten.
+func (p *Provisioner) setReady(st *siteState, upstream string) {
+	st.lastActive.Store(time.Now().UnixNano())
 	st.mu.Lock()
 	st.state = StateRunning
 	st.failErr, st.failBackoff, st.failUntil = nil, 0, time.Time{}
 	st.mu.Unlock()
 	p.setRunning(st, upstream)
-	p.notify(st)
-	return upstream, nil
 }
 
 // exitError returns a *StartError describing the container's exit if it is

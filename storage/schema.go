@@ -7,6 +7,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"go.uber.org/zap"
+
+	"github.com/agistaffers/caddy-multitenant/internal/pglock"
 )
 
 // schemaDDL creates the tables; it is idempotent.
@@ -14,14 +16,8 @@ import (
 //go:embed schema.sql
 var schemaDDL string
 
-// schemaLockKey is the pg_advisory_xact_lock key that serializes schema
-// creation, so two nodes starting together do not both run CREATE TABLE
-// IF NOT EXISTS (which is not race-free in PostgreSQL: the loser fails on a
-// unique violation in pg_type). The value is arbitrary but must never change.
 // tablesExistSQL resolves the names through search_path, as the queries do.
 const tablesExistSQL = `SELECT to_regclass('certmagic_data') IS NOT NULL AND to_regclass('certmagic_locks') IS NOT NULL`
-
-const schemaLockKey int64 = 0x63616464795f7067 // "caddy_pg"
 
 // ensureSchema creates the schema and tables on first use. A failure is not
 // remembered: the next call tries again, so a database that was down at
@@ -57,7 +53,10 @@ func (s *Storage) ensureSchema(ctx context.Context) error {
 
 // createSchema creates what is missing and reports whether it had to.
 func (s *Storage) createSchema(ctx context.Context, tx pgx.Tx) (bool, error) {
-	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", schemaLockKey); err != nil {
+	// Two nodes starting together must not both run CREATE TABLE IF NOT
+	// EXISTS, which is not race-free in PostgreSQL: the loser fails on a
+	// unique violation in pg_type.
+	if err := pglock.Xact(ctx, tx, pglock.Key(pglock.ScopeStorage, s.schema, "")); err != nil {
 		return false, fmt.Errorf("taking schema lock: %w", err)
 	}
 	// CREATE … IF NOT EXISTS checks the CREATE privilege before it checks

@@ -9,6 +9,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/tern/v2/migrate"
+
+	"github.com/agistaffers/caddy-multitenant/internal/pglock"
 )
 
 //go:embed migrations/*.sql
@@ -16,11 +18,6 @@ var migrationFiles embed.FS
 
 // versionTable records the applied migration, in the store's schema.
 const versionTable = "schema_version"
-
-// schemaLock serializes schema creation across processes. tern takes its
-// own advisory lock around migrating, but not around CREATE SCHEMA, and two
-// concurrent CREATE ... IF NOT EXISTS can still collide in the catalog.
-const schemaLock = int64(0x7465_6e61_6e74) // "tenant"
 
 // Migration reports what Migrate did.
 type Migration struct {
@@ -38,16 +35,14 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, schema string) (Migration,
 	defer conn.Release()
 	c := conn.Conn()
 
-	if _, err := c.Exec(ctx, "SELECT pg_advisory_lock($1)", schemaLock); err != nil {
+	// tern takes its own advisory lock around migrating, but not around
+	// CREATE SCHEMA, and two concurrent CREATE … IF NOT EXISTS of one
+	// schema can still collide in the catalog.
+	unlock, err := pglock.Session(ctx, c, migrateLockKey(schema))
+	if err != nil {
 		return Migration{}, fmt.Errorf("taking migration lock: %w", err)
 	}
-	defer func() {
-		// A cancelled ctx must not leave the session lock held on a pooled
-		// connection.
-		if _, err := c.Exec(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1)", schemaLock); err != nil {
-			conn.Conn().Close(context.Background())
-		}
-	}()
+	defer unlock()
 
 	if _, err := c.Exec(ctx, "CREATE SCHEMA IF NOT EXISTS "+pgx.Identifier{schema}.Sanitize()); err != nil {
 		return Migration{}, fmt.Errorf("creating schema %s: %w", schema, err)
@@ -69,6 +64,9 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, schema string) (Migration,
 	}
 	return Migration{From: from, To: to}, nil
 }
+
+// migrateLockKey is the key of schema's migration lock.
+func migrateLockKey(schema string) int64 { return pglock.Key(pglock.ScopeMigrate, schema, "") }
 
 func newMigrator(ctx context.Context, c *pgx.Conn) (*migrate.Migrator, error) {
 	m, err := migrate.NewMigrator(ctx, c, versionTable)

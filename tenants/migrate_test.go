@@ -29,9 +29,9 @@ func TestMigrateFresh(t *testing.T) {
 		t.Fatal(err)
 	}
 	// plans customers templates sites domains site_runtime api_keys billing_events audit_log
-	// platform_settings schema_version
-	if tables != 11 {
-		t.Fatalf("schema has %d tables, want 11", tables)
+	// schema_version platform_settings nodes site_activity
+	if tables != 13 {
+		t.Fatalf("schema has %d tables, want 13", tables)
 	}
 }
 

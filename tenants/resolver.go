@@ -25,6 +25,12 @@ const (
 	DefaultMaxNegative = 10_000
 	lookupTimeout      = 5 * time.Second
 	shardCount         = 256
+
+	// listenRetryMax caps the listener's backoff: while it is away, cached
+	// routes may be stale and new hosts unknown, so it must be back within
+	// a second of the database. A connection attempt every half second
+	// costs a down server nothing.
+	listenRetryMax = 500 * time.Millisecond
 )
 
 // ResolverConfig configures a Resolver.
@@ -475,7 +481,7 @@ func (r *Resolver) listenLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		}
-		backoff = min(backoff*2, 5*time.Second)
+		backoff = min(backoff*2, listenRetryMax)
 	}
 }
 

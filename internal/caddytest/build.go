@@ -11,34 +11,48 @@ import (
 	"testing"
 )
 
+// build is one way of building the Caddy under test, done once per test
+// process (the Go build cache makes later processes cheap).
+type build struct {
+	flags []string
+	once  sync.Once
+	path  string
+	err   error
+	out   []byte
+}
+
 var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
-	buildOut  []byte
+	plainBuild = &build{}
+	raceBuild  = &build{flags: []string{"-race"}}
 )
 
-// Binary returns the path of a Caddy built from ./cmd/caddy of this
-// module, building it once per test process (the Go build cache makes
-// later processes cheap).
-func Binary(t testing.TB) string {
+func (b *build) binary(t testing.TB) string {
 	t.Helper()
-	buildOnce.Do(func() {
+	b.once.Do(func() {
 		dir, err := os.MkdirTemp("", "caddy-multitenant-bin-")
 		if err != nil {
-			buildErr = err
+			b.err = err
 			return
 		}
-		binPath = filepath.Join(dir, "caddy")
-		cmd := exec.Command("go", "build", "-o", binPath, "./cmd/caddy")
+		b.path = filepath.Join(dir, "caddy")
+		args := append(append([]string{"build"}, b.flags...), "-o", b.path, "./cmd/caddy")
+		cmd := exec.Command("go", args...)
 		cmd.Dir = ModuleRoot()
-		buildOut, buildErr = cmd.CombinedOutput()
+		b.out, b.err = cmd.CombinedOutput()
 	})
-	if buildErr != nil {
-		t.Fatalf("building caddy: %v\n%s", buildErr, buildOut)
+	if b.err != nil {
+		t.Fatalf("building caddy %v: %v\n%s", b.flags, b.err, b.out)
 	}
-	return binPath
+	return b.path
 }
+
+// Binary returns the path of a Caddy built from ./cmd/caddy of this
+// module.
+func Binary(t testing.TB) string { return plainBuild.binary(t) }
+
+// RaceBinary returns the path of a Caddy built from ./cmd/caddy of this
+// module with the race detector.
+func RaceBinary(t testing.TB) string { return raceBuild.binary(t) }
 
 // ModuleRoot returns the directory of this module's go.mod.
 func ModuleRoot() string {

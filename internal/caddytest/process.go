@@ -23,6 +23,8 @@ type Process struct {
 	dir     string
 	config  string
 	env     []string
+	race    bool
+	raced   bool   // a run of the process reported a race
 	Admin   string // admin API address, host:port
 	HTTP    string // the HTTP listener, host:port
 	cmd     *exec.Cmd
@@ -35,7 +37,13 @@ type Process struct {
 type Options struct {
 	// Env is added to the process environment.
 	Env []string
+	// Race runs a Caddy built with the race detector; a race it reports
+	// fails the test.
+	Race bool
 }
+
+// raceReport is how the race detector begins each report it prints.
+const raceReport = "WARNING: DATA RACE"
 
 // Start runs Caddy with caddyfile, after replacing {ADMIN} and {HTTP} with
 // free loopback addresses' ports ({ADMIN_ADDR} with the whole admin
@@ -43,7 +51,7 @@ type Options struct {
 // process is stopped when the test ends; its log is printed if it failed.
 func Start(t testing.TB, caddyfile string, opts Options) *Process {
 	t.Helper()
-	p := &Process{t: t, dir: t.TempDir(), env: opts.Env}
+	p := &Process{t: t, dir: t.TempDir(), env: opts.Env, race: opts.Race}
 	p.Admin = FreeAddr(t)
 	p.HTTP = FreeAddr(t)
 	_, httpPort, _ := net.SplitHostPort(p.HTTP)
@@ -53,6 +61,9 @@ func Start(t testing.TB, caddyfile string, opts Options) *Process {
 	}
 	t.Cleanup(func() {
 		p.Stop()
+		if p.raced {
+			t.Errorf("the race detector reported a race in caddy")
+		}
 		if t.Failed() {
 			t.Logf("caddy log:\n%s", p.Logs())
 		}
@@ -64,7 +75,11 @@ func Start(t testing.TB, caddyfile string, opts Options) *Process {
 func (p *Process) start() {
 	p.t.Helper()
 	p.logs = new(SyncBuffer)
-	p.cmd = exec.Command(Binary(p.t), "run", "--config", filepath.Join(p.dir, "Caddyfile"))
+	bin := Binary(p.t)
+	if p.race {
+		bin = RaceBinary(p.t)
+	}
+	p.cmd = exec.Command(bin, "run", "--config", filepath.Join(p.dir, "Caddyfile"))
 	p.cmd.Dir = p.dir
 	p.cmd.Env = append(append(os.Environ(), "HOME="+p.dir, "XDG_DATA_HOME="+p.dir, "XDG_CONFIG_HOME="+p.dir), p.env...)
 	p.cmd.Stdout = p.logs
@@ -122,6 +137,43 @@ func (p *Process) Stop() {
 		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
 		<-p.exited
 	}
+	p.checkRace()
+}
+
+// checkRace remembers a race report of the run that just ended; the
+// next start replaces the log.
+func (p *Process) checkRace() {
+	if p.race && strings.Contains(p.Logs(), raceReport) {
+		p.raced = true
+	}
+}
+
+// Kill ends Caddy with SIGKILL, as a crash would: nothing is cleaned up.
+func (p *Process) Kill() {
+	if p.cmd == nil || p.stopped {
+		return
+	}
+	p.stopped = true
+	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+	<-p.exited
+	p.checkRace()
+}
+
+// Alive reports whether the process is still running.
+func (p *Process) Alive() bool {
+	select {
+	case <-p.exited:
+		return false
+	default:
+		return true
+	}
+}
+
+// Start starts Caddy again after Stop or Kill, with the same config and
+// ports.
+func (p *Process) Start() {
+	p.t.Helper()
+	p.start()
 }
 
 // Restart stops Caddy and starts it again with the same config and ports.

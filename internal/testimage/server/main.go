@@ -4,7 +4,8 @@
 //
 //	PORT           listen port (default 8080)
 //	LISTEN_DELAY   a Go duration to sleep before listening (slow starters)
-//	EXIT_AT_START  if set, print a line on stderr and exit 3 immediately
+//	EXIT_AT_START  if set, print a line on stderr and exit 3: after that
+//	               long if it is a Go duration, else immediately
 //	SITE_NAME      echoed by GET /
 //	DATA_DIR       where PUT/GET /file store files (default /data)
 //
@@ -35,7 +36,10 @@ import (
 )
 
 func main() {
-	if os.Getenv("EXIT_AT_START") != "" {
+	if v := os.Getenv("EXIT_AT_START"); v != "" {
+		if d, err := time.ParseDuration(v); err == nil {
+			time.Sleep(d)
+		}
 		fmt.Fprintln(os.Stderr, "fatal: EXIT_AT_START is set, exiting with code 3")
 		os.Exit(3)
 	}

@@ -1,0 +1,49 @@
+package provisioner
+
+import "time"
+
+// Activity is the use of a site by one node, or by several together.
+type Activity struct {
+	SiteID string
+	// InFlight and Upgraded count requests and open upgraded connections.
+	InFlight, Upgraded int64
+	// LastActive is when the last request or connection began or ended.
+	LastActive time.Time
+}
+
+// Activity returns this node's use of the sites it serves (those running
+// here or with anything in flight), for the caller to share with the other
+// nodes on the engine.
+func (p *Provisioner) Activity() []Activity {
+	var out []Activity
+	for _, st := range p.sites.all() {
+		inflight, upgraded := st.inflight.Load(), st.upgraded.Load()
+		if st.upstream.Load() == nil && inflight == 0 && upgraded == 0 {
+			continue
+		}
+		out = append(out, Activity{SiteID: st.id, InFlight: inflight, Upgraded: upgraded,
+			LastActive: time.Unix(0, st.lastActive.Load())})
+	}
+	return out
+}
+
+// SetPeerActivity tells the provisioner how the other nodes on its engine
+// use sites, one Activity per site (their sum): a site that another node
+// serves is not idle here, neither for the idle reaper nor for making room
+// under MaxRunning. It replaces what the last call said; a site missing
+// from peers is used by no other node.
+func (p *Provisioner) SetPeerActivity(peers []Activity) {
+	bySite := make(map[string]Activity, len(peers))
+	for _, a := range peers {
+		bySite[a.SiteID] = a
+	}
+	for _, st := range p.sites.all() {
+		a, ok := bySite[st.id]
+		st.peerBusy.Store(ok && (a.InFlight > 0 || a.Upgraded > 0))
+		var active int64
+		if ok {
+			active = a.LastActive.UnixNano()
+		}
+		st.peerActive.Store(active)
+	}
+}

@@ -1,0 +1,72 @@
+package tenants
+
+import (
+	"context"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// forgetNodesAfter is how long a node that stopped reporting keeps its
+// rows; long after it stopped counting, so an operator can still see it.
+const forgetNodesAfter = time.Hour
+
+// SiteActivity is a node's use of a site, or several nodes' together.
+type SiteActivity struct {
+	SiteID string
+	// InFlight and Upgraded count requests and open upgraded connections.
+	InFlight, Upgraded int64
+	// IdleFor is how long ago the last request or connection began or
+	// ended. Durations, not times, cross between nodes: the database's
+	// clock is the only one they share.
+	IdleFor time.Duration
+}
+
+const (
+	heartbeatSQL = `INSERT INTO nodes (id, seen_at) VALUES ($1, now())
+	ON CONFLICT (id) DO UPDATE SET seen_at = now()`
+
+	reportSQL = `INSERT INTO site_activity (node_id, site_id, in_flight, upgraded, last_active_at)
+	SELECT $1, $2::uuid, $3, $4, now() - make_interval(secs => $5) WHERE EXISTS (SELECT 1 FROM sites WHERE id = $2::uuid)
+	ON CONFLICT (node_id, site_id) DO UPDATE SET in_flight = excluded.in_flight,
+		upgraded = excluded.upgraded, last_active_at = excluded.last_active_at`
+
+	forgetNodesSQL = `DELETE FROM nodes WHERE seen_at < now() - make_interval(secs => $1)`
+
+	peersSQL = `SELECT a.site_id::text, sum(a.in_flight)::bigint, sum(a.upgraded)::bigint,
+		extract(epoch FROM now() - max(a.last_active_at))::float8
+	FROM site_activity a JOIN nodes n ON n.id = a.node_id
+	WHERE a.node_id <> $1 AND n.seen_at > now() - make_interval(secs => $2)
+	GROUP BY a.site_id`
+)
+
+// ShareActivity records that node is alive and how it uses sites, and
+// returns how the other nodes that reported within live use them (per
+// site, their in-flight and upgraded counts summed and the shortest idle
+// time), all in one round trip. Sites deleted meanwhile are skipped.
+func (s *Store) ShareActivity(ctx context.Context, node string, mine []SiteActivity, live time.Duration) ([]SiteActivity, error) {
+	batch := &pgx.Batch{}
+	batch.Queue(heartbeatSQL, node)
+	for _, a := range mine {
+		if validateID("site_id", a.SiteID) != nil {
+			continue
+		}
+		batch.Queue(reportSQL, node, a.SiteID, a.InFlight, a.Upgraded, a.IdleFor.Seconds())
+	}
+	batch.Queue(forgetNodesSQL, forgetNodesAfter.Seconds())
+	var peers []SiteActivity
+	batch.Queue(peersSQL, node, live.Seconds()).Query(func(rows pgx.Rows) error {
+		var a SiteActivity
+		var idle float64
+		_, err := pgx.ForEachRow(rows, []any{&a.SiteID, &a.InFlight, &a.Upgraded, &idle}, func() error {
+			a.IdleFor = time.Duration(idle * float64(time.Second))
+			peers = append(peers, a)
+			return nil
+		})
+		return err
+	})
+	if err := s.pool.SendBatch(ctx, batch).Close(); err != nil {
+		return nil, mapError("sharing site activity", err)
+	}
+	return peers, nil
+}

@@ -1,0 +1,53 @@
+package tenants
+
+import (
+	"context"
+	"testing"
+	"time"
+)
+
+// Nodes see each other's use of sites, summed per site with the most
+// recent activity, never their own; a node that stopped reporting no
+// longer counts.
+func TestShareActivity(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, _ := newTestStore(t)
+	_, _, site := fixture(t, s)
+	live := time.Minute
+
+	if _, err := s.ShareActivity(ctx, "a", []SiteActivity{{SiteID: site.ID, InFlight: 1, IdleFor: time.Minute}}, live); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ShareActivity(ctx, "b", []SiteActivity{{SiteID: site.ID, Upgraded: 2, IdleFor: 10 * time.Second},
+		{SiteID: "00000000-0000-0000-0000-000000000000"}}, live); err != nil {
+		t.Fatal(err)
+	}
+	peers, err := s.ShareActivity(ctx, "c", nil, live)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(peers) != 1 || peers[0].SiteID != site.ID || peers[0].InFlight != 1 || peers[0].Upgraded != 2 ||
+		peers[0].IdleFor < 10*time.Second || peers[0].IdleFor > 20*time.Second {
+		t.Fatalf("peers of c: %+v, want site %s with 1 in flight, 2 upgraded, idle about 10s", peers, site.ID)
+	}
+	peers, err = s.ShareActivity(ctx, "a", nil, live)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(peers) != 1 || peers[0].InFlight != 0 || peers[0].Upgraded != 2 {
+		t.Fatalf("peers of a: %+v, want b's use only", peers)
+	}
+
+	time.Sleep(50 * time.Millisecond)
+	if _, err := s.ShareActivity(ctx, "b", nil, live); err != nil {
+		t.Fatal(err)
+	}
+	peers, err = s.ShareActivity(ctx, "c", nil, 25*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(peers) != 1 || peers[0].InFlight != 0 || peers[0].Upgraded != 2 {
+		t.Fatalf("peers of c once a stopped reporting: %+v, want b's use only", peers)
+	}
+}
