@@ -121,7 +121,7 @@ func newBilling(a *App, p *platform) (*billing.Service, error) {
 		return nil, err
 	}
 	cfg.Store = p.store
-	cfg.Sites = platformSites{p}
+	cfg.Sites = billingSites{p}
 	cfg.Logger = a.logger.Named("billing")
 	return billing.New(cfg)
 }

@@ -28,7 +28,7 @@ func init() {
 
 // Default settings of the tenants app.
 const (
-	DefaultSchema       = "tenants"
+	DefaultSchema       = tenants.DefaultSchema
 	DefaultIdleTimeout  = 15 * time.Minute
 	DefaultStartTimeout = 60 * time.Second
 	DefaultPublishIP    = "127.0.0.1"

@@ -43,6 +43,7 @@ type platform struct {
 	resolver   *tenants.Resolver
 	prov       *provisioner.Provisioner
 	runtime    *siteRuntime     // the admin service's view of prov
+	sites      *manage.Service  // billing's admin service (tenant_admin makes its own)
 	billing    *billing.Service // nil without Stripe
 	collectors collectorSet
 	logger     *zap.Logger
@@ -149,6 +150,7 @@ func newPlatform(a *App) (_ *platform, err error) {
 	if p.billing, err = newBilling(a, p); err != nil {
 		return nil, err
 	}
+	p.sites = p.service(nil, a.logger.Named("billing"))
 	return p, nil
 }
 

@@ -125,17 +125,16 @@ func (rt *siteRuntime) CheckImage(ctx context.Context, image string) error {
 	return p.CheckImage(ctx, image)
 }
 
-// platformSites is billing's view of the platform's containers.
-type platformSites struct{ p *platform }
+// billingSites is billing's view of the platform's containers: the admin
+// service's actions, as every client's. The service is made after billing
+// (it calls billing too), before anything runs.
+type billingSites struct{ p *platform }
 
-func (s platformSites) StopSite(ctx context.Context, siteID string) error {
-	return s.p.prov.StopSite(ctx, siteID)
+func (s billingSites) StopSite(ctx context.Context, siteID string) error {
+	return s.p.sites.StopSite(ctx, siteID)
 }
 
-func (s platformSites) Running(siteID string) bool {
-	_, running := s.p.prov.Upstream(siteID)
-	return running
-}
+func (s billingSites) Running(siteID string) bool { return s.p.sites.SiteRunning(siteID) }
 
 // runtimeErr marks the provisioner's failures with the admin service's
 // sentinels; the engine's own words stay inside, for the log.
@@ -189,5 +188,5 @@ func timeOrNil(t time.Time) *time.Time {
 // Interface guards
 var (
 	_ manage.Runtime      = (*siteRuntime)(nil)
-	_ billing.SiteStopper = platformSites{}
+	_ billing.SiteStopper = billingSites{}
 )

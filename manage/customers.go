@@ -156,6 +156,21 @@ func (s *Service) StopCustomerSites(ctx context.Context, customerID string) {
 	}
 }
 
+// StopSite stops the site's container (billing's sweep stops the sites
+// that must not serve through it).
+func (s *Service) StopSite(ctx context.Context, siteID string) error {
+	if s.runtime == nil {
+		return errNoRuntime
+	}
+	return fail("site", s.runtime.Stop(ctx, siteID))
+}
+
+// SiteRunning reports whether this process knows the site's container to
+// be running.
+func (s *Service) SiteRunning(siteID string) bool {
+	return s.liveStatus(siteID).State == StateRunning
+}
+
 // DeleteCustomer removes the customer ref names. One that still has sites
 // is a Conflict unless cascade: then its sites and domains go in the same
 // transaction, and their containers after it (volumes kept unless purge).

@@ -13,6 +13,7 @@ import (
 	"github.com/caddyserver/certmagic"
 
 	"github.com/agistaffers/caddy-multitenant/internal/pgpool"
+	"github.com/agistaffers/caddy-multitenant/tenants"
 )
 
 func init() {
@@ -21,7 +22,7 @@ func init() {
 
 // DefaultSchema is the schema used when none is configured; it is the one
 // the tenants app uses, so both share a pool when their DSNs match.
-const DefaultSchema = "tenants"
+const DefaultSchema = tenants.DefaultSchema
 
 // PostgresStorage stores Caddy's TLS assets in PostgreSQL. The tables
 // (certmagic_data, certmagic_locks) are created in the schema on first use;

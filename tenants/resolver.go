@@ -117,7 +117,7 @@ type cacheEntry struct {
 // the first Resolve.
 func NewResolver(store *Store, cfg ResolverConfig) *Resolver {
 	if cfg.Schema == "" {
-		cfg.Schema = "tenants"
+		cfg.Schema = DefaultSchema
 	}
 	if cfg.NegativeTTL <= 0 {
 		cfg.NegativeTTL = DefaultNegativeTTL

@@ -9,6 +9,10 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
+// DefaultSchema is the schema of the platform's tables unless configured
+// otherwise; the storage module keeps certificates there too.
+const DefaultSchema = "tenants"
+
 // Store reads and writes the platform's data in one PostgreSQL schema: the
 // one its pool's connections have as search_path. Every write is one
 // transaction that also appends to the audit log, so no change goes

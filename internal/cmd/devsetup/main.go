@@ -49,13 +49,13 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	cfg.ConnConfig.RuntimeParams["search_path"] = "tenants"
+	cfg.ConnConfig.RuntimeParams["search_path"] = tenants.DefaultSchema
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
-	if _, err := tenants.Migrate(ctx, pool, "tenants"); err != nil {
+	if _, err := tenants.Migrate(ctx, pool, tenants.DefaultSchema); err != nil {
 		return err
 	}
 	store := tenants.NewStore(pool, tenants.Options{BaseDomain: "localhost", Reserved: []string{"admin", "www", "api"}})
