@@ -34,7 +34,9 @@ func (rt *siteRuntime) spec(ctx context.Context, siteID string) (provisioner.Spe
 	return rt.policy.siteSpec(ctx, rt.store, siteID)
 }
 
-func (rt *siteRuntime) ensure(ctx context.Context, siteID string, before func(*provisioner.Provisioner) error) error {
+// act builds the site's spec from the store and runs fn with it on the
+// provisioner.
+func (rt *siteRuntime) act(ctx context.Context, siteID string, fn func(*provisioner.Provisioner, provisioner.Spec) error) error {
 	sp, err := rt.spec(ctx, siteID)
 	if err != nil {
 		return err
@@ -43,17 +45,14 @@ func (rt *siteRuntime) ensure(ctx context.Context, siteID string, before func(*p
 	if err != nil {
 		return err
 	}
-	if before != nil {
-		if err := before(p); err != nil {
-			return runtimeErr(err)
-		}
-	}
-	_, err = p.Ensure(ctx, sp)
-	return runtimeErr(err)
+	return runtimeErr(fn(p, sp))
 }
 
 func (rt *siteRuntime) Start(ctx context.Context, siteID string) error {
-	return rt.ensure(ctx, siteID, nil)
+	return rt.act(ctx, siteID, func(p *provisioner.Provisioner, sp provisioner.Spec) error {
+		_, err := p.Ensure(ctx, sp)
+		return err
+	})
 }
 
 func (rt *siteRuntime) Stop(ctx context.Context, siteID string) error {
@@ -65,22 +64,22 @@ func (rt *siteRuntime) Stop(ctx context.Context, siteID string) error {
 }
 
 func (rt *siteRuntime) Restart(ctx context.Context, siteID string) error {
-	return rt.ensure(ctx, siteID, func(p *provisioner.Provisioner) error { return p.StopSite(ctx, siteID) })
+	return rt.act(ctx, siteID, func(p *provisioner.Provisioner, sp provisioner.Spec) error {
+		if err := p.StopSite(ctx, siteID); err != nil {
+			return err
+		}
+		_, err := p.Ensure(ctx, sp)
+		return err
+	})
 }
 
 // Redeploy recreates the container under the site's lock across nodes,
 // so a node serving the site waits instead of failing requests.
 func (rt *siteRuntime) Redeploy(ctx context.Context, siteID string) error {
-	sp, err := rt.spec(ctx, siteID)
-	if err != nil {
+	return rt.act(ctx, siteID, func(p *provisioner.Provisioner, sp provisioner.Spec) error {
+		_, err := p.Recreate(ctx, sp)
 		return err
-	}
-	p, err := rt.prov(ctx)
-	if err != nil {
-		return err
-	}
-	_, err = p.Recreate(ctx, sp)
-	return runtimeErr(err)
+	})
 }
 
 func (rt *siteRuntime) Remove(ctx context.Context, siteID string, purge bool) error {

@@ -90,22 +90,9 @@ func mapsKeys(m map[string]any) func(func(string) bool) {
 // enum or a uuid), and env its entries; the error shape has request_id.
 func TestOpenAPIDocumentsLimits(t *testing.T) {
 	t.Parallel()
-	raw, err := json.Marshal(OpenAPI())
-	if err != nil {
-		t.Fatal(err)
-	}
-	var doc struct {
-		Components struct {
-			Schemas map[string]struct {
-				Properties map[string]map[string]any `json:"properties"`
-			} `json:"schemas"`
-		} `json:"components"`
-	}
-	if err := json.Unmarshal(raw, &doc); err != nil {
-		t.Fatal(err)
-	}
+	schemas := openAPISchemas(t)
 	checked := 0
-	for name, s := range doc.Components.Schemas {
+	for name, s := range schemas {
 		if !strings.HasSuffix(name, "Input") && !strings.HasSuffix(name, "Patch") {
 			continue
 		}
@@ -126,10 +113,10 @@ func TestOpenAPIDocumentsLimits(t *testing.T) {
 	if checked < 30 {
 		t.Errorf("only %d text members checked", checked)
 	}
-	if got := doc.Components.Schemas["CustomerInput"].Properties["email"]["maxLength"]; got != float64(tenants.MaxEmailLen) {
+	if got := schemas["CustomerInput"].Properties["email"]["maxLength"]; got != float64(tenants.MaxEmailLen) {
 		t.Errorf("CustomerInput.email maxLength %v", got)
 	}
-	if _, ok := doc.Components.Schemas["Error"].Properties["request_id"]; !ok {
+	if _, ok := schemas["Error"].Properties["request_id"]; !ok {
 		t.Error("the Error schema has no request_id")
 	}
 }
@@ -138,22 +125,7 @@ func TestOpenAPIDocumentsLimits(t *testing.T) {
 // statuses take.
 func TestOpenAPIRequiredAndEnums(t *testing.T) {
 	t.Parallel()
-	raw, err := json.Marshal(OpenAPI())
-	if err != nil {
-		t.Fatal(err)
-	}
-	var doc struct {
-		Components struct {
-			Schemas map[string]struct {
-				Required   []string                  `json:"required"`
-				Properties map[string]map[string]any `json:"properties"`
-			} `json:"schemas"`
-		} `json:"components"`
-	}
-	if err := json.Unmarshal(raw, &doc); err != nil {
-		t.Fatal(err)
-	}
-	schemas := doc.Components.Schemas
+	schemas := openAPISchemas(t)
 	for name, want := range required {
 		s, ok := schemas[name]
 		if !ok {
@@ -182,4 +154,28 @@ func TestOpenAPIRequiredAndEnums(t *testing.T) {
 	if e := enum("Site", "status"); len(e) != len(tenants.SiteStatuses) {
 		t.Errorf("Site.status enum %v", e)
 	}
+}
+
+// schema is what the tests read of a schema of the document.
+type schema struct {
+	Required   []string                  `json:"required"`
+	Properties map[string]map[string]any `json:"properties"`
+}
+
+// openAPISchemas returns the document's schemas, as a client reads them.
+func openAPISchemas(t *testing.T) map[string]schema {
+	t.Helper()
+	raw, err := json.Marshal(OpenAPI())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Components struct {
+			Schemas map[string]schema `json:"schemas"`
+		} `json:"components"`
+	}
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		t.Fatal(err)
+	}
+	return doc.Components.Schemas
 }
