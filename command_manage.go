@@ -304,7 +304,16 @@ func cmdPlansRm(ctx context.Context, cmd *cobra.Command, env *cliEnv, args []str
 
 // Sites
 
+// liveStates lets the admin service see the containers as they are, not
+// only as last recorded; without the engine the recorded states do.
+func liveStates(ctx context.Context, cmd *cobra.Command, env *cliEnv) {
+	if _, err := env.rt.provisioner(ctx); err != nil {
+		fmt.Fprintf(cmd.ErrOrStderr(), "warning: container states as last recorded (the Docker engine does not answer: %v)\n", err)
+	}
+}
+
 func cmdSitesLs(ctx context.Context, cmd *cobra.Command, env *cliEnv, _ []string) error {
+	liveStates(ctx, cmd, env)
 	list, err := env.svc.AllSites(ctx, manage.SiteFilter{Customer: flag(cmd, "customer"), Template: flag(cmd, "template"), Status: flag(cmd, "status")})
 	if err != nil {
 		return err
@@ -370,6 +379,7 @@ func cmdSiteAction(action string) func(context.Context, *cobra.Command, *cliEnv,
 }
 
 func cmdSitesStatus(ctx context.Context, cmd *cobra.Command, env *cliEnv, args []string) error {
+	liveStates(ctx, cmd, env)
 	st, err := env.svc.SiteStatus(ctx, args[0])
 	if err != nil {
 		return err
