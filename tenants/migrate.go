@@ -28,6 +28,17 @@ type Migration struct {
 // order, under an advisory lock so that Caddy processes starting together
 // apply each migration once. Applying an up-to-date schema is a no-op.
 func Migrate(ctx context.Context, pool *pgxpool.Pool, schema string) (Migration, error) {
+	return migrateWith(ctx, pool, schema, (*migrate.Migrator).Migrate)
+}
+
+// MigrateTo is Migrate up to version and no further: a restore loads an
+// archive into the schema it was made from, then migrates the rest of the
+// way, so later migrations apply to restored data as to any other.
+func MigrateTo(ctx context.Context, pool *pgxpool.Pool, schema string, version int32) (Migration, error) {
+	return migrateWith(ctx, pool, schema, func(m *migrate.Migrator, ctx context.Context) error { return m.MigrateTo(ctx, version) })
+}
+
+func migrateWith(ctx context.Context, pool *pgxpool.Pool, schema string, apply func(*migrate.Migrator, context.Context) error) (Migration, error) {
 	conn, err := pool.Acquire(ctx)
 	if err != nil {
 		return Migration{}, fmt.Errorf("connecting to database: %w", err)
@@ -55,7 +66,7 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, schema string) (Migration,
 	if err != nil {
 		return Migration{}, fmt.Errorf("reading schema version: %w", err)
 	}
-	if err := m.Migrate(ctx); err != nil {
+	if err := apply(m, ctx); err != nil {
 		return Migration{From: from}, fmt.Errorf("migrating schema %s: %w", schema, err)
 	}
 	to, err := m.GetCurrentVersion(ctx)
