@@ -61,6 +61,7 @@ schema apply pending migrations first.`,
 				RunE:  withEnv(schemaAsIs, cmdStatus),
 			})
 			addManageCommands(cmd)
+			addBackupCommands(cmd)
 		},
 	})
 }
@@ -104,12 +105,21 @@ const (
 // length of the command, migrates it first when migrate is set, and runs
 // fn with the admin service.
 func withEnv(migrate bool, fn func(ctx context.Context, cmd *cobra.Command, env *cliEnv, args []string) error) func(*cobra.Command, []string) error {
+	return withEnvFor(migrate, 5*time.Minute, fn)
+}
+
+// withEnvFor is withEnv for commands that may take longer than others
+// (backups: as long as the volumes take); 0 means no time limit.
+func withEnvFor(migrate bool, limit time.Duration, fn func(ctx context.Context, cmd *cobra.Command, env *cliEnv, args []string) error) func(*cobra.Command, []string) error {
 	return func(cmd *cobra.Command, args []string) error {
 		app, fromConfig, err := appFromFlags(cmd)
 		if err != nil {
 			return err
 		}
-		ctx, cancel := context.WithTimeout(cmd.Context(), 5*time.Minute)
+		ctx, cancel := context.WithCancel(cmd.Context())
+		if limit > 0 {
+			ctx, cancel = context.WithTimeout(cmd.Context(), limit)
+		}
 		defer cancel()
 		pool, err := pgpool.Acquire(app.dsn, app.Schema)
 		if err != nil {
@@ -137,7 +147,8 @@ func withEnv(migrate bool, fn func(ctx context.Context, cmd *cobra.Command, env 
 		env.store = tenants.NewStore(pool, opts)
 		env.rt = newCLIRuntime(app, pool, env.store)
 		defer env.rt.close()
-		env.svc = manage.New(manage.Config{Store: env.store, Runtime: env.rt.siteRuntime, Logger: zap.NewNop()})
+		env.svc = manage.New(manage.Config{Store: env.store, Runtime: env.rt.siteRuntime, Logger: zap.NewNop(),
+			Backups: newBackups(pool, app.Schema, env.rt.siteRuntime, zap.NewNop()), Schema: app.Schema, Node: cliActor()})
 		return cliError(fn(ctx, cmd, env, args))
 	}
 }

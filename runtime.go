@@ -10,6 +10,7 @@ import (
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/client"
 
+	"github.com/agistaffers/caddy-multitenant/backup"
 	"github.com/agistaffers/caddy-multitenant/billing"
 	"github.com/agistaffers/caddy-multitenant/manage"
 	"github.com/agistaffers/caddy-multitenant/provisioner"
@@ -124,6 +125,22 @@ func (rt *siteRuntime) CheckImage(ctx context.Context, image string) error {
 	return p.CheckImage(ctx, image)
 }
 
+// ExportVolume writes the site's volume for a backup (see
+// backup.Volumes).
+func (rt *siteRuntime) ExportVolume(ctx context.Context, siteID string, w io.Writer) error {
+	return rt.act(ctx, siteID, func(p *provisioner.Provisioner, sp provisioner.Spec) error {
+		return p.ExportVolume(ctx, sp, w)
+	})
+}
+
+// ImportVolume replaces the site's volume from a backup (see
+// backup.Volumes).
+func (rt *siteRuntime) ImportVolume(ctx context.Context, siteID string, r io.Reader) error {
+	return rt.act(ctx, siteID, func(p *provisioner.Provisioner, sp provisioner.Spec) error {
+		return p.ImportVolume(ctx, sp, r)
+	})
+}
+
 // billingSites is billing's view of the platform's containers: the admin
 // service's actions, as every client's. The service is made after billing
 // (it calls billing too), before anything runs.
@@ -188,4 +205,5 @@ func timeOrNil(t time.Time) *time.Time {
 var (
 	_ manage.Runtime      = (*siteRuntime)(nil)
 	_ billing.SiteStopper = billingSites{}
+	_ backup.Volumes      = (*siteRuntime)(nil)
 )

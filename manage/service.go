@@ -18,6 +18,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/agistaffers/caddy-multitenant/backup"
 	"github.com/agistaffers/caddy-multitenant/billing"
 	"github.com/agistaffers/caddy-multitenant/tenants"
 )
@@ -96,6 +97,16 @@ type Config struct {
 	Verifier *Verifier
 	// Billing is Stripe; nil makes checkout and portal NotConfigured.
 	Billing *billing.Service
+	// Backups makes and restores archives; nil makes backup actions
+	// NotConfigured.
+	Backups *backup.Service
+	// BackupDir is where backups asked for without a path are written.
+	// Default: none (a path is needed).
+	BackupDir string
+	// Schema names the platform in archive names. Default: tenants.
+	Schema string
+	// Node names who makes backups in their records. Default: none.
+	Node string
 	// Logger defaults to a no-op logger.
 	Logger *zap.Logger
 }
@@ -107,6 +118,10 @@ type Service struct {
 	verifier *Verifier
 	billing  *billing.Service
 	log      *zap.Logger
+
+	backups           *backup.Service
+	backupDir, schema string
+	node              string
 }
 
 // New returns the service for cfg.
@@ -117,7 +132,11 @@ func New(cfg Config) *Service {
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
 	}
-	return &Service{store: cfg.Store, runtime: cfg.Runtime, verifier: cfg.Verifier, billing: cfg.Billing, log: cfg.Logger}
+	if cfg.Schema == "" {
+		cfg.Schema = tenants.DefaultSchema
+	}
+	return &Service{store: cfg.Store, runtime: cfg.Runtime, verifier: cfg.Verifier, billing: cfg.Billing, log: cfg.Logger,
+		backups: cfg.Backups, backupDir: cfg.BackupDir, schema: cfg.Schema, node: cfg.Node}
 }
 
 // Store returns the service's store, for what is not an operator's action

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"go.uber.org/zap"
 
 	"github.com/agistaffers/caddy-multitenant/internal/pglock"
@@ -82,4 +83,11 @@ func (s *Storage) createSchema(ctx context.Context, tx pgx.Tx) (bool, error) {
 		return false, err
 	}
 	return true, nil
+}
+
+// CreateTables creates the storage's tables in pool's search_path (and
+// schema, if missing) unless they exist: a restore loads certificates
+// into them before any Caddy ran on the database.
+func CreateTables(ctx context.Context, pool *pgxpool.Pool, schema string) error {
+	return New(pool, Options{Schema: schema}).ensureSchema(ctx)
 }
