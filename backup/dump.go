@@ -17,7 +17,9 @@ import (
 // bring back.
 var skipped = []string{"schema_version", "nodes", "site_activity", "site_runtime", "certmagic_locks", "backups"}
 
-func skip(name string) bool { return slices.Contains(skipped, name) || strings.HasPrefix(name, "river_") }
+func skip(name string) bool {
+	return slices.Contains(skipped, name) || strings.HasPrefix(name, "river_")
+}
 
 // tableSQL lists the schema's tables with their columns (generated ones
 // cannot be loaded, so they are not dumped).
