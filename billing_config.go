@@ -6,7 +6,9 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 
+	"github.com/agistaffers/caddy-multitenant/alerts"
 	"github.com/agistaffers/caddy-multitenant/billing"
+	"github.com/agistaffers/caddy-multitenant/tenants"
 )
 
 // StripeConfig turns on billing with Stripe: customers created through
@@ -123,5 +125,15 @@ func newBilling(a *App, p *platform) (*billing.Service, error) {
 	cfg.Store = p.store
 	cfg.Sites = billingSites{p}
 	cfg.Logger = a.logger.Named("billing")
+	if al := p.alerter; al != nil {
+		cfg.OnStatus = func(customerID, status string) {
+			switch status {
+			case tenants.CustomerPastDue:
+				al.Raise(alerts.RulePaymentFailed, customerID, "a payment of customer "+customerID+" failed; its grace period runs")
+			case tenants.CustomerActive:
+				al.Clear(alerts.RulePaymentFailed, customerID)
+			}
+		}
+	}
 	return billing.New(cfg)
 }

@@ -81,6 +81,27 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 //				<plan-slug> <price-id>
 //			}
 //		}
+//		backup {
+//			every <duration>
+//			keep  <n>
+//			dir   <directory>
+//		}
+//		alerts {
+//			webhook <url> {
+//				secret <secret>
+//			}
+//			email {
+//				smtp     <host:port>
+//				username <user>
+//				password <password>
+//				from     <address>
+//				to       <address...>
+//				tls      starttls|tls|off
+//			}
+//			resolve_after <duration>
+//			crash_loop    <exits> <window>
+//			disable       <rule...>
+//		}
 //	}
 func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // consume option name
@@ -169,6 +190,26 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				a.Stripe = new(StripeConfig)
 			}
 			if err := a.Stripe.unmarshalCaddyfile(d); err != nil {
+				return err
+			}
+		case "backup":
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			if a.Backup == nil {
+				a.Backup = new(BackupConfig)
+			}
+			if err := a.Backup.unmarshalCaddyfile(d); err != nil {
+				return err
+			}
+		case "alerts":
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			if a.Alerts == nil {
+				a.Alerts = new(AlertsConfig)
+			}
+			if err := a.Alerts.unmarshalCaddyfile(d); err != nil {
 				return err
 			}
 		case "skip_migrations":
@@ -361,6 +402,123 @@ func (c *StripeConfig) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 		default:
 			return d.Errf("unrecognized stripe option %q", d.Val())
+		}
+	}
+	return nil
+}
+
+func (c *BackupConfig) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		switch d.Val() {
+		case "every":
+			if err := durationArg(d, &c.Every); err != nil {
+				return err
+			}
+		case "keep":
+			var s string
+			if err := oneArg(d, &s); err != nil {
+				return err
+			}
+			n, err := strconv.Atoi(s)
+			if err != nil || n < 1 {
+				return d.Errf("keep: %q is not a positive integer", s)
+			}
+			c.Keep = n
+		case "dir":
+			if err := oneArg(d, &c.Dir); err != nil {
+				return err
+			}
+		default:
+			return d.Errf("unrecognized backup option %q", d.Val())
+		}
+	}
+	return nil
+}
+
+func (c *AlertsConfig) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		switch d.Val() {
+		case "webhook":
+			w := new(AlertWebhook)
+			if err := oneArg(d, &w.URL); err != nil {
+				return err
+			}
+			for inner := d.Nesting(); d.NextBlock(inner); {
+				if d.Val() != "secret" {
+					return d.Errf("unrecognized webhook option %q", d.Val())
+				}
+				if err := oneArg(d, &w.Secret); err != nil {
+					return err
+				}
+			}
+			c.Webhooks = append(c.Webhooks, w)
+		case "email":
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			if c.Email == nil {
+				c.Email = new(AlertEmail)
+			}
+			if err := c.Email.unmarshalCaddyfile(d); err != nil {
+				return err
+			}
+		case "resolve_after":
+			if err := durationArg(d, &c.ResolveAfter); err != nil {
+				return err
+			}
+		case "crash_loop":
+			args := d.RemainingArgs()
+			if len(args) != 2 {
+				return d.Err("crash_loop: expected a number of exits and a window, e.g. 3 10m")
+			}
+			n, err := strconv.Atoi(args[0])
+			if err != nil || n < 1 {
+				return d.Errf("crash_loop: %q is not a positive integer", args[0])
+			}
+			w, err := caddy.ParseDuration(args[1])
+			if err != nil || w <= 0 {
+				return d.Errf("crash_loop: %q is not a positive duration", args[1])
+			}
+			c.CrashLoopExits, c.CrashLoopWindow = n, caddy.Duration(w)
+		case "disable":
+			rules := d.RemainingArgs()
+			if len(rules) == 0 {
+				return d.Err("disable: expected at least one rule")
+			}
+			c.Disable = append(c.Disable, rules...)
+		default:
+			return d.Errf("unrecognized alerts option %q", d.Val())
+		}
+	}
+	return nil
+}
+
+func (e *AlertEmail) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		var dst *string
+		switch d.Val() {
+		case "smtp":
+			dst = &e.SMTP
+		case "username":
+			dst = &e.Username
+		case "password":
+			dst = &e.Password
+		case "from":
+			dst = &e.From
+		case "tls":
+			dst = &e.TLS
+		case "to":
+			to := d.RemainingArgs()
+			if len(to) == 0 {
+				return d.Err("to: expected at least one address")
+			}
+			e.To = append(e.To, to...)
+			continue
+		default:
+			return d.Errf("unrecognized email option %q", d.Val())
+		}
+		if err := oneArg(d, dst); err != nil {
+			return err
 		}
 	}
 	return nil

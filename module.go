@@ -76,6 +76,21 @@ const (
 //					basic price_1Pxyz
 //				}
 //			}
+//			backup {
+//				every 24h
+//				keep  7
+//				dir   /var/backups/tenants
+//			}
+//			alerts {
+//				webhook https://hooks.example.com/tenants {
+//					secret {env.ALERT_WEBHOOK_SECRET}
+//				}
+//				email {
+//					smtp smtp.example.com:587
+//					from alerts@example.com
+//					to   ops@example.com
+//				}
+//			}
 //		}
 //	}
 type App struct {
@@ -137,6 +152,15 @@ type App struct {
 	// portal sessions, and the webhook that suspends and resumes customers
 	// with their subscription. Default: none (no billing).
 	Stripe *StripeConfig `json:"stripe,omitempty"`
+
+	// Backup schedules backups of the whole platform, one per period
+	// across every node. Default: none (backups only when asked for).
+	Backup *BackupConfig `json:"backup,omitempty"`
+
+	// Alerts notifies the operator of incidents (failed starts, crash
+	// loops, certificate renewals, capacity, payments, backups) by signed
+	// webhook and email. Default: none (nothing notified).
+	Alerts *AlertsConfig `json:"alerts,omitempty"`
 
 	dsn         string // DatabaseURL with placeholders expanded
 	platform    *platform
@@ -213,6 +237,9 @@ func (a *App) Provision(ctx caddy.Context) error {
 		return err
 	}
 	a.platform.collectors.registerOn(ctx.GetMetricsRegistry(), a.logger)
+	if al := a.platform.alerter; al != nil {
+		return subscribeCertEvents(ctx, al, a.logger)
+	}
 	return nil
 }
 
@@ -257,6 +284,12 @@ func (a *App) expand() error {
 		egress := true
 		a.Egress = &egress
 	}
+	if a.Backup != nil {
+		a.Backup.expand()
+	}
+	if a.Alerts != nil {
+		a.Alerts.expand()
+	}
 	return nil
 }
 
@@ -300,6 +333,16 @@ func (a *App) validate() error {
 	}
 	if a.Stripe != nil {
 		if _, err := a.Stripe.billingConfig(); err != nil {
+			return err
+		}
+	}
+	if a.Backup != nil {
+		if err := a.Backup.validate(); err != nil {
+			return err
+		}
+	}
+	if a.Alerts != nil {
+		if _, err := a.Alerts.alertsConfig(); err != nil {
 			return err
 		}
 	}

@@ -16,6 +16,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.uber.org/zap"
 
+	"github.com/agistaffers/caddy-multitenant/alerts"
+	"github.com/agistaffers/caddy-multitenant/backup"
 	"github.com/agistaffers/caddy-multitenant/billing"
 	"github.com/agistaffers/caddy-multitenant/internal/pgpool"
 	"github.com/agistaffers/caddy-multitenant/manage"
@@ -45,6 +47,11 @@ type platform struct {
 	runtime    *siteRuntime     // the admin service's view of prov
 	sites      *manage.Service  // billing's admin service (tenant_admin makes its own)
 	billing    *billing.Service // nil without Stripe
+	backups    *backup.Service
+	backupDir  string          // where API backups go; "" without the backup option
+	alerter    *alerts.Alerter // nil without the alerts option
+	siteAlerts *siteAlerts     // the provisioner's reports as alerts; nil without alerter
+	jobs       *jobs           // the durable job queue; nil without backups or alerts
 	collectors collectorSet
 	logger     *zap.Logger
 
@@ -134,7 +141,20 @@ func newPlatform(a *App) (_ *platform, err error) {
 	cfg.IdleTimeout = time.Duration(a.IdleTimeout)
 	cfg.MaxRunning = a.MaxRunning
 	cfg.Metrics = &p.collectors
+	if p.alerter, err = newAlerter(a, p.store); err != nil {
+		return nil, err
+	}
 	cfg.OnChange = p.queueRuntime
+	if p.alerter != nil {
+		p.siteAlerts = newSiteAlerts(p.alerter, a.Alerts)
+		cfg.OnChange = func(rt provisioner.SiteRuntime) {
+			p.queueRuntime(rt)
+			p.siteAlerts.observe(rt)
+		}
+		cfg.OnCapacity = func(string) {
+			p.alerter.Raise(alerts.RuleCapacity, "", "max_running containers run and none is idle: a site could not start")
+		}
+	}
 	cfg.Refresh = p.refreshSpec
 	prov, err := provisioner.New(cfg)
 	if err != nil {
@@ -147,6 +167,9 @@ func newPlatform(a *App) (_ *platform, err error) {
 		prov:    func(context.Context) (*provisioner.Provisioner, error) { return prov, nil },
 		started: func() *provisioner.Provisioner { return prov },
 	}
+	if err := p.setUpOperations(a); err != nil {
+		return nil, err
+	}
 	if p.billing, err = newBilling(a, p); err != nil {
 		return nil, err
 	}
@@ -157,7 +180,8 @@ func newPlatform(a *App) (_ *platform, err error) {
 // service returns an admin service over the platform, verifying domains
 // with v.
 func (p *platform) service(v *manage.Verifier, logger *zap.Logger) *manage.Service {
-	return manage.New(manage.Config{Store: p.store, Runtime: p.runtime, Verifier: v, Billing: p.billing, Logger: logger})
+	return manage.New(manage.Config{Store: p.store, Runtime: p.runtime, Verifier: v, Billing: p.billing, Logger: logger,
+		Backups: p.backups, BackupDir: p.backupDir, Schema: p.settings.schema, Node: p.node})
 }
 
 // provisionerConfig is how the app's settings shape a provisioner: the
@@ -238,6 +262,20 @@ func (p *platform) doStart() error {
 		defer p.wg.Done()
 		p.shareActivity(runCtx)
 	}()
+	if p.alerter != nil {
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			p.alerter.Run(runCtx, p.jobs.client)
+		}()
+	}
+	if !dbLater {
+		if err := p.startOperations(runCtx); err != nil {
+			runCancel()
+			p.wg.Wait()
+			return err
+		}
+	}
 	if p.billing != nil {
 		p.wg.Add(1)
 		p.billingRunning.Store(true)
@@ -289,6 +327,13 @@ func (p *platform) prepareDatabase(ctx context.Context) error {
 	}
 	if err != nil {
 		return err
+	}
+	if p.jobs != nil {
+		// The job queue's own tables, even with skip_migrations: they
+		// are the queue's, not the platform's schema.
+		if err := p.jobs.migrate(ctx, p.settings.schema); err != nil {
+			return err
+		}
 	}
 	// The CLI (without a config) and other nodes go by these.
 	st := p.settings.recorded
@@ -359,6 +404,9 @@ func (p *platform) retryDatabase(ctx context.Context) {
 	}
 	p.databaseReady.Store(true)
 	p.logger.Info("database reachable again; tenant hosts resolve")
+	if err := p.startOperations(ctx); err != nil {
+		p.logger.Error("backups and alerts do not run", zap.Error(err))
+	}
 	p.reconcileIfReady(ctx)
 }
 
@@ -422,8 +470,12 @@ func (p *platform) Destruct() error {
 	// The platform's own goroutines first: a retry must not start the
 	// provisioner after it was stopped.
 	p.wg.Wait()
+	var jobsErr error
+	if p.jobs != nil {
+		jobsErr = p.jobs.stop()
+	}
 	p.resolver.Stop()
-	err := p.prov.Stop()
+	err := errors.Join(jobsErr, p.prov.Stop())
 	return errors.Join(err, pgpool.Release(p.settings.dsn, p.settings.schema))
 }
 

@@ -157,6 +157,12 @@ func (a *API) register() {
 
 	a.handle("GET", "/audit", a.listAudit)
 
+	a.handle("GET", "/backups", a.listBackups)
+	a.handle("POST", "/backups", a.createBackup)
+	a.handle("GET", "/backups/{id}", a.getBackup)
+	a.handle("GET", "/backups/{id}/archive", a.downloadBackup)
+	a.handle("POST", "/backups/{id}/restore", a.restoreBackup)
+
 	// The Stripe webhook authenticates by Stripe's signature, not an API
 	// key, so ServeHTTP matches it before authentication.
 	a.routes = append(a.routes, Route{http.MethodPost, WebhookPath})

@@ -24,6 +24,7 @@ type operation struct {
 	status                int      // success status
 	resp                  any      // success body type, nil for none
 	text                  bool     // the success body is text/plain
+	binary                bool     // the success body is a file (application/gzip)
 	public                bool     // outside Prefix, no API key (the Stripe webhook)
 }
 
@@ -88,6 +89,12 @@ var operations = []operation{
 	{method: "POST", path: "/domains/{id}/verify", summary: "Check the domain's DNS (TXT token, CNAME or A/AAAA) and mark it verified when it passes", status: 200, resp: VerifyResult{}},
 
 	{method: "GET", path: "/audit", summary: "The audit log, newest first", query: []string{"entity", "entity_id", "before", "limit"}, status: 200, resp: auditList{}},
+
+	{method: "GET", path: "/backups", summary: "List backups, newest first: when, by which node, outcome, size", query: pageParams, status: 200, resp: backupList{}},
+	{method: "POST", path: "/backups", summary: "Back up the platform (or the database and one site's volume) into the backup directory; answers once it is written", body: BackupInput{}, status: 201, resp: Backup{}},
+	{method: "GET", path: "/backups/{id}", summary: "Get a backup's record", status: 200, resp: Backup{}},
+	{method: "GET", path: "/backups/{id}/archive", summary: "Download a backup's archive (tar.gz), from the disk of the node that made it", status: 200, binary: true},
+	{method: "POST", path: "/backups/{id}/restore", summary: "Restore a backup after checking it whole: one site (id or subdomain) into the running platform, or without site the whole platform onto an empty one", body: RestoreInput{}, status: 200, resp: RestoreResult{}},
 }
 
 var (
@@ -110,7 +117,7 @@ type Index struct {
 
 func (a *API) index(w http.ResponseWriter, r *http.Request) error {
 	res := map[string]string{}
-	for _, name := range []string{"customers", "plans", "templates", "sites", "domains", "audit"} {
+	for _, name := range []string{"customers", "plans", "templates", "sites", "domains", "audit", "backups"} {
 		res[name] = Prefix + "/" + name
 	}
 	writeJSON(w, http.StatusOK, Index{OpenAPI: Prefix + "/openapi.json", Resources: res})
@@ -152,6 +159,8 @@ func buildOpenAPI() map[string]any {
 		switch {
 		case op.text:
 			ok["content"] = map[string]any{"text/plain": map[string]any{"schema": map[string]any{"type": "string"}}}
+		case op.binary:
+			ok["content"] = map[string]any{"application/gzip": map[string]any{"schema": map[string]any{"type": "string", "format": "binary"}}}
 		case op.resp != nil:
 			ok["content"] = map[string]any{"application/json": map[string]any{"schema": g.schema(reflect.TypeOf(op.resp))}}
 		}

@@ -75,6 +75,9 @@ type Config struct {
 	HTTPClient *http.Client
 	// Logger defaults to a no-op logger.
 	Logger *zap.Logger
+	// OnStatus, if set, hears the status an applied event left a customer
+	// in (past_due after a failed payment, active once paid).
+	OnStatus func(customerID, status string)
 }
 
 // Validate checks cfg's settings; every error names its field.

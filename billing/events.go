@@ -110,6 +110,9 @@ func (s *Service) HandleWebhook(ctx context.Context, payload []byte, signature s
 	}
 	log("stripe event", zap.String("event_id", ev.ID), zap.String("type", in.Type), zap.String("outcome", res.Outcome),
 		zap.String("customer_id", res.CustomerID), zap.String("status", res.Status))
+	if s.cfg.OnStatus != nil && res.Outcome == tenants.BillingApplied && br.After != nil {
+		s.cfg.OnStatus(br.After.ID, br.After.Status)
+	}
 	if br.Changed() && serving(br.Before.Status) && !serving(br.After.Status) {
 		s.stopCustomerSites(ctx, br.After.ID)
 	}

@@ -21,7 +21,7 @@ type Backup = tenants.Backup
 // id or subdomain) of the database and that site's volume; to Path, or a
 // file named after the time in the configured backup directory.
 type BackupInput struct {
-	Site string `json:"site,omitempty"`
+	Site string `json:"site_id,omitempty"`
 	Path string `json:"-"`
 }
 
@@ -133,6 +133,9 @@ func (s *Service) RestoreBackup(ctx context.Context, actor, id, site string) (*R
 func (s *Service) RestoreFile(ctx context.Context, actor, path, site string) (*RestoreResult, error) {
 	if s.backups == nil {
 		return nil, errNoBackups
+	}
+	if site != "" && !plausibleRef(site) {
+		return nil, invalid("site_id", "not a site id or subdomain")
 	}
 	res, err := s.backups.Restore(ctx, path, site)
 	switch {

@@ -63,6 +63,7 @@ func (p *Provisioner) onDie(m events.Message) {
 	}
 	st.mu.Lock()
 	st.state, st.lastStop = StateStopped, time.Now()
+	st.lastExit = st.lastStop
 	st.mu.Unlock()
 	p.log.Warn("site container exited", zap.String("site_id", st.id), zap.String("container_id", m.Actor.ID),
 		zap.String("exit_code", m.Actor.Attributes["exitCode"]))

@@ -135,6 +135,10 @@ type SiteRuntime struct {
 	// FailedAt when it failed.
 	Failure  *StartError
 	FailedAt time.Time
+	// LastExit is when the container last exited on its own (it crashed,
+	// or was stopped behind the provisioner's back); stops the
+	// provisioner makes do not count.
+	LastExit time.Time
 }
 
 // Locker serializes the container operations of one site across processes
@@ -209,6 +213,9 @@ type Config struct {
 	// synchronously from the provisioner's goroutines and must not block:
 	// queue the value and persist in batches.
 	OnChange func(SiteRuntime)
+	// OnCapacity, if set, is called when a start finds MaxRunning
+	// containers running and none idle. Like OnChange it must not block.
+	OnCapacity func(siteID string)
 }
 
 // Provisioner manages the containers of one namespace. Create it with New,

@@ -39,6 +39,7 @@ type siteState struct {
 	version     int
 	lastStart   time.Time
 	lastStop    time.Time
+	lastExit    time.Time
 	failErr     *StartError
 	failedAt    time.Time
 	failUntil   time.Time
@@ -128,6 +129,7 @@ func (st *siteState) snapshot() SiteRuntime {
 		TemplateVersion: st.version,
 		LastStart:       st.lastStart,
 		LastStop:        st.lastStop,
+		LastExit:        st.lastExit,
 		InFlight:        st.inflight.Load(),
 		Upgraded:        st.upgraded.Load(),
 	}

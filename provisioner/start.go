@@ -44,6 +44,9 @@ func (p *Provisioner) start(st *siteState, spec Spec) (string, error) {
 		// Not the site's fault: no backoff, the next request may find room.
 		p.metrics.coldStarts.WithLabelValues("capacity").Inc()
 		p.log.Warn("no capacity to start site", zap.String("site_id", spec.SiteID), zap.Int("max_running", p.cfg.MaxRunning))
+		if p.cfg.OnCapacity != nil {
+			p.cfg.OnCapacity(spec.SiteID)
+		}
 		return "", fmt.Errorf("starting site %s: %w", spec.SiteID, err)
 	}
 
