@@ -61,9 +61,9 @@ type Schedule struct {
 }
 
 // PeriodicJob is the job the queue's leader inserts: this period's backup,
-// checked every minute (or every period, if shorter).
+// checked every minute (or four times a period, if shorter), so that no period goes without.
 func (s *Schedule) PeriodicJob() *river.PeriodicJob {
-	return river.NewPeriodicJob(river.PeriodicInterval(min(s.Every, time.Minute)), func() (river.JobArgs, *river.InsertOpts) {
+	return river.NewPeriodicJob(river.PeriodicInterval(min(s.Every/4, time.Minute)), func() (river.JobArgs, *river.InsertOpts) {
 		return ScheduledArgs{Period: time.Now().UTC().Truncate(s.Every)}, nil
 	}, &river.PeriodicJobOpts{ID: "tenants_scheduled_backup", RunOnStart: true})
 }
