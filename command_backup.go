@@ -8,6 +8,7 @@ import (
 	"github.com/dustin/go-humanize"
 	"github.com/spf13/cobra"
 
+	"github.com/agistaffers/caddy-multitenant/backup"
 	"github.com/agistaffers/caddy-multitenant/manage"
 )
 
@@ -57,7 +58,7 @@ gone, its rows; nothing else changes.`,
 func cmdBackup(ctx context.Context, cmd *cobra.Command, env *cliEnv, _ []string) error {
 	out := flag(cmd, "out")
 	if out == "" {
-		out = manage.BackupFileName(env.app.Schema, time.Now())
+		out = backup.FileName(env.app.Schema, time.Now())
 	}
 	b, err := env.svc.CreateBackup(ctx, cliActor(), manage.BackupInput{Site: flag(cmd, "site"), Path: out})
 	if err != nil {

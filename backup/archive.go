@@ -264,6 +264,22 @@ func (a *archiveReader) next() (string, io.Reader, error) {
 	return name, a.cur, nil
 }
 
+// each calls fn with every stream in order, until fn fails.
+func (a *archiveReader) each(fn func(name string, r io.Reader) error) error {
+	for {
+		name, r, err := a.next()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if err := fn(name, r); err != nil {
+			return err
+		}
+	}
+}
+
 func (a *archiveReader) header() (*tar.Header, error) {
 	if h := a.pending; h != nil {
 		a.pending = nil

@@ -34,16 +34,11 @@ func (s *Service) restoreAll(ctx context.Context, m *Manifest, ar *archiveReader
 			return nil, err
 		}
 	}
-	conn, err := pool.Acquire(ctx)
+	tx, end, err := s.begin(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("connecting to database: %w", err)
+		return nil, err
 	}
-	defer conn.Release()
-	tx, err := conn.Begin(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("starting restore: %w", err)
-	}
-	defer tx.Rollback(context.Background())
+	defer end()
 	var customers, sites int
 	if err := tx.QueryRow(ctx, `SELECT (SELECT count(*) FROM customers), (SELECT count(*) FROM sites)`).Scan(&customers, &sites); err != nil {
 		return nil, fmt.Errorf("looking at the platform: %w", err)
@@ -94,34 +89,28 @@ func (s *Service) restoreAll(ctx context.Context, m *Manifest, ar *archiveReader
 		}
 		return nil
 	}
-	for {
-		name, r, err := ar.next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return nil, err
-		}
+	err = ar.each(func(name string, r io.Reader) error {
 		if t, ok := byStream[name]; ok {
-			if err := copyIn(ctx, tx, t.Table, t, r); err != nil {
-				return nil, err
-			}
-			continue
+			return copyIn(ctx, tx, t.Table, t, r)
 		}
 		// Volumes come after the tables: their sites' rows are needed to
 		// make their containers.
 		if err := commit(); err != nil {
-			return nil, err
+			return err
 		}
 		id, ok := strings.CutPrefix(name, "volumes/")
 		if !ok {
-			return nil, fmt.Errorf("%w: unexpected stream %s", ErrCorrupt, name)
+			return fmt.Errorf("%w: unexpected stream %s", ErrCorrupt, name)
 		}
 		if err := s.cfg.Volumes.ImportVolume(ctx, id, r); err != nil {
-			return res, fmt.Errorf("restoring the volume of site %s: %w", id, err)
+			return fmt.Errorf("restoring the volume of site %s: %w", id, err)
 		}
 		res.Sites = append(res.Sites, id)
 		s.log.Info("restored site volume", zap.String("site_id", id))
+		return nil
+	})
+	if err != nil {
+		return res, err
 	}
 	return res, commit()
 }
@@ -178,16 +167,11 @@ var ErrNoSuchSite = errors.New("the archive has no such site")
 // if the site is gone, its rows; no other site, customer or template
 // changes.
 func (s *Service) restoreSite(ctx context.Context, m *Manifest, ar *archiveReader, ref string) (*Result, error) {
-	conn, err := s.cfg.Pool.Acquire(ctx)
+	tx, end, err := s.begin(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("connecting to database: %w", err)
+		return nil, err
 	}
-	defer conn.Release()
-	tx, err := conn.Begin(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("starting restore: %w", err)
-	}
-	defer tx.Rollback(context.Background())
+	defer end()
 	byStream := map[string]Table{}
 	for _, name := range siteTables {
 		// Names from the fixed list above; DDL takes no parameters.
@@ -210,35 +194,29 @@ func (s *Service) restoreSite(ctx context.Context, m *Manifest, ar *archiveReade
 	}
 	res := &Result{Manifest: m}
 	var siteID string
-	for {
-		name, r, err := ar.next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return nil, err
-		}
+	err = ar.each(func(name string, r io.Reader) (err error) {
 		if t, ok := byStream[name]; ok {
-			if err := copyIn(ctx, tx, "restore_"+t.Table, t, r); err != nil {
-				return nil, err
-			}
-			continue
+			return copyIn(ctx, tx, "restore_"+t.Table, t, r)
 		}
 		if !strings.HasPrefix(name, "volumes/") {
-			continue // another table: not this site's
+			return nil // another table: not this site's
 		}
 		if siteID == "" {
 			if siteID, res.Recreated, err = s.siteRows(ctx, tx, ref); err != nil {
-				return nil, err
+				return err
 			}
 		}
 		if name != "volumes/"+siteID {
-			continue
+			return nil
 		}
 		if err := s.cfg.Volumes.ImportVolume(ctx, siteID, r); err != nil {
-			return res, fmt.Errorf("restoring the volume of site %s: %w", siteID, err)
+			return fmt.Errorf("restoring the volume of site %s: %w", siteID, err)
 		}
 		res.Sites = append(res.Sites, siteID)
+		return nil
+	})
+	if err != nil {
+		return res, err
 	}
 	if siteID == "" { // an archive without volumes
 		if _, res.Recreated, err = s.siteRows(ctx, tx, ref); err != nil {
@@ -274,4 +252,23 @@ func (s *Service) siteRows(ctx context.Context, tx pgx.Tx, ref string) (id strin
 		return "", false, fmt.Errorf("committing restore: %w", err)
 	}
 	return id, !exists, nil
+}
+
+// begin starts a restore's transaction on a connection of its own (COPY
+// goes through the connection), and returns its end: a rollback unless
+// it was committed, and the connection's release.
+func (s *Service) begin(ctx context.Context) (pgx.Tx, func(), error) {
+	conn, err := s.cfg.Pool.Acquire(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("connecting to database: %w", err)
+	}
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		conn.Release()
+		return nil, nil, fmt.Errorf("starting restore: %w", err)
+	}
+	return tx, func() {
+		_ = tx.Rollback(context.Background())
+		conn.Release()
+	}, nil
 }

@@ -98,25 +98,16 @@ func (s *Schedule) run(ctx context.Context, period time.Time, jobID int64) error
 	if err := os.MkdirAll(s.Dir, 0o700); err != nil {
 		return fmt.Errorf("creating backup directory: %w", err)
 	}
-	path := filepath.Join(s.Dir, "tenants-"+s.Service.cfg.Schema+"-"+period.UTC().Format("20060102T150405Z")+".tar.gz")
+	path := filepath.Join(s.Dir, FileName(s.Service.cfg.Schema, period))
 	rec, mine, err := s.Store.ClaimScheduledBackup(ctx, period, jobID, s.Node, path)
 	if err != nil || !mine {
 		return err
 	}
-	m, size, err := s.Service.WriteFile(ctx, path, "")
-	errText, sites := "", 0
-	if err != nil {
-		errText = err.Error()
-	} else {
-		sites = len(m.Volumes)
-	}
-	if ferr := s.Store.FinishBackup(context.WithoutCancel(ctx), rec.ID, size, sites, errText); ferr != nil {
-		return errors.Join(err, ferr)
-	}
+	m, err := s.Service.WriteRecorded(ctx, s.Store, rec, "")
 	if err != nil {
 		return fmt.Errorf("backing up period %s: %w", period.Format(time.RFC3339), err)
 	}
-	s.log().Info("scheduled backup made", zap.String("path", path), zap.Int64("size", size), zap.Int("sites", sites))
+	s.log().Info("scheduled backup made", zap.String("path", path), zap.Int("sites", len(m.Volumes)))
 	// The backup is made: a failed pruning is the next period's to do.
 	if err := s.prune(ctx); err != nil {
 		s.log().Warn("pruning old backups", zap.Error(err))

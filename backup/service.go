@@ -161,6 +161,29 @@ func (s *Service) WriteFile(ctx context.Context, path, siteID string) (*Manifest
 	return m, fi.Size(), nil
 }
 
+// FileName is the name of an archive of schema made at t (a scheduled
+// one: for the period starting at t).
+func FileName(schema string, t time.Time) string {
+	return "tenants-" + schema + "-" + t.UTC().Format("20060102T150405Z") + ".tar.gz"
+}
+
+// WriteRecorded writes the archive of the backup record rec to its path
+// (see WriteFile) and records in store how that ended, even when ctx
+// ended first.
+func (s *Service) WriteRecorded(ctx context.Context, store *tenants.Store, rec *tenants.Backup, siteID string) (*Manifest, error) {
+	m, size, err := s.WriteFile(ctx, rec.Path, siteID)
+	errText, sites := "", 0
+	if err != nil {
+		errText = err.Error()
+	} else {
+		sites = len(m.Volumes)
+	}
+	if ferr := store.FinishBackup(context.WithoutCancel(ctx), rec.ID, size, sites, errText); ferr != nil {
+		return nil, errors.Join(err, ferr)
+	}
+	return m, err
+}
+
 // ErrNotEmpty refuses a whole restore onto a platform that has customers
 // or sites.
 var ErrNotEmpty = errors.New("the platform is not empty")

@@ -30,11 +30,6 @@ type RestoreResult = backup.Result
 
 var errNoBackups = &Error{Code: NotConfigured, Message: "backups are not configured (tenants option backup)"}
 
-// BackupFileName is the name of an archive of schema made at t.
-func BackupFileName(schema string, t time.Time) string {
-	return "tenants-" + schema + "-" + t.UTC().Format("20060102T150405Z") + ".tar.gz"
-}
-
 // CreateBackup writes a backup archive and records it (running while it
 // is written, then with its outcome and size).
 func (s *Service) CreateBackup(ctx context.Context, actor string, in BackupInput) (*Backup, error) {
@@ -56,7 +51,7 @@ func (s *Service) CreateBackup(ctx context.Context, actor string, in BackupInput
 		if s.backupDir == "" {
 			return nil, invalid("path", "no backup directory is configured (tenants option backup dir): give a path")
 		}
-		path = filepath.Join(s.backupDir, BackupFileName(s.schema, time.Now()))
+		path = filepath.Join(s.backupDir, backup.FileName(s.schema, time.Now()))
 	}
 	abs, err := filepath.Abs(path)
 	if err != nil {
@@ -66,18 +61,7 @@ func (s *Service) CreateBackup(ctx context.Context, actor string, in BackupInput
 	if err := s.store.StartBackup(ctx, rec); err != nil {
 		return nil, fail("backup", err)
 	}
-	m, size, err := s.backups.WriteFile(ctx, abs, siteID)
-	errText, sites := "", 0
-	if err != nil {
-		errText = err.Error()
-	} else {
-		sites = len(m.Volumes)
-	}
-	// The record is finished even when the caller went away.
-	if ferr := s.store.FinishBackup(context.WithoutCancel(ctx), rec.ID, size, sites, errText); ferr != nil {
-		return nil, fail("backup", errors.Join(err, ferr))
-	}
-	if err != nil {
+	if _, err := s.backups.WriteRecorded(ctx, s.store, rec, siteID); err != nil {
 		s.log.Error("backup failed", zap.String("actor", actor), zap.Error(err))
 		return nil, &Error{Code: Internal, Message: "the backup failed", Err: err}
 	}
