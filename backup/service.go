@@ -184,6 +184,9 @@ func (s *Service) WriteRecorded(ctx context.Context, store *tenants.Store, rec *
 	return m, err
 }
 
+// ErrOneSite refuses a whole restore of an archive made of one site.
+var ErrOneSite = errors.New("the archive is of one site")
+
 // ErrNotEmpty refuses a whole restore onto a platform that has customers
 // or sites.
 var ErrNotEmpty = errors.New("the platform is not empty")
@@ -212,7 +215,7 @@ func (s *Service) Restore(ctx context.Context, path, site string) (*Result, erro
 		return nil, err
 	}
 	if m.Site != "" && site == "" {
-		return nil, fmt.Errorf("the archive holds the volume of site %s only: restore that site (--site %s)", m.Site, m.Site)
+		return nil, fmt.Errorf("%w: it holds the volume of site %s only: restore that site (--site %s)", ErrOneSite, m.Site, m.Site)
 	}
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return nil, err

@@ -14,10 +14,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/agistaffers/caddy-multitenant/internal/caddytest"
 	"github.com/agistaffers/caddy-multitenant/internal/pgtest"
+	"github.com/agistaffers/caddy-multitenant/provisioner"
 	"github.com/agistaffers/caddy-multitenant/storage"
 )
 
@@ -52,9 +55,20 @@ func TestBackupRestoresOntoEmptyPlatform(t *testing.T) {
 	if _, err := p.store.Pool().Exec(ctx, `INSERT INTO certmagic_data (key, value, modified) VALUES ('certificates/x', 'pem', now())`); err != nil {
 		t.Fatal(err)
 	}
+	// Volumes are read from a stopped container (alpha's) and, for a site
+	// whose container is gone (beta's), through one made for the purpose.
+	c.ok("sites", "stop", "alpha")
+	if err := p.docker.ContainerRemove(ctx, p.containers(b.ID)[0].ID, container.RemoveOptions{Force: true}); err != nil {
+		t.Fatal(err)
+	}
 	archive := filepath.Join(t.TempDir(), "platform.tar.gz")
 	if out := c.ok("backup", "--out", archive); !strings.Contains(out, "2 site volumes") {
 		t.Fatalf("backup:\n%s", out)
+	}
+	left, err := p.docker.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(
+		filters.Arg("label", provisioner.LabelNamespace+"="+p.schema), filters.Arg("label", provisioner.LabelRole))})
+	if err != nil || len(left) != 0 || len(p.containers(b.ID)) != 0 {
+		t.Fatalf("the backup left containers behind: %d, %v", len(left), err)
 	}
 	var listed []struct{ Status, Path string }
 	c.json(&listed, "backups", "ls")

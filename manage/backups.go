@@ -125,6 +125,8 @@ func (s *Service) RestoreFile(ctx context.Context, actor, path, site string) (*R
 	switch {
 	case errors.Is(err, backup.ErrCorrupt), errors.Is(err, backup.ErrNewerSchema):
 		return nil, &Error{Code: Invalid, Field: "archive", Message: err.Error()}
+	case errors.Is(err, backup.ErrOneSite):
+		return nil, &Error{Code: Invalid, Field: "site_id", Message: err.Error()}
 	case errors.Is(err, backup.ErrNotEmpty):
 		return nil, &Error{Code: Conflict, Message: err.Error()}
 	case errors.Is(err, backup.ErrNoSuchSite):

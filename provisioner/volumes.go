@@ -36,24 +36,28 @@ func (p *Provisioner) ExportVolume(ctx context.Context, spec Spec, w io.Writer) 
 	if spec.DataPath == "" {
 		return errNoVolume
 	}
-	id := ""
 	c, err := p.cli.ContainerInspect(ctx, containerName(p.cfg.Namespace, spec.SiteID))
-	switch {
-	case err == nil && p.ours(&c, spec.SiteID) && p.mountsVolume(&c, &spec):
-		id = c.ID
-	case err != nil && !isNotFound(err):
+	if err != nil && !isNotFound(err) {
 		return fmt.Errorf("inspecting container of site %s: %w", spec.SiteID, err)
-	default:
+	}
+	var rc io.ReadCloser
+	if err == nil && p.ours(&c, spec.SiteID) && p.mountsVolume(&c, &spec) {
+		rc, _, err = p.cli.CopyFromContainer(ctx, c.ID, spec.DataPath)
+	}
+	if rc == nil && (err == nil || isNotFound(err)) {
+		// No container of the site, or one being removed or started
+		// right now (the engine then may not find the data path in it):
+		// one of our own, which nobody starts.
 		if err := p.ensureVolume(ctx, &spec); err != nil {
 			return err
 		}
-		var remove func()
-		if id, remove, err = p.volumeContainer(ctx, &spec); err != nil {
-			return err
+		id, remove, cerr := p.volumeContainer(ctx, &spec)
+		if cerr != nil {
+			return cerr
 		}
 		defer remove()
+		rc, _, err = p.cli.CopyFromContainer(ctx, id, spec.DataPath)
 	}
-	rc, _, err := p.cli.CopyFromContainer(ctx, id, spec.DataPath)
 	if err != nil {
 		return fmt.Errorf("reading the volume of site %s: %w", spec.SiteID, err)
 	}
