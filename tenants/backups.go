@@ -2,6 +2,7 @@ package tenants
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -62,7 +63,7 @@ func (s *Store) ClaimScheduledBackup(ctx context.Context, period time.Time, jobI
 				started_at = now(), finished_at = NULL
 			WHERE backups.job_id = excluded.job_id AND backups.status <> 'succeeded'
 		RETURNING `+backupColumns, period.UTC(), jobID, node, path))
-	if err == pgx.ErrNoRows {
+	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, false, nil
 	}
 	if err != nil {
