@@ -1,4 +1,0 @@
--- Placeholder for migration 007 of the figures branch, so that tern (which refuses
--- gaps) can apply 009 on the backups branch alone. Replace it with that
--- branch's migration when merging; it does nothing.
-SELECT 1;
