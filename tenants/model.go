@@ -97,8 +97,8 @@ type Template struct {
 	// container for the moment the new one takes to start.
 	ShareVolume bool      `json:"share_volume" db:"share_volume"`
 	Version     int       `json:"version" db:"version"`
-	CreatedAt time.Time `json:"created_at" db:"created_at"`
-	UpdatedAt time.Time `json:"updated_at" db:"updated_at"`
+	CreatedAt   time.Time `json:"created_at" db:"created_at"`
+	UpdatedAt   time.Time `json:"updated_at" db:"updated_at"`
 }
 
 // Site is one customer website: a subdomain of the platform's base domain,

@@ -265,5 +265,3 @@ func tail(s string, n int) string {
 	}
 	return s
 }
-
-

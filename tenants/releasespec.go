@@ -12,10 +12,10 @@ import (
 // them when the container is made) and its customer (whose network it
 // joins, whichever release runs).
 type ReleaseSpec struct {
-	TemplateID      string            `json:"template_id"`
-	TemplateSlug    string            `json:"template_slug"`
-	TemplateVersion int               `json:"template_version"`
-	Image           string            `json:"image"`
+	TemplateID      string `json:"template_id"`
+	TemplateSlug    string `json:"template_slug"`
+	TemplateVersion int    `json:"template_version"`
+	Image           string `json:"image"`
 	// Built is set when Image was built from the site's own source.
 	Built       bool              `json:"built,omitempty"`
 	Port        int               `json:"port"`

@@ -11,11 +11,11 @@ import (
 // one host: the site, its customer's status, its template and how the
 // host belongs to it.
 type Route struct {
-	Host           string // normalized host that was resolved
-	SiteID         string
-	Subdomain      string
-	SiteStatus     string
-	SiteEnv        map[string]string
+	Host       string // normalized host that was resolved
+	SiteID     string
+	Subdomain  string
+	SiteStatus string
+	SiteEnv    map[string]string
 	// SiteImage is the image built from the site's source, "" for the
 	// template's.
 	SiteImage      string
