@@ -235,6 +235,10 @@ func labelVersion(c *container.InspectResponse) int {
 	return v
 }
 
+// candidateName is the container a rollout starts beside the site's
+// live one; it takes the live one's name once that is gone.
+func candidateName(ns, siteID string) string { return containerName(ns, siteID) + "-next" }
+
 // ensureContainer finds or creates the site's container on its customer's
 // networks and returns its inspect data. A container from an older spec is
 // replaced (the named volume survives); a name conflict with a container
@@ -268,10 +272,18 @@ func (p *Provisioner) ensureContainer(ctx context.Context, spec *Spec) (c contai
 	case !isNotFound(err):
 		return c, false, "", fmt.Errorf("inspecting container %s: %w", name, err)
 	}
+	c, created, err = p.createNamed(ctx, spec, name)
+	return c, created, oldKey, err
+}
 
+// createNamed creates a container for spec named name on the customer's
+// networks and returns its inspect data; a name conflict with a container
+// created concurrently (another node) is resolved by adopting it. Call
+// with the spec's network lock held.
+func (p *Provisioner) createNamed(ctx context.Context, spec *Spec, name string) (c container.InspectResponse, created bool, err error) {
 	primary, extra, err := p.siteNetworks(ctx, spec)
 	if err != nil {
-		return c, false, oldKey, fmt.Errorf("preparing networks: %w", err)
+		return c, false, fmt.Errorf("preparing networks: %w", err)
 	}
 	cfg, hc, nc := p.containerConfig(spec, primary)
 	resp, err := p.cli.ContainerCreate(ctx, cfg, hc, nc, nil, name)
@@ -279,7 +291,7 @@ func (p *Provisioner) ensureContainer(ctx context.Context, spec *Spec) (c contai
 		// The network went (another node removed the customer's last
 		// container meanwhile): make it again, once.
 		if primary, extra, err = p.siteNetworks(ctx, spec); err != nil {
-			return c, false, oldKey, fmt.Errorf("preparing networks: %w", err)
+			return c, false, fmt.Errorf("preparing networks: %w", err)
 		}
 		cfg, hc, nc = p.containerConfig(spec, primary)
 		resp, err = p.cli.ContainerCreate(ctx, cfg, hc, nc, nil, name)
@@ -290,34 +302,34 @@ func (p *Provisioner) ensureContainer(ctx context.Context, spec *Spec) (c contai
 		for delay := 10 * time.Millisecond; ; delay = min(2*delay, 200*time.Millisecond) {
 			c, ierr := p.cli.ContainerInspect(ctx, name)
 			if ierr == nil && p.ours(&c, spec.SiteID) {
-				return c, false, oldKey, nil
+				return c, false, nil
 			}
 			if ierr == nil || !isNotFound(ierr) {
 				break
 			}
 			select {
 			case <-ctx.Done():
-				return c, false, oldKey, fmt.Errorf("creating container %s: %w", name, ctx.Err())
+				return c, false, fmt.Errorf("creating container %s: %w", name, ctx.Err())
 			case <-time.After(delay):
 			}
 		}
 	}
 	if err != nil {
-		return c, false, oldKey, fmt.Errorf("creating container %s: %w", name, err)
+		return c, false, fmt.Errorf("creating container %s: %w", name, err)
 	}
 	for _, w := range resp.Warnings {
 		p.log.Warn("container create warning", zap.String("site_id", spec.SiteID), zap.String("warning", w))
 	}
 	for _, n := range extra {
 		if err := p.cli.NetworkConnect(ctx, n, resp.ID, nil); err != nil {
-			return c, false, oldKey, fmt.Errorf("connecting container %s to network %s: %w", name, n, err)
+			return c, false, fmt.Errorf("connecting container %s to network %s: %w", name, n, err)
 		}
 	}
 	c, err = p.cli.ContainerInspect(ctx, resp.ID)
 	if err != nil {
-		return c, false, oldKey, fmt.Errorf("inspecting container %s: %w", name, err)
+		return c, false, fmt.Errorf("inspecting container %s: %w", name, err)
 	}
-	return c, true, oldKey, nil
+	return c, true, nil
 }
 
 // forgetNetworks drops what this process remembers of spec's networks,

@@ -84,6 +84,11 @@ type Spec struct {
 	// same template is kept (the spec comes from a stale cache).
 	TemplateSlug    string
 	TemplateVersion int
+	// ShareVolume lets a rollout start the new container beside the live
+	// one while both mount the volume; without it (and with a DataPath)
+	// the live container stops while the new one starts. It does not
+	// shape the container.
+	ShareVolume bool
 }
 
 var validName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
@@ -187,6 +192,15 @@ type Config struct {
 	IdleTimeout time.Duration
 	// StopTimeout is the grace period between SIGTERM and SIGKILL. Default 10s.
 	StopTimeout time.Duration
+	// DrainTimeout bounds how long a rollout waits, once the new
+	// container serves, for the requests and upgraded connections still
+	// on the old one to end before it stops it. Default 30s.
+	DrainTimeout time.Duration
+	// PeersUse, if set, reports whether another node still sends
+	// requests to the container (it has not switched yet) or has some in
+	// flight there; a rollout's drain waits for it as for its own. nil =
+	// this node alone counts.
+	PeersUse func(ctx context.Context, siteID, containerID string) (bool, error)
 	// MaxRunning caps running containers; starting one more stops the
 	// least recently used idle site, or fails with ErrCapacity. 0 = unlimited.
 	MaxRunning int
@@ -211,6 +225,10 @@ type Config struct {
 	OnChange func(SiteRuntime)
 }
 
+// DefaultDrainTimeout is how long a rollout lets the old container finish
+// what it serves, unless Config.DrainTimeout says otherwise.
+const DefaultDrainTimeout = 30 * time.Second
+
 // Provisioner manages the containers of one namespace. Create it with New,
 // call Start once, and Stop when done. All methods are safe for concurrent
 // use.
@@ -228,7 +246,9 @@ type Provisioner struct {
 	running atomic.Int64 // sites whose upstream is set
 
 	capMu    sync.Mutex // serializes capacity decisions
-	starting int        // starts holding a capacity reservation; guarded by capMu
+	starting int        // starts (and rollouts' second containers) holding a capacity reservation; guarded by capMu
+
+	unsettled sync.Map // ids of sites whose rollout a previous process left half done
 
 	networks sync.Map     // names of customer networks known to exist
 	subnetMu sync.Mutex   // one subnet allocation at a time
@@ -275,6 +295,9 @@ func New(cfg Config) (*Provisioner, error) {
 	}
 	if cfg.StopTimeout <= 0 {
 		cfg.StopTimeout = 10 * time.Second
+	}
+	if cfg.DrainTimeout <= 0 {
+		cfg.DrainTimeout = DefaultDrainTimeout
 	}
 	if cfg.IdleTimeout < 0 {
 		return nil, fmt.Errorf("negative idle timeout %s", cfg.IdleTimeout)
@@ -373,8 +396,8 @@ func (p *Provisioner) Upstream(siteID string) (string, bool) {
 	if st == nil {
 		return "", false
 	}
-	if u := st.upstream.Load(); u != nil {
-		return *u, true
+	if b := st.upstream.Load(); b != nil {
+		return b.upstream, true
 	}
 	return "", false
 }
@@ -392,6 +415,14 @@ func (p *Provisioner) Begin(siteID string) (end func()) {
 	}
 	st.inflight.Add(1)
 	st.lastActive.Store(p.clock.now())
+	// Counted on the container known now, which is the one Upstream
+	// returns next unless a rollout switches in between (then the count
+	// keeps the old container a moment longer).
+	if b := st.upstream.Load(); b != nil {
+		b.inflight.Add(1)
+		return b.endFn
+	}
+	st.unbound.Add(1)
 	return st.endFn
 }
 
@@ -546,7 +577,7 @@ func (p *Provisioner) Unreachable(siteID, upstream string) {
 	if st == nil {
 		return
 	}
-	if u := st.upstream.Load(); u != nil && *u == upstream && st.upstream.CompareAndSwap(u, nil) {
+	if b := st.upstream.Load(); b != nil && b.upstream == upstream && st.upstream.CompareAndSwap(b, nil) {
 		p.running.Add(-1)
 		p.metrics.running.Dec()
 	}
@@ -562,8 +593,10 @@ func (p *Provisioner) removeLocked(ctx context.Context, st *siteState) error {
 	if c, err := p.cli.ContainerInspect(ctx, name); err == nil && p.ours(&c, st.id) {
 		key = c.Config.Labels[LabelCustomer]
 	}
-	if err := p.removeContainer(ctx, name); err != nil {
-		return fmt.Errorf("removing site %s: %w", st.id, err)
+	for _, n := range []string{name, candidateName(p.cfg.Namespace, st.id)} {
+		if err := p.removeContainer(ctx, n); err != nil {
+			return fmt.Errorf("removing site %s: %w", st.id, err)
+		}
 	}
 	if key != "" {
 		if err := p.releaseNetworks(ctx, key); err != nil {
@@ -589,17 +622,20 @@ func (p *Provisioner) lock(ctx context.Context, siteID string) (unlock func(), e
 	return unlock, nil
 }
 
-// setRunning publishes upstream to the hot path.
-func (p *Provisioner) setRunning(st *siteState, upstream string) {
-	if st.upstream.Swap(&upstream) == nil {
+// setRunning publishes b to the hot path and returns the backend it
+// replaced, if any.
+func (p *Provisioner) setRunning(st *siteState, b *backend) *backend {
+	old := st.upstream.Swap(b)
+	if old == nil {
 		p.running.Add(1)
 		p.metrics.running.Inc()
 	}
+	return old
 }
 
 // setNotRunning hides the site from the hot path; it returns the previous
-// upstream, if any.
-func (p *Provisioner) setNotRunning(st *siteState) *string {
+// backend, if any.
+func (p *Provisioner) setNotRunning(st *siteState) *backend {
 	old := st.upstream.Swap(nil)
 	if old != nil {
 		p.running.Add(-1)
