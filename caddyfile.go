@@ -69,6 +69,7 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 //		allow_capabilities <capability...>
 //		idle_timeout  <duration>
 //		start_timeout <duration>
+//		drain_timeout <duration>
 //		max_running   <n>
 //		skip_migrations
 //		stripe {
@@ -123,6 +124,10 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 		case "start_timeout":
 			if err := durationArg(d, &a.StartTimeout); err != nil {
+				return err
+			}
+		case "drain_timeout":
+			if err := durationArg(d, &a.DrainTimeout); err != nil {
 				return err
 			}
 		case "max_running":

@@ -264,7 +264,8 @@ type cliRuntime struct {
 
 func newCLIRuntime(app *App, pool *pgxpool.Pool, store *tenants.Store) *cliRuntime {
 	rt := &cliRuntime{app: app, pool: pool, changes: map[string]provisioner.SiteRuntime{}}
-	rt.siteRuntime = &siteRuntime{store: store, policy: app.sitePolicy(), prov: rt.provisioner, started: rt.started}
+	rt.siteRuntime = &siteRuntime{store: store, policy: app.sitePolicy(), releases: tenants.NewReleaseLocker(pool, app.Schema, nil),
+		prov: rt.provisioner, started: rt.started}
 	return rt
 }
 

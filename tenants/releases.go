@@ -67,6 +67,8 @@ const MaxReleaseLog = 64 << 10
 const releaseColumns = `site_id, number, kind, actor, status, rollback_of, spec, source, changes,
 	outcome, log, container_id, created_at, finished_at`
 
+const liveReleaseSQL = `SELECT ` + releaseColumns + ` FROM releases WHERE site_id = $1 AND status = 'live'`
+
 // NewRelease is a release to record.
 type NewRelease struct {
 	Kind       string
@@ -106,17 +108,13 @@ func (s *Store) RecordRelease(ctx context.Context, actor, siteID string, nr NewR
 			}
 			last = 1
 		}
-		var changes []FieldChange
-		live, err := collectOne[Release](tx.Query(ctx, `SELECT `+releaseColumns+` FROM releases
-			WHERE site_id = $1 AND status = 'live'`, siteID))
+		changes := []FieldChange{}
+		live, err := collectOne[Release](tx.Query(ctx, liveReleaseSQL, siteID))
 		switch {
 		case err == nil:
 			changes = DiffSpecs(live.Spec, nr.Spec)
 		case !errors.Is(err, pgx.ErrNoRows):
 			return "", nil, nil, err
-		}
-		if changes == nil {
-			changes = []FieldChange{}
 		}
 		r, err := collectOne[Release](tx.Query(ctx, `INSERT INTO releases
 			(site_id, number, kind, actor, status, rollback_of, spec, source, changes)
@@ -157,8 +155,7 @@ func (s *Store) LiveRelease(ctx context.Context, siteID string) (*Release, error
 	if validateID("site_id", siteID) != nil {
 		return nil, ErrNotFound
 	}
-	r, err := collectOne[Release](s.pool.Query(ctx, `SELECT `+releaseColumns+` FROM releases
-		WHERE site_id = $1 AND status = 'live'`, siteID))
+	r, err := collectOne[Release](s.pool.Query(ctx, liveReleaseSQL, siteID))
 	return r, mapError("getting live release", err)
 }
 
@@ -191,16 +188,25 @@ func (s *Store) Superseded(ctx context.Context, siteID string, n int) (bool, err
 	return newer, mapError("checking for newer releases", err)
 }
 
-// SetReleaseImage records the image built for a building release and
-// makes it pending.
+// SetReleaseImage records the image built for a building release, with
+// the build's output, and makes it pending.
 func (s *Store) SetReleaseImage(ctx context.Context, siteID string, n int, image, log string) error {
-	tag, err := s.pool.Exec(ctx, `UPDATE releases SET spec = jsonb_set(spec, '{image}', to_jsonb($3::text)),
-		status = 'pending', log = $4 WHERE site_id = $1 AND number = $2 AND status = 'building'`,
-		siteID, n, image, tail(log, MaxReleaseLog))
-	if err == nil && tag.RowsAffected() == 0 {
-		err = ErrNotFound
-	}
-	return mapError("recording built image", err)
+	return unavailable("recording built image", pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		r, err := collectOne[Release](tx.Query(ctx, `SELECT `+releaseColumns+` FROM releases
+			WHERE site_id = $1 AND number = $2 AND status = 'building' FOR UPDATE`, siteID, n))
+		if err != nil {
+			return mapError("recording built image", err)
+		}
+		r.Spec.Image = image
+		if live, err := collectOne[Release](tx.Query(ctx, liveReleaseSQL, siteID)); err == nil {
+			r.Changes = DiffSpecs(live.Spec, r.Spec)
+		} else if !errors.Is(err, pgx.ErrNoRows) {
+			return mapError("recording built image", err)
+		}
+		_, err = tx.Exec(ctx, `UPDATE releases SET spec = $3, changes = $4, status = 'pending', log = $5
+			WHERE site_id = $1 AND number = $2`, siteID, n, nonNilSpec(r.Spec), r.Changes, tail(log, MaxReleaseLog))
+		return mapError("recording built image", err)
+	}))
 }
 
 // FinishRelease ends a release that did not go live: failed (with why,

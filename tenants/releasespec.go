@@ -97,10 +97,10 @@ var safeEnv = map[string]bool{
 // Masked stands for an env value a release's changes do not show.
 const Masked = "(hidden)"
 
-// DiffSpecs returns the fields that differ from before to after, env
-// values masked unless their name is known to hold no secret.
+// DiffSpecs returns the fields that differ from before to after (never
+// nil), env values masked unless their name is known to hold no secret.
 func DiffSpecs(before, after ReleaseSpec) []FieldChange {
-	var out []FieldChange
+	out := []FieldChange{}
 	field := func(name, b, a string) {
 		if b != a {
 			out = append(out, FieldChange{Field: name, Before: &b, After: &a})
