@@ -292,6 +292,16 @@ func (h *AdminHandler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.Errf("max_body: %v", err)
 			}
 			h.MaxBody = n
+		case "max_upload":
+			var s string
+			if err := oneArg(d, &s); err != nil {
+				return err
+			}
+			n, err := parseSize(s)
+			if err != nil {
+				return d.Errf("max_upload: %v", err)
+			}
+			h.MaxUpload = n
 		case "public_ips":
 			ips := d.RemainingArgs()
 			if len(ips) == 0 {

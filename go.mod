@@ -16,6 +16,8 @@ require (
 	golang.org/x/sync v0.25.0
 )
 
+require github.com/moby/patternmatcher v0.6.1
+
 require (
 	cel.dev/cel-go v0.32.0 // indirect
 	cel.dev/expr v0.25.3 // indirect

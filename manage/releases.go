@@ -218,6 +218,11 @@ func (s *Service) Deploy(ctx context.Context, actor, ref string, in DeployInput)
 	if err := s.serving(ctx, site); err != nil {
 		return nil, err
 	}
+	buildContext, remove, err := spoolContext(in.Context)
+	if err != nil {
+		return nil, fail("site", err)
+	}
+	defer remove()
 	route, err := s.store.SiteRoute(ctx, site.ID)
 	if err != nil {
 		return nil, fail("site", err)
@@ -230,7 +235,7 @@ func (s *Service) Deploy(ctx context.Context, actor, ref string, in DeployInput)
 		return nil, fail("site", err)
 	}
 	log := &boundedLog{w: in.Log}
-	image, err := rel.Build(ctx, site.ID, r.Number, in.Context, log)
+	image, err := rel.Build(ctx, site.ID, r.Number, buildContext, log)
 	if err != nil {
 		outcome := "the build failed; the live release serves on"
 		if !errors.Is(err, ErrBuildFailed) {

@@ -36,6 +36,9 @@ const (
 	KindRedeploy = "redeploy"
 )
 
+// ReleaseKinds lists every release kind.
+var ReleaseKinds = []string{KindBaseline, KindChange, KindDeploy, KindRollback, KindRedeploy}
+
 // Release is one numbered version of what a site runs.
 type Release struct {
 	SiteID string `json:"site_id" db:"site_id"`
