@@ -107,11 +107,11 @@ func (h *AdminHandler) Provision(ctx caddy.Context) error {
 		return err
 	}
 	h.api = admin.New(admin.Config{
-		Service:  app.platform.service(v, ctx.Logger()),
+		Service:   app.platform.service(v, ctx.Logger()),
 		MaxBody:   h.MaxBody,
 		MaxUpload: h.MaxUpload,
 		ClientIP:  clientIP,
-		Logger:   ctx.Logger(),
+		Logger:    ctx.Logger(),
 	})
 	return nil
 }

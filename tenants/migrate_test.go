@@ -29,9 +29,9 @@ func TestMigrateFresh(t *testing.T) {
 		t.Fatal(err)
 	}
 	// plans customers templates sites domains site_runtime api_keys billing_events audit_log
-	// schema_version platform_settings nodes site_activity
-	if tables != 13 {
-		t.Fatalf("schema has %d tables, want 13", tables)
+	// schema_version platform_settings nodes site_activity releases
+	if tables != 14 {
+		t.Fatalf("schema has %d tables, want 14", tables)
 	}
 }
 
