@@ -481,15 +481,27 @@ func TestKillMidRollout(t *testing.T) {
 	s := p.runningSite("killed")
 	next := "tenant-" + p.schema + "-" + s.ID + "-next"
 
+	patch, err := http.NewRequest("PATCH", "http://"+p.caddy.HTTP+"/api/v1/sites/"+s.ID,
+		strings.NewReader(`{"env": {"SITE_NAME": "killed-v2", "LISTEN_DELAY": "5s"}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	patch.Host = adminHost
+	patch.Header.Set("Authorization", "Bearer "+p.token)
+	patched := make(chan struct{})
 	go func() {
+		defer close(patched)
 		// Caddy dies under this request; its answer does not matter.
-		p.api(p.token, "PATCH", "/api/v1/sites/"+s.ID, map[string]any{"env": map[string]string{"SITE_NAME": "killed-v2", "LISTEN_DELAY": "5s"}}, nil)
+		if resp, err := httpClient.Do(patch); err == nil {
+			resp.Body.Close()
+		}
 	}()
 	eventually(t, 30*time.Second, "the rollout's new container exists", func() bool {
 		_, err := p.docker.ContainerInspect(context.Background(), next)
 		return err == nil
 	})
 	p.caddy.Kill()
+	<-patched
 	p.caddy.Start()
 
 	eventually(t, 60*time.Second, "one container left, serving", func() bool {

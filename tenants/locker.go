@@ -86,13 +86,13 @@ func (l *SiteLocker) TryLock(ctx context.Context, siteID string) (unlock func(),
 	if err != nil {
 		return nil, false, mapError("locking site", err)
 	}
-	unlock, ok, err = pglock.TrySession(ctx, conn.Conn(), pglock.Key(l.scope, l.schema, siteID))
+	release, ok, err := pglock.TrySession(ctx, conn.Conn(), pglock.Key(l.scope, l.schema, siteID))
 	if err != nil || !ok {
 		conn.Release()
 		return nil, false, mapError("locking site", err)
 	}
 	return func() {
-		unlock()
+		release()
 		conn.Release()
 	}, true, nil
 }
