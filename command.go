@@ -276,6 +276,10 @@ func (rt *cliRuntime) provisioner(ctx context.Context) (*provisioner.Provisioner
 		return rt.prov, nil
 	}
 	cfg := rt.app.provisionerConfig(rt.pool, zap.NewNop())
+	// Not a node: every node's use of the old container counts.
+	cfg.PeersUse = func(ctx context.Context, siteID, containerID string) (bool, error) {
+		return rt.store.PeersUse(ctx, "", siteID, containerID, peerTTL)
+	}
 	cfg.OnChange = func(s provisioner.SiteRuntime) {
 		rt.changesMu.Lock()
 		defer rt.changesMu.Unlock()

@@ -139,6 +139,9 @@ func newPlatform(a *App) (_ *platform, err error) {
 	cfg.Metrics = &p.collectors
 	cfg.OnChange = p.queueRuntime
 	cfg.Refresh = p.refreshSpec
+	cfg.PeersUse = func(ctx context.Context, siteID, containerID string) (bool, error) {
+		return p.store.PeersUse(ctx, p.node, siteID, containerID, peerTTL)
+	}
 	prov, err := provisioner.New(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("setting up provisioner: %w", err)

@@ -523,3 +523,40 @@ func TestKillMidRollout(t *testing.T) {
 	}
 	p.onlyContainer(s.ID)
 }
+
+// Node A rolls a site out while node B serves it under steady load: B
+// follows to the new container when the release goes live (the change
+// notification), A's drain waits for B's requests on the old one, and not
+// one of B's requests fails.
+func TestRolloutFollowedByOtherNode(t *testing.T) {
+	t.Parallel()
+	p := newReleasePlatform(t, "")
+	b := p.node()
+	s := p.runningSite("both")
+	eventually(t, 30*time.Second, "B serves the site", func() bool {
+		st, body, _, err := tryGetAt(b, host("both"), "/", nil)
+		return err == nil && st == http.StatusOK && body == "hello from both"
+	})
+	bp := *p.testPlatform
+	bp.caddy = b
+	stop := bp.steady(host("both"), 4, 10*time.Millisecond)
+	time.Sleep(1500 * time.Millisecond) // B reports its use of the site
+	r := p.setEnv(s.ID, map[string]string{"SITE_NAME": "both-v2"})
+	time.Sleep(500 * time.Millisecond)
+	res := stop()
+	if r.Status != tenants.ReleaseLive {
+		t.Fatalf("release: %+v", r)
+	}
+	if res.failed != 0 || res.ok < 100 {
+		t.Fatalf("through B: %d ok, %d failed across A's rollout: %v", res.ok, res.failed, res.failures)
+	}
+	for w, runs := range res.runs {
+		if want := []string{"hello from both", "hello from both-v2"}; strings.Join(runs, "|") != strings.Join(want, "|") {
+			t.Errorf("client %d of B saw %q, want %q", w, runs, want)
+		}
+	}
+	if !contains(b.Logs(), "following the site's rollout") {
+		t.Error("B did not follow the rollout when it went live")
+	}
+	p.onlyContainer(s.ID)
+}

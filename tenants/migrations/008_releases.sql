@@ -62,3 +62,11 @@ $fn$;
 
 CREATE TRIGGER releases_notify AFTER INSERT OR UPDATE OF status ON releases
 	FOR EACH ROW EXECUTE FUNCTION notify_release_changed();
+
+-- Which container each node sends a site's requests to, and how many it
+-- still has in flight on the site's other containers: a rollout drains
+-- the old container until no node that reported lately uses it.
+ALTER TABLE site_activity
+	ADD COLUMN container_id text NOT NULL DEFAULT '',
+	ADD COLUMN draining     bigint NOT NULL DEFAULT 0 CHECK (draining >= 0),
+	ADD COLUMN reported_at  timestamptz NOT NULL DEFAULT now();
