@@ -283,25 +283,13 @@ func (h *AdminHandler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	for d.NextBlock(0) {
 		switch d.Val() {
 		case "max_body":
-			var s string
-			if err := oneArg(d, &s); err != nil {
+			if err := sizeArg(d, &h.MaxBody); err != nil {
 				return err
 			}
-			n, err := parseSize(s)
-			if err != nil {
-				return d.Errf("max_body: %v", err)
-			}
-			h.MaxBody = n
 		case "max_upload":
-			var s string
-			if err := oneArg(d, &s); err != nil {
+			if err := sizeArg(d, &h.MaxUpload); err != nil {
 				return err
 			}
-			n, err := parseSize(s)
-			if err != nil {
-				return d.Errf("max_upload: %v", err)
-			}
-			h.MaxUpload = n
 		case "public_ips":
 			ips := d.RemainingArgs()
 			if len(ips) == 0 {
@@ -568,3 +556,18 @@ var (
 	_ caddyfile.Unmarshaler = (*App)(nil)
 	_ caddyfile.Unmarshaler = (*Handler)(nil)
 )
+
+// sizeArg reads the directive's one argument, a size (1MiB), into dst.
+func sizeArg(d *caddyfile.Dispenser, dst *int64) error {
+	name := d.Val()
+	var s string
+	if err := oneArg(d, &s); err != nil {
+		return err
+	}
+	n, err := parseSize(s)
+	if err != nil {
+		return d.Errf("%s: %v", name, err)
+	}
+	*dst = n
+	return nil
+}

@@ -145,14 +145,11 @@ func (p *Provisioner) Unsettled() []string {
 // one drained and removed, as the rollout would have ended; otherwise the
 // new one is removed and the old one serves on. Never are two left.
 func (p *Provisioner) Settle(ctx context.Context, siteID string, finish func(containerID string) bool) error {
-	st := p.sites.getOrCreate(siteID)
-	st.op.Lock()
-	defer st.op.Unlock()
-	unlock, err := p.lock(ctx, siteID)
+	st, release, err := p.hold(ctx, siteID)
 	if err != nil {
 		return err
 	}
-	defer unlock()
+	defer release()
 	defer p.unsettled.Delete(siteID)
 	cand, err := p.cli.ContainerInspect(ctx, candidateName(p.cfg.Namespace, siteID))
 	switch {

@@ -2,7 +2,6 @@ package provisioner
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -63,29 +62,23 @@ func (p *Provisioner) Build(ctx context.Context, siteID string, release int, bui
 		return "", &BuildError{SiteID: siteID, Message: err.Error()}
 	}
 	defer resp.Body.Close()
-	// A failing build is reported inside the stream, not as an HTTP
-	// error: the stream is read to its end.
-	dec := json.NewDecoder(resp.Body)
-	for {
-		var msg struct {
-			Stream string `json:"stream"`
-			Status string `json:"status"`
-			Error  string `json:"error"`
-		}
-		if err := dec.Decode(&msg); errors.Is(err, io.EOF) {
-			break
-		} else if err != nil {
-			return "", fmt.Errorf("reading the build output of site %s: %w", siteID, err)
-		}
+	err = readMessages(resp.Body, func(msg engineMessage) error {
 		switch {
 		case msg.Error != "":
 			io.WriteString(out, msg.Error+"\n")
-			return "", &BuildError{SiteID: siteID, Message: msg.Error}
+			return &BuildError{SiteID: siteID, Message: msg.Error}
 		case msg.Stream != "":
 			io.WriteString(out, msg.Stream)
 		case msg.Status != "":
 			io.WriteString(out, msg.Status+"\n")
 		}
+		return nil
+	})
+	var be *BuildError
+	if errors.As(err, &be) {
+		return "", be
+	} else if err != nil {
+		return "", fmt.Errorf("reading the build output of site %s: %w", siteID, err)
 	}
 	if _, err := p.cli.ImageInspect(ctx, tag); err != nil {
 		return "", fmt.Errorf("image %s missing after its build: %w", tag, err)

@@ -181,31 +181,51 @@ func (p *Provisioner) ensureImage(ctx context.Context, ref string) error {
 		return fmt.Errorf("pulling image %s: %w", ref, err)
 	}
 	defer rc.Close()
-	dec := json.NewDecoder(rc)
-	for {
-		var msg struct {
-			Status string `json:"status"`
-			ID     string `json:"id"`
-			Error  string `json:"error"`
-		}
-		if err := dec.Decode(&msg); errors.Is(err, io.EOF) {
-			break
-		} else if err != nil {
-			return fmt.Errorf("pulling image %s: %w", ref, err)
-		}
+	err = readMessages(rc, func(msg engineMessage) error {
 		if msg.Error != "" {
-			return fmt.Errorf("pulling image %s: %s", ref, msg.Error)
+			return errors.New(msg.Error)
 		}
 		// Download/extract progress ticks are noise; layer and image
 		// milestones are worth a line.
 		if msg.Status != "Downloading" && msg.Status != "Extracting" {
 			p.log.Info("pull progress", zap.String("image", ref), zap.String("layer", msg.ID), zap.String("status", msg.Status))
 		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("pulling image %s: %w", ref, err)
 	}
 	if _, err := p.cli.ImageInspect(ctx, ref); err != nil {
 		return fmt.Errorf("image %s missing after pull: %w", ref, err)
 	}
 	return nil
+}
+
+// engineMessage is one line of the engine's progress streams (pulls and
+// builds), which report failures inside the stream rather than as an
+// HTTP error.
+type engineMessage struct {
+	Stream string `json:"stream"`
+	Status string `json:"status"`
+	ID     string `json:"id"`
+	Error  string `json:"error"`
+}
+
+// readMessages calls fn with each message of a progress stream until it
+// ends or fn fails.
+func readMessages(r io.Reader, fn func(engineMessage) error) error {
+	dec := json.NewDecoder(r)
+	for {
+		var msg engineMessage
+		if err := dec.Decode(&msg); errors.Is(err, io.EOF) {
+			return nil
+		} else if err != nil {
+			return err
+		}
+		if err := fn(msg); err != nil {
+			return err
+		}
+	}
 }
 
 // ensureVolume creates the site's labeled volume; creating an existing

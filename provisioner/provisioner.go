@@ -499,14 +499,11 @@ func (p *Provisioner) Running() int { return int(p.running.Load()) }
 // StopSite stops the site's container (if running); its volume and the
 // container itself are kept. A later Ensure starts it again.
 func (p *Provisioner) StopSite(ctx context.Context, siteID string) error {
-	st := p.sites.getOrCreate(siteID)
-	st.op.Lock()
-	defer st.op.Unlock()
-	unlock, err := p.lock(ctx, siteID)
+	st, release, err := p.hold(ctx, siteID)
 	if err != nil {
 		return err
 	}
-	defer unlock()
+	defer release()
 	return p.stopLocked(ctx, st)
 }
 
@@ -514,14 +511,11 @@ func (p *Provisioner) StopSite(ctx context.Context, siteID string) error {
 // purgeVolume its data volume is removed too (irreversible). The site's
 // customer networks go with the customer's last container.
 func (p *Provisioner) RemoveSite(ctx context.Context, siteID string, purgeVolume bool) error {
-	st := p.sites.getOrCreate(siteID)
-	st.op.Lock()
-	defer st.op.Unlock()
-	unlock, err := p.lock(ctx, siteID)
+	st, release, err := p.hold(ctx, siteID)
 	if err != nil {
 		return err
 	}
-	defer unlock()
+	defer release()
 	if err := p.removeLocked(ctx, st); err != nil {
 		return err
 	}
@@ -545,14 +539,11 @@ func (p *Provisioner) Recreate(ctx context.Context, spec Spec) (string, error) {
 	if !p.engineUp.Load() {
 		return "", ErrEngineUnavailable
 	}
-	st := p.sites.getOrCreate(spec.SiteID)
-	st.op.Lock()
-	defer st.op.Unlock()
-	unlock, err := p.lock(ctx, spec.SiteID)
+	st, release, err := p.hold(ctx, spec.SiteID)
 	if err != nil {
 		return "", err
 	}
-	defer unlock()
+	defer release()
 	if err := p.removeLocked(ctx, st); err != nil {
 		return "", err
 	}
@@ -608,6 +599,22 @@ func (p *Provisioner) removeLocked(ctx context.Context, st *siteState) error {
 	st.mu.Unlock()
 	p.notify(st)
 	return nil
+}
+
+// hold takes the site's operation lock, then its cross-process one, for a
+// container operation; release lets go of both.
+func (p *Provisioner) hold(ctx context.Context, siteID string) (st *siteState, release func(), err error) {
+	st = p.sites.getOrCreate(siteID)
+	st.op.Lock()
+	unlock, err := p.lock(ctx, siteID)
+	if err != nil {
+		st.op.Unlock()
+		return nil, nil, err
+	}
+	return st, func() {
+		unlock()
+		st.op.Unlock()
+	}, nil
 }
 
 // lock takes the site's cross-process lock, if there is a Locker.

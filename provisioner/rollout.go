@@ -69,14 +69,11 @@ func (p *Provisioner) Rollout(ctx context.Context, siteID string, opts RolloutOp
 	if !p.engineUp.Load() {
 		return res, ErrEngineUnavailable
 	}
-	st := p.sites.getOrCreate(siteID)
-	st.op.Lock()
-	defer st.op.Unlock()
-	unlock, err := p.lock(ctx, siteID)
+	st, release, err := p.hold(ctx, siteID)
 	if err != nil {
 		return res, err
 	}
-	defer unlock()
+	defer release()
 
 	spec, ok, err := opts.Spec(ctx)
 	switch {
@@ -110,19 +107,19 @@ func (p *Provisioner) Rollout(ctx context.Context, siteID string, opts RolloutOp
 	if err := p.prepare(ctx, &spec); err != nil {
 		return res, err
 	}
-	release := func() {}
+	unreserve := func() {}
 	if spec.DataPath != "" && !spec.ShareVolume {
 		res.BriefStop = briefStopVolume
 	} else {
-		release, err = p.reserve(ctx, st)
+		unreserve, err = p.reserve(ctx, st)
 		switch {
 		case errors.Is(err, ErrCapacity):
-			res.BriefStop, release = briefStopCapacity, func() {}
+			res.BriefStop, unreserve = briefStopCapacity, func() {}
 		case err != nil:
 			return res, err
 		}
 	}
-	defer release()
+	defer unreserve()
 	if res.BriefStop != "" {
 		return p.replaceInPlace(ctx, st, &spec, &live, res, opts)
 	}

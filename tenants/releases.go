@@ -96,7 +96,8 @@ func (s *Store) RecordRelease(ctx context.Context, actor, siteID string, nr NewR
 		nr.Status = ReleasePending
 	}
 	var out *Release
-	err := s.write(ctx, change{actor, "release", "site"}, func(tx pgx.Tx) (string, any, any, error) {
+	// Audited as a release of the site: the entity id is the site's.
+	err := s.write(ctx, change{actor, "create", "release"}, func(tx pgx.Tx) (string, any, any, error) {
 		var last int
 		if err := tx.QueryRow(ctx, `SELECT coalesce((SELECT max(number) FROM releases WHERE site_id = s.id), 0)
 			FROM sites s WHERE s.id = $1 FOR UPDATE`, siteID).Scan(&last); err != nil {
