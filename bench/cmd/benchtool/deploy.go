@@ -95,4 +95,3 @@ func deploy(ctx context.Context, args []string) error {
 	}
 	return nil
 }
-
