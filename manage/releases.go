@@ -19,8 +19,8 @@ type Releaser interface {
 	// RollOut replaces the site's running container with one made from
 	// what r.Spec returns under the site's lock, without a gap, calling
 	// r.Live once the new container serves. A site that does not run is
-	// left as it is (Stopped); a new container that fails to become
-	// ready is removed, the live one serving throughout (Failure).
+	// left without a container (Stopped); a new container that fails to
+	// become ready is removed, the live one serving throughout (Failure).
 	RollOut(ctx context.Context, r RollOut) (*RollOutResult, error)
 	// Build builds the image of the site's release from a build context
 	// (a tar.gz with a Dockerfile at its root), writing the build's
@@ -39,7 +39,8 @@ type RollOut struct {
 	// Spec returns what to run, or ok false when the release is not to be
 	// rolled out (any more).
 	Spec func(ctx context.Context) (spec tenants.ReleaseSpec, ok bool, err error)
-	// Live is told the new container once it serves.
+	// Live is told the new container once it serves, or "" (still under
+	// the site's lock) when the site does not run.
 	Live func(ctx context.Context, containerID string)
 }
 
@@ -381,7 +382,11 @@ func (s *Service) rollOut(ctx context.Context, siteID string, n int, log io.Writ
 			return r.Spec, true, nil
 		},
 		Live: func(ctx context.Context, containerID string) {
-			if err := s.store.GoLive(ctx, siteID, n, containerID, outcomeServing); err != nil {
+			outcome := outcomeServing
+			if containerID == "" {
+				outcome = outcomeStopped
+			}
+			if err := s.store.GoLive(ctx, siteID, n, containerID, outcome); err != nil {
 				// The other nodes learn of the switch when the old
 				// container is gone instead.
 				s.log.Error("recording a release live", zap.String("site_id", siteID), zap.Int("release", n), zap.Error(err))
@@ -397,7 +402,6 @@ func (s *Service) rollOut(ctx context.Context, siteID string, n int, log io.Writ
 		f := res.Failure
 		s.finish(ctx, siteID, n, tenants.ReleaseFailed, "the new container did not become ready ("+f.Reason+"); the old one served throughout", f.describeLog())
 	case res.Stopped:
-		err = s.store.GoLive(ctx, siteID, n, "", outcomeStopped)
 	default:
 		err = s.store.GoLive(ctx, siteID, n, res.ContainerID, res.outcome())
 		s.prune(ctx, rel, siteID)

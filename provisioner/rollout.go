@@ -27,7 +27,9 @@ type RolloutOptions struct {
 	Spec func(ctx context.Context) (spec Spec, ok bool, err error)
 	// Switched, if set, is called once the new container serves this
 	// node's requests and before the old one drains: when the other
-	// nodes must be told to switch too.
+	// nodes must be told to switch too. For a site that does not run it
+	// is called with "" while the lock is still held, so that no start
+	// makes a container from what the site ran before.
 	Switched func(ctx context.Context, containerID string)
 }
 
@@ -94,15 +96,18 @@ func (p *Provisioner) Rollout(ctx context.Context, siteID string, opts RolloutOp
 	live, err := p.cli.ContainerInspect(ctx, name)
 	switch {
 	case isNotFound(err):
-		res.Stopped = true
-		return res, nil
+		return p.notRunning(ctx, st, res, opts)
 	case err != nil:
 		return res, fmt.Errorf("inspecting container %s: %w", name, err)
 	case !p.ours(&live, siteID):
 		return res, fmt.Errorf("container %s exists but is not labeled for namespace %s and site %s", name, p.cfg.Namespace, siteID)
 	case live.State == nil || !live.State.Running:
-		res.Stopped = true
-		return res, nil
+		// Its next start makes the container anew: a stopped one of a
+		// newer template version would otherwise be kept.
+		if err := p.removeLocked(ctx, st); err != nil {
+			return res, err
+		}
+		return p.notRunning(ctx, st, res, opts)
 	}
 	if err := p.prepare(ctx, &spec); err != nil {
 		return res, err
@@ -124,6 +129,15 @@ func (p *Provisioner) Rollout(ctx context.Context, siteID string, opts RolloutOp
 		return p.replaceInPlace(ctx, st, &spec, &live, res, opts)
 	}
 	return p.startBeside(ctx, st, &spec, &live, res, opts)
+}
+
+// notRunning ends the rollout of a site without a running container.
+func (p *Provisioner) notRunning(ctx context.Context, st *siteState, res RolloutResult, opts RolloutOptions) (RolloutResult, error) {
+	res.Stopped = true
+	if opts.Switched != nil {
+		opts.Switched(ctx, "")
+	}
+	return res, nil
 }
 
 // prepare does what a start of spec needs before its container is made.
