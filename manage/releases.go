@@ -356,11 +356,16 @@ const (
 	outcomeSuperseed = "a newer release of the site came first"
 )
 
+// rolloutTimeout bounds a rollout that outlives its caller: the wait for
+// the site's lock, a start and a drain.
+const rolloutTimeout = 15 * time.Minute
+
 // rollOut rolls release n of the site out (writing how it went to log,
 // if any) and returns it as it ended. It runs to its end even when the
 // caller goes away: a rollout is not left half done.
 func (s *Service) rollOut(ctx context.Context, siteID string, n int, log io.Writer) (*Release, error) {
-	ctx = context.WithoutCancel(ctx)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), rolloutTimeout)
+	defer cancel()
 	rel, ok := s.runtime.(Releaser)
 	if !ok {
 		// Nothing runs containers here: the next start runs it.

@@ -54,7 +54,7 @@ type FieldChange struct {
 // the template's, and the template's limits, else its plan's.
 func (r *Route) Derived() ReleaseSpec {
 	t := &r.Template
-	limits := t.Limits().Or(r.Plan)
+	limits := r.Limits(Limits{}) // the platform's defaults apply when the container is made
 	spec := ReleaseSpec{
 		TemplateID: t.ID, TemplateSlug: t.Slug, TemplateVersion: t.Version,
 		Image: t.Image, Port: t.Port, Env: r.Env(), DataPath: t.DataPath, HealthPath: t.HealthPath,
