@@ -123,15 +123,34 @@ type steadyResult struct {
 	runs [][]string
 }
 
+// steadyLoad is a load generator at a steady rate (see steady).
+type steadyLoad struct {
+	mu   sync.Mutex
+	res  steadyResult
+	seen map[string]bool // failures
+	stop func() steadyResult
+}
+
+// answering reports whether every worker's last answer was body.
+func (l *steadyLoad) answering(body string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, r := range l.res.runs {
+		if len(r) == 0 || r[len(r)-1] != body {
+			return false
+		}
+	}
+	return true
+}
+
 // steady sends GET / to host from workers goroutines, each one request
 // every interval (a steady rate, not a flood), until stop is called.
 // Anything but a 200 is a failure.
-func (p *testPlatform) steady(host string, workers int, interval time.Duration) (stop func() steadyResult) {
+func (p *testPlatform) steady(host string, workers int, interval time.Duration) *steadyLoad {
 	done := make(chan struct{})
 	var wg sync.WaitGroup
-	var mu sync.Mutex
-	res := steadyResult{runs: make([][]string, workers)}
-	seen := map[string]bool{}
+	l := &steadyLoad{res: steadyResult{runs: make([][]string, workers)}, seen: map[string]bool{}}
+	mu, res, seen := &l.mu, &l.res, l.seen
 	for w := range workers {
 		wg.Add(1)
 		go func() {
@@ -162,11 +181,14 @@ func (p *testPlatform) steady(host string, workers int, interval time.Duration) 
 			}
 		}()
 	}
-	return func() steadyResult {
+	l.stop = func() steadyResult {
 		close(done)
 		wg.Wait()
-		return res
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		return l.res
 	}
+	return l
 }
 
 // A running site under steady load is redeployed with a changed env, then
@@ -178,8 +200,8 @@ func TestRolloutAndRollbackUnderLoad(t *testing.T) {
 	s := p.runningSite("roll")
 	oldBody, newBody := "hello from roll", "hello from roll-v2"
 
-	stop := p.steady(host("roll"), 4, 10*time.Millisecond)
-	time.Sleep(500 * time.Millisecond)
+	load := p.steady(host("roll"), 4, 10*time.Millisecond)
+	eventually(t, 30*time.Second, "every client has the old version", func() bool { return load.answering(oldBody) })
 	r := p.setEnv(s.ID, map[string]string{"SITE_NAME": "roll-v2"})
 	if r.Status != tenants.ReleaseLive || r.Kind != tenants.KindChange || !contains(r.Outcome, "beside the live container") {
 		t.Fatalf("release of the change: %+v", r)
@@ -190,16 +212,16 @@ func TestRolloutAndRollbackUnderLoad(t *testing.T) {
 	if st, body, _ := p.get(host("roll"), "/", nil); st != http.StatusOK || body != newBody {
 		t.Fatalf("after the rollout: %d %q", st, body)
 	}
-	time.Sleep(500 * time.Millisecond)
+	eventually(t, 30*time.Second, "every client has the new version", func() bool { return load.answering(newBody) })
 	var back release
 	p.mustAPI("POST", "/api/v1/sites/"+s.ID+"/rollback", nil, 200, &back)
 	if back.Status != tenants.ReleaseLive || back.Kind != tenants.KindRollback || back.RollbackOf == nil || *back.RollbackOf != 1 {
 		t.Fatalf("rollback release: %+v", back)
 	}
-	time.Sleep(500 * time.Millisecond)
-	res := stop()
+	eventually(t, 30*time.Second, "every client has the old version again", func() bool { return load.answering(oldBody) })
+	res := load.stop()
 
-	if res.failed != 0 || res.ok < 100 {
+	if res.failed != 0 {
 		t.Fatalf("%d ok, %d failed during rollout and rollback: %v", res.ok, res.failed, res.failures)
 	}
 	for w, runs := range res.runs {
@@ -234,9 +256,10 @@ func TestReleaseNeverReady(t *testing.T) {
 	s := p.runningSite("stuck")
 	before := p.onlyContainer(s.ID)
 
-	stop := p.steady(host("stuck"), 2, 10*time.Millisecond)
+	load := p.steady(host("stuck"), 2, 10*time.Millisecond)
+	eventually(t, 30*time.Second, "every client is answered", func() bool { return load.answering("hello from stuck") })
 	r := p.setEnv(s.ID, map[string]string{"SITE_NAME": "stuck", "EXIT_AT_START": "1s"})
-	res := stop()
+	res := load.stop()
 
 	if r.Status != tenants.ReleaseFailed || !contains(r.Outcome, "did not become ready") || !contains(r.Log, "EXIT_AT_START is set") {
 		t.Fatalf("release: %+v", r)
@@ -520,15 +543,20 @@ func TestRolloutFollowedByOtherNode(t *testing.T) {
 	})
 	bp := *p.testPlatform
 	bp.caddy = b
-	stop := bp.steady(host("both"), 4, 10*time.Millisecond)
-	time.Sleep(1500 * time.Millisecond) // B reports its use of the site
+	load := bp.steady(host("both"), 4, 10*time.Millisecond)
+	eventually(t, 30*time.Second, "every client of B is answered", func() bool { return load.answering("hello from both") })
+	eventually(t, 30*time.Second, "both nodes report the container they send the site's requests to", func() bool {
+		var n int
+		err := p.pool.QueryRow(context.Background(), `SELECT count(*) FROM site_activity WHERE site_id = $1 AND container_id <> ''`, s.ID).Scan(&n)
+		return err == nil && n == 2
+	})
 	r := p.setEnv(s.ID, map[string]string{"SITE_NAME": "both-v2"})
-	time.Sleep(500 * time.Millisecond)
-	res := stop()
+	eventually(t, 30*time.Second, "every client of B has the new version", func() bool { return load.answering("hello from both-v2") })
+	res := load.stop()
 	if r.Status != tenants.ReleaseLive {
 		t.Fatalf("release: %+v", r)
 	}
-	if res.failed != 0 || res.ok < 100 {
+	if res.failed != 0 {
 		t.Fatalf("through B: %d ok, %d failed across A's rollout: %v", res.ok, res.failed, res.failures)
 	}
 	for w, runs := range res.runs {
