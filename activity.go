@@ -71,7 +71,8 @@ func (p *platform) shareActivity(ctx context.Context) {
 func toStoreActivity(acts []provisioner.Activity, now time.Time) []tenants.SiteActivity {
 	out := make([]tenants.SiteActivity, len(acts))
 	for i, a := range acts {
-		out[i] = tenants.SiteActivity{SiteID: a.SiteID, InFlight: a.InFlight, Upgraded: a.Upgraded, IdleFor: now.Sub(a.LastActive)}
+		out[i] = tenants.SiteActivity{SiteID: a.SiteID, InFlight: a.InFlight, Upgraded: a.Upgraded, IdleFor: now.Sub(a.LastActive),
+			ContainerID: a.ContainerID, Draining: a.Draining}
 	}
 	return out
 }

@@ -36,6 +36,7 @@ func init() {
 //	admin.example.com {
 //		tenant_admin {
 //			max_body     1MiB                        # largest request body
+//			max_upload   100MiB                      # largest build context of a deploy
 //			public_ips   203.0.113.10 2001:db8::10   # custom domains pointing here verify
 //			cname_target edge.example.com            # custom domains CNAMEd to this verify
 //			dns_resolver 127.0.0.1:53                # ask this DNS server when verifying
@@ -45,6 +46,11 @@ type AdminHandler struct {
 	// MaxBody is the largest request body the API reads, in bytes; larger
 	// ones are refused with 413. Default: 1048576 (1 MiB).
 	MaxBody int64 `json:"max_body,omitempty"`
+
+	// MaxUpload is the largest build context (tar.gz) a deploy from source
+	// takes, in bytes; larger ones are refused with 413. Default:
+	// 104857600 (100 MiB).
+	MaxUpload int64 `json:"max_upload,omitempty"`
 
 	// PublicIPs are the platform's public addresses: a custom domain whose
 	// A/AAAA records all point at them counts as verified. Default: none.
@@ -74,6 +80,9 @@ func (h *AdminHandler) Provision(ctx caddy.Context) error {
 	if h.MaxBody < 0 {
 		return errors.New("max_body: must not be negative")
 	}
+	if h.MaxUpload < 0 {
+		return errors.New("max_upload: must not be negative")
+	}
 	v := &manage.Verifier{CNAMETarget: h.CNAMETarget}
 	for _, s := range h.PublicIPs {
 		ip, err := netip.ParseAddr(s)
@@ -98,10 +107,11 @@ func (h *AdminHandler) Provision(ctx caddy.Context) error {
 		return err
 	}
 	h.api = admin.New(admin.Config{
-		Service:  app.platform.service(v, ctx.Logger()),
-		MaxBody:  h.MaxBody,
-		ClientIP: clientIP,
-		Logger:   ctx.Logger(),
+		Service:   app.platform.service(v, ctx.Logger()),
+		MaxBody:   h.MaxBody,
+		MaxUpload: h.MaxUpload,
+		ClientIP:  clientIP,
+		Logger:    ctx.Logger(),
 	})
 	return nil
 }

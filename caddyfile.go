@@ -69,6 +69,7 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 //		allow_capabilities <capability...>
 //		idle_timeout  <duration>
 //		start_timeout <duration>
+//		drain_timeout <duration>
 //		max_running   <n>
 //		skip_migrations
 //		stripe {
@@ -144,6 +145,10 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 		case "start_timeout":
 			if err := durationArg(d, &a.StartTimeout); err != nil {
+				return err
+			}
+		case "drain_timeout":
+			if err := durationArg(d, &a.DrainTimeout); err != nil {
 				return err
 			}
 		case "max_running":
@@ -319,15 +324,13 @@ func (h *AdminHandler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	for d.NextBlock(0) {
 		switch d.Val() {
 		case "max_body":
-			var s string
-			if err := oneArg(d, &s); err != nil {
+			if err := sizeArg(d, &h.MaxBody); err != nil {
 				return err
 			}
-			n, err := parseSize(s)
-			if err != nil {
-				return d.Errf("max_body: %v", err)
+		case "max_upload":
+			if err := sizeArg(d, &h.MaxUpload); err != nil {
+				return err
 			}
-			h.MaxBody = n
 		case "public_ips":
 			ips := d.RemainingArgs()
 			if len(ips) == 0 {
@@ -711,3 +714,18 @@ var (
 	_ caddyfile.Unmarshaler = (*App)(nil)
 	_ caddyfile.Unmarshaler = (*Handler)(nil)
 )
+
+// sizeArg reads the directive's one argument, a size (1MiB), into dst.
+func sizeArg(d *caddyfile.Dispenser, dst *int64) error {
+	name := d.Val()
+	var s string
+	if err := oneArg(d, &s); err != nil {
+		return err
+	}
+	n, err := parseSize(s)
+	if err != nil {
+		return d.Errf("%s: %v", name, err)
+	}
+	*dst = n
+	return nil
+}

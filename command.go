@@ -275,7 +275,8 @@ type cliRuntime struct {
 
 func newCLIRuntime(app *App, pool *pgxpool.Pool, store *tenants.Store) *cliRuntime {
 	rt := &cliRuntime{app: app, pool: pool, changes: map[string]provisioner.SiteRuntime{}}
-	rt.siteRuntime = &siteRuntime{store: store, policy: app.sitePolicy(), prov: rt.provisioner, started: rt.started}
+	rt.siteRuntime = &siteRuntime{store: store, policy: app.sitePolicy(), releases: tenants.NewReleaseLocker(pool, app.Schema, nil),
+		prov: rt.provisioner, started: rt.started}
 	return rt
 }
 
@@ -286,6 +287,10 @@ func (rt *cliRuntime) provisioner(ctx context.Context) (*provisioner.Provisioner
 		return rt.prov, nil
 	}
 	cfg := rt.app.provisionerConfig(rt.pool, zap.NewNop())
+	// Not a node: every node's use of the old container counts.
+	cfg.PeersUse = func(ctx context.Context, siteID, containerID string) (bool, error) {
+		return rt.store.PeersUse(ctx, "", siteID, containerID, peerTTL)
+	}
 	cfg.OnChange = func(s provisioner.SiteRuntime) {
 		rt.changesMu.Lock()
 		defer rt.changesMu.Unlock()

@@ -74,15 +74,15 @@ func addManageCommands(root *cobra.Command) {
 		{manage.ActionStart, "Starts a site's container and waits until it is ready"},
 		{manage.ActionStop, "Stops a site's container"},
 		{manage.ActionRestart, "Stops and starts a site's container"},
-		{manage.ActionRedeploy, "Recreates a site's container from its current definition (the volume is kept)"},
+		{manage.ActionRedeploy, "Makes a site's current definition a new release in a new container (the volume is kept; a running site without a gap)"},
 	} {
 		actions = append(actions, cmd(a.action+" <site>", a.short, cobra.ExactArgs(1), cmdSiteAction(a.action)))
 	}
 	sitesLogs := cmd("logs <site>", "Prints a site container's output (or its last failed start)", cobra.ExactArgs(1), cmdSitesLogs)
 	sitesLogs.Flags().Int("tail", manage.DefaultLogTail, "Number of last lines (0: all)")
 	sitesLogs.Flags().BoolP("follow", "f", false, "Keep printing new output")
-	group("sites", "Lists, adds, removes, starts, stops, restarts and redeploys sites; shows their status and logs",
-		append([]*cobra.Command{sitesLs, sitesAdd, sitesRm, sitesStatus, sitesLogs}, actions...)...)
+	group("sites", "Lists, adds, removes, starts, stops, restarts, redeploys, deploys and rolls back sites; shows their status, logs and releases",
+		append(append([]*cobra.Command{sitesLs, sitesAdd, sitesRm, sitesStatus, sitesLogs}, actions...), releaseCommands(cmd)...)...)
 
 	domainsLs := cmd("ls", "Lists custom domains", cobra.NoArgs, cmdDomainsLs)
 	domainsLs.Flags().String("site", "", "Only the domains of this site (id or subdomain)")

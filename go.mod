@@ -16,6 +16,8 @@ require (
 	golang.org/x/sync v0.25.0
 )
 
+require github.com/moby/patternmatcher v0.6.1
+
 require (
 	github.com/emersion/go-sasl v0.0.0-20241020182733-b788ff22d5a6 // indirect
 	github.com/emersion/go-smtp v0.25.1 // indirect

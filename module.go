@@ -31,6 +31,7 @@ const (
 	DefaultSchema       = tenants.DefaultSchema
 	DefaultIdleTimeout  = 15 * time.Minute
 	DefaultStartTimeout = 60 * time.Second
+	DefaultDrainTimeout = provisioner.DefaultDrainTimeout
 	DefaultPublishIP    = "127.0.0.1"
 
 	// Container limits of a site whose template and plan set none.
@@ -66,6 +67,7 @@ const (
 //			allow_capabilities SYS_PTRACE
 //			idle_timeout    15m
 //			start_timeout   60s
+//			drain_timeout   30s
 //			max_running     40
 //			skip_migrations
 //			stripe {
@@ -123,6 +125,11 @@ type App struct {
 	// StartTimeout is how long a request waits for a container to start
 	// before giving up. Default: 60s.
 	StartTimeout caddy.Duration `json:"start_timeout,omitempty"`
+
+	// DrainTimeout is how long a release's rollout lets the requests and
+	// WebSockets on the old container finish, once the new one serves,
+	// before it stops the old one. Default: 30s.
+	DrainTimeout caddy.Duration `json:"drain_timeout,omitempty"`
 
 	// MaxRunning caps how many site containers run at once; starting one
 	// more stops the least recently used idle site. Default: 0 (no cap).
@@ -268,6 +275,9 @@ func (a *App) expand() error {
 	if a.StartTimeout == 0 {
 		a.StartTimeout = caddy.Duration(DefaultStartTimeout)
 	}
+	if a.DrainTimeout == 0 {
+		a.DrainTimeout = caddy.Duration(DefaultDrainTimeout)
+	}
 	if a.Limits == nil {
 		a.Limits = new(LimitsConfig)
 	}
@@ -327,6 +337,9 @@ func (a *App) validate() error {
 	}
 	if a.StartTimeout < 0 {
 		return fmt.Errorf("start_timeout: must not be negative, got %s", time.Duration(a.StartTimeout))
+	}
+	if a.DrainTimeout < 0 {
+		return fmt.Errorf("drain_timeout: must not be negative, got %s", time.Duration(a.DrainTimeout))
 	}
 	if a.MaxRunning < 0 {
 		return fmt.Errorf("max_running: must not be negative, got %d", a.MaxRunning)

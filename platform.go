@@ -56,6 +56,7 @@ type platform struct {
 	logger     *zap.Logger
 
 	runtimes chan provisioner.SiteRuntime // state changes waiting to be saved
+	released chan string                  // sites whose live release changed, to follow
 
 	billingRunning atomic.Bool // the grace-period loop runs (tests look)
 	databaseReady  atomic.Bool // migrated (or checked)
@@ -129,12 +130,14 @@ func newPlatform(a *App) (_ *platform, err error) {
 		store:    tenants.NewStore(pool, a.storeOptions()),
 		logger:   a.logger,
 		runtimes: make(chan provisioner.SiteRuntime, 4096),
+		released: make(chan string, 1024),
 	}
 	p.resolver = tenants.NewResolver(p.store, tenants.ResolverConfig{
 		Schema:     a.Schema,
 		BaseDomain: a.BaseDomain,
 		Reserved:   a.Reserved,
 		Logger:     a.logger.Named("resolver"),
+		OnChange:   p.noteRelease,
 	})
 	p.collectors.add(newResolverCollector(p.resolver))
 	cfg := a.provisionerConfig(pool, a.logger.Named("provisioner"))
@@ -156,16 +159,20 @@ func newPlatform(a *App) (_ *platform, err error) {
 		}
 	}
 	cfg.Refresh = p.refreshSpec
+	cfg.PeersUse = func(ctx context.Context, siteID, containerID string) (bool, error) {
+		return p.store.PeersUse(ctx, p.node, siteID, containerID, peerTTL)
+	}
 	prov, err := provisioner.New(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("setting up provisioner: %w", err)
 	}
 	p.prov = prov
 	p.runtime = &siteRuntime{
-		store:   p.store,
-		policy:  p.policy,
-		prov:    func(context.Context) (*provisioner.Provisioner, error) { return prov, nil },
-		started: func() *provisioner.Provisioner { return prov },
+		store:    p.store,
+		policy:   p.policy,
+		releases: tenants.NewReleaseLocker(pool, a.Schema, a.logger.Named("provisioner")),
+		prov:     func(context.Context) (*provisioner.Provisioner, error) { return prov, nil },
+		started:  func() *provisioner.Provisioner { return prov },
 	}
 	if err := p.setUpOperations(a); err != nil {
 		return nil, err
@@ -200,6 +207,7 @@ func (a *App) provisionerConfig(pool *pgxpool.Pool, logger *zap.Logger) provisio
 		SubnetBits:          subnetBits,
 		AllowedCapabilities: allowedCaps,
 		StartTimeout:        time.Duration(a.StartTimeout),
+		DrainTimeout:        time.Duration(a.DrainTimeout),
 		Locker:              tenants.NewSiteLocker(pool, a.Schema, logger),
 		Logger:              logger,
 	}
@@ -261,6 +269,11 @@ func (p *platform) doStart() error {
 	go func() {
 		defer p.wg.Done()
 		p.shareActivity(runCtx)
+	}()
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		p.followReleases(runCtx)
 	}()
 	if p.alerter != nil {
 		p.wg.Add(1)
@@ -458,6 +471,9 @@ func (p *platform) reconcileIfReady(ctx context.Context) {
 	if err := p.reconcileRuntimes(ctx); err != nil {
 		p.logger.Warn("reconciling site runtime records", zap.Error(err))
 	}
+	if err := p.settleReleases(ctx); err != nil {
+		p.logger.Warn("settling rollouts a stop cut short", zap.Error(err))
+	}
 }
 
 // Destruct stops the background work when the last config using the
@@ -595,31 +611,38 @@ func (a *App) sitePolicy() sitePolicy {
 	return sitePolicy{limits: a.Limits.tenants(), egress: *a.Egress}
 }
 
-// spec turns a resolved route into what the provisioner needs.
+// spec turns a resolved route into what the provisioner needs: what the
+// site runs (its live release).
 func (sp sitePolicy) spec(route *tenants.Route) provisioner.Spec {
-	t := &route.Template
-	limits := route.Limits(sp.limits)
+	return sp.releaseSpec(route, route.Spec())
+}
+
+// releaseSpec is what the provisioner needs to run rs as the site of
+// route, on its customer's network, with the platform's defaults.
+func (sp sitePolicy) releaseSpec(route *tenants.Route, rs tenants.ReleaseSpec) provisioner.Spec {
+	limits := tenants.Limits{MemoryBytes: rs.MemoryBytes, NanoCPUs: rs.NanoCPUs, PidsLimit: rs.PidsLimit}.Or(sp.limits)
 	egress := sp.egress
-	if t.Egress != nil {
-		egress = *t.Egress
+	if rs.Egress != nil {
+		egress = *rs.Egress
 	}
 	return provisioner.Spec{
 		SiteID:          route.SiteID,
 		CustomerID:      route.CustomerID,
-		Image:           t.Image,
-		Port:            t.Port,
-		Env:             route.Env(),
-		DataPath:        t.DataPath,
-		HealthPath:      t.HealthPath,
+		Image:           rs.Image,
+		Port:            rs.Port,
+		Env:             rs.Env,
+		DataPath:        rs.DataPath,
+		HealthPath:      rs.HealthPath,
 		MemoryBytes:     limits.MemoryBytes,
 		NanoCPUs:        limits.NanoCPUs,
 		PidsLimit:       limits.PidsLimit,
-		CapAdd:          t.CapAdd,
-		User:            t.User,
-		ReadOnly:        t.ReadOnly,
+		CapAdd:          rs.CapAdd,
+		User:            rs.User,
+		ReadOnly:        rs.ReadOnly,
 		NoEgress:        !egress,
-		TemplateSlug:    t.Slug,
-		TemplateVersion: t.Version,
+		TemplateSlug:    rs.TemplateSlug,
+		TemplateVersion: rs.TemplateVersion,
+		ShareVolume:     rs.ShareVolume,
 	}
 }
 

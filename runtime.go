@@ -25,7 +25,9 @@ import (
 type siteRuntime struct {
 	store  *tenants.Store
 	policy sitePolicy
-	prov   func(ctx context.Context) (*provisioner.Provisioner, error)
+	// releases serializes a site's builds and rollouts across processes.
+	releases *tenants.SiteLocker
+	prov     func(ctx context.Context) (*provisioner.Provisioner, error)
 	// started returns the provisioner if it exists yet, for what needs no
 	// engine (Status); nil when none was made.
 	started func() *provisioner.Provisioner
@@ -184,14 +186,20 @@ func runtimeStatus(s provisioner.SiteRuntime) manage.RuntimeStatus {
 		Upgraded:      s.Upgraded,
 		RetryAfter:    timeOrNil(s.RetryAfter),
 	}
-	if f := s.Failure; f != nil {
-		st.Failure = &manage.Failure{Reason: f.Reason, LogTail: f.LogTail, At: s.FailedAt}
-		if f.ExitCode >= 0 {
-			code := f.ExitCode
-			st.Failure.ExitCode = &code
-		}
+	if s.Failure != nil {
+		st.Failure = failure(s.Failure, s.FailedAt)
 	}
 	return st
+}
+
+// failure is the admin service's view of a failed start at at.
+func failure(se *provisioner.StartError, at time.Time) *manage.Failure {
+	f := &manage.Failure{Reason: se.Reason, LogTail: se.LogTail, At: at}
+	if se.ExitCode >= 0 {
+		code := se.ExitCode
+		f.ExitCode = &code
+	}
+	return f
 }
 
 func timeOrNil(t time.Time) *time.Time {
@@ -204,6 +212,7 @@ func timeOrNil(t time.Time) *time.Time {
 // Interface guards
 var (
 	_ manage.Runtime      = (*siteRuntime)(nil)
+	_ manage.Releaser     = (*siteRuntime)(nil)
 	_ billing.SiteStopper = billingSites{}
 	_ backup.Volumes      = (*siteRuntime)(nil)
 )

@@ -38,6 +38,9 @@ type Config struct {
 	Service *manage.Service
 	// MaxBody is the largest request body read, in bytes. Default: 1 MiB.
 	MaxBody int64
+	// MaxUpload is the largest build context a deploy takes, in bytes.
+	// Default: 100 MiB.
+	MaxUpload int64
 	// ClientIP returns the address of the client that sent r, as the
 	// server resolved it (behind trusted proxies, the forwarded one), for
 	// limiting failed authentications per client; "" or a nil ClientIP
@@ -70,6 +73,9 @@ type handlerFunc func(w http.ResponseWriter, r *http.Request) error
 func New(cfg Config) *API {
 	if cfg.MaxBody <= 0 {
 		cfg.MaxBody = DefaultMaxBody
+	}
+	if cfg.MaxUpload <= 0 {
+		cfg.MaxUpload = DefaultMaxUpload
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
@@ -145,6 +151,10 @@ func (a *API) register() {
 	a.handle("POST", "/sites/{id}/redeploy", a.siteAction("redeploy"))
 	a.handle("GET", "/sites/{id}/status", a.siteStatus)
 	a.handle("GET", "/sites/{id}/logs", a.siteLogs)
+	a.handle("GET", "/sites/{id}/releases", a.listReleases)
+	a.handle("GET", "/sites/{id}/releases/{n}", a.getRelease)
+	a.handle("POST", "/sites/{id}/rollback", a.rollback)
+	a.handle("POST", "/sites/{id}/deploy", a.deploy)
 	a.handle("GET", "/sites/{id}/domains", a.listSiteDomains)
 	a.handle("POST", "/sites/{id}/domains", a.createSiteDomain)
 
@@ -184,11 +194,15 @@ func (a *API) Handles(path string) bool {
 // reveals nothing to them, not even which routes exist.
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	r = withRequestID(w, r)
-	if r.ContentLength > a.cfg.MaxBody {
-		writeError(w, r, bodyTooLarge(a.cfg.MaxBody))
+	limit := a.cfg.MaxBody
+	if isUpload(r) {
+		limit = a.cfg.MaxUpload
+	}
+	if r.ContentLength > limit {
+		writeError(w, r, bodyTooLarge(limit))
 		return
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, a.cfg.MaxBody)
+	r.Body = http.MaxBytesReader(w, r.Body, limit)
 
 	// Before authentication: Stripe has no API key, its signature is
 	// checked instead.

@@ -29,6 +29,7 @@ const (
 	CodeForbidden        = "forbidden"
 	CodeRateLimited      = "rate_limited"
 	CodeStartFailed      = "start_failed"
+	CodeBuildFailed      = "build_failed"
 	CodeNoCapacity       = "no_capacity"
 	CodeUnavailable      = "unavailable"
 	CodeInternal         = "internal"
@@ -98,6 +99,7 @@ var answers = map[manage.Code]struct {
 	manage.NoRuntime:     {http.StatusServiceUnavailable, CodeUnavailable, 0},
 	manage.NoCapacity:    {http.StatusServiceUnavailable, CodeNoCapacity, retryCapacity},
 	manage.StartFailed:   {http.StatusBadGateway, CodeStartFailed, 0},
+	manage.BuildFailed:   {http.StatusUnprocessableEntity, CodeBuildFailed, 0},
 	manage.NoContainer:   {http.StatusNotFound, CodeNotFound, 0},
 	manage.Upstream:      {http.StatusBadGateway, CodeStripe, 0},
 	manage.NotConfigured: {http.StatusNotImplemented, CodeNotConfigured, 0},

@@ -25,6 +25,7 @@ type operation struct {
 	resp                  any      // success body type, nil for none
 	text                  bool     // the success body is text/plain
 	binary                bool     // the success body is a file (application/gzip)
+	upload                bool     // the request body is a build context, the answer an event stream
 	public                bool     // outside Prefix, no API key (the Stripe webhook)
 }
 
@@ -78,6 +79,10 @@ var operations = []operation{
 	{method: "POST", path: "/sites/{id}/redeploy", summary: "Recreate the site's container from its current template, keeping its volume", status: 200, resp: RuntimeStatus{}},
 	{method: "GET", path: "/sites/{id}/status", summary: "The site's container state", status: 200, resp: RuntimeStatus{}},
 	{method: "GET", path: "/sites/{id}/logs", summary: "The container's output: the last tail lines (default 100, or all); follow=true streams", query: []string{"tail", "follow"}, status: 200, text: true},
+	{method: "GET", path: "/sites/{id}/releases", summary: "The site's releases, newest first (their logs left out): limit (default 50), and before a release number for the next page", query: []string{"before", "limit"}, status: 200, resp: releaseList{}},
+	{method: "GET", path: "/sites/{id}/releases/{n}", summary: "Release n of the site: its spec (secrets masked), what it changed, its outcome and log", status: 200, resp: Release{}},
+	{method: "POST", path: "/sites/{id}/rollback", summary: "A new release with the spec of release N (body optional; default: the one live before the live one), rolled out like any release", body: RollbackInput{}, status: 200, resp: Release{}},
+	{method: "POST", path: "/sites/{id}/deploy", summary: "Deploy from source: the body is a tar.gz build context with a Dockerfile at its root (at most max_upload); the engine builds it and the release rolls out. Answers a text/event-stream: log events (the build's output, a line each), then a release event (the release as it ended) or an error event", upload: true, status: 200, resp: Release{}},
 	{method: "GET", path: "/sites/{id}/domains", summary: "List the site's custom domains", query: pageParams, status: 200, resp: domainList{}},
 	{method: "POST", path: "/sites/{id}/domains", summary: "Add a custom domain to the site (unverified)", body: DomainInput{}, status: 201, resp: Domain{}},
 
@@ -149,7 +154,11 @@ func buildOpenAPI() map[string]any {
 		}
 		var params []any
 		for _, m := range pathParam.FindAllStringSubmatch(op.path, -1) {
-			params = append(params, map[string]any{"name": m[1], "in": "path", "required": true, "schema": map[string]any{"type": "string", "format": "uuid"}})
+			schema := map[string]any{"type": "string", "format": "uuid"}
+			if m[1] == "n" {
+				schema = map[string]any{"type": "integer", "minimum": 1}
+			}
+			params = append(params, map[string]any{"name": m[1], "in": "path", "required": true, "schema": schema})
 		}
 		for _, q := range op.query {
 			params = append(params, map[string]any{"name": q, "in": "query", "schema": queryParamSchema(op.path, q)})
@@ -161,6 +170,10 @@ func buildOpenAPI() map[string]any {
 			ok["content"] = map[string]any{"text/plain": map[string]any{"schema": map[string]any{"type": "string"}}}
 		case op.binary:
 			ok["content"] = map[string]any{"application/gzip": map[string]any{"schema": map[string]any{"type": "string", "format": "binary"}}}
+		case op.upload:
+			ok["content"] = map[string]any{"text/event-stream": map[string]any{"schema": map[string]any{"type": "string",
+				"description": "events log (data: a line of the build's output), then release (data: the Release as JSON) or error (data: the error as JSON)"}}}
+			g.schema(reflect.TypeOf(op.resp))
 		case op.resp != nil:
 			ok["content"] = map[string]any{"application/json": map[string]any{"schema": g.schema(reflect.TypeOf(op.resp))}}
 		}
@@ -178,6 +191,9 @@ func buildOpenAPI() map[string]any {
 		}
 		if strings.HasPrefix(op.path, "/sites/{id}/") && op.method == "POST" {
 			errs = append(errs, 502)
+		}
+		if op.path == "/sites/{id}/releases/{n}" {
+			errs = append(errs, 422)
 		}
 		if strings.HasPrefix(op.path, "/customers") && op.method == "POST" {
 			errs = append(errs, 501, 502)
@@ -203,6 +219,10 @@ func buildOpenAPI() map[string]any {
 		if op.body != nil {
 			o["requestBody"] = map[string]any{"required": true,
 				"content": map[string]any{"application/json": map[string]any{"schema": g.schema(reflect.TypeOf(op.body))}}}
+		}
+		if op.upload {
+			o["requestBody"] = map[string]any{"required": true,
+				"content": map[string]any{"application/gzip": map[string]any{"schema": map[string]any{"type": "string", "format": "binary"}}}}
 		}
 		if op.path == "/openapi.json" || op.public {
 			o["security"] = []any{}
@@ -241,6 +261,9 @@ func queryParamSchema(path, name string) map[string]any {
 	case "limit":
 		return map[string]any{"type": "integer", "minimum": 1, "maximum": 500, "default": 50}
 	case "before":
+		if path == "/sites/{id}/releases" {
+			return map[string]any{"type": "integer", "minimum": 1}
+		}
 		return map[string]any{"type": "integer"}
 	case "cascade", "purge", "follow":
 		return map[string]any{"type": "boolean", "default": false}
@@ -403,6 +426,7 @@ var required = map[string][]string{
 	"RuntimeStatus": {"site_id", "state", "source"},
 	"Site":          {"id", "customer_id", "subdomain", "template_id", "status", "state"},
 	"Customer":      {"id", "email", "name", "status"},
+	"Release":       {"site_id", "number", "kind", "status", "spec", "changes", "created_at"},
 }
 
 // runtimeStates are the states of a site's container as the API shows
@@ -414,6 +438,10 @@ func answerField(schemaName, member string, prop map[string]any) {
 	switch {
 	case member == "state" && (schemaName == "RuntimeStatus" || schemaName == "Site"):
 		prop["enum"] = runtimeStates
+	case member == "status" && schemaName == "Release":
+		prop["enum"] = tenants.ReleaseStatuses
+	case member == "kind" && schemaName == "Release":
+		prop["enum"] = tenants.ReleaseKinds
 	case member == "status" && schemaName == "Customer":
 		prop["enum"] = tenants.CustomerStatuses
 	case member == "status" && schemaName == "Site":

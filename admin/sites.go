@@ -91,6 +91,12 @@ func (a *API) siteAction(action string) handlerFunc {
 // decodeOptionalEmpty accepts an action's body only when it is empty or
 // an empty JSON object.
 func decodeOptionalEmpty(r *http.Request) error {
+	var empty struct{}
+	return decodeOptional(r, &empty)
+}
+
+// decodeOptional decodes an action's body into v when there is one.
+func decodeOptional(r *http.Request, v any) error {
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
 		var tooLarge *http.MaxBytesError
@@ -102,8 +108,7 @@ func decodeOptionalEmpty(r *http.Request) error {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return nil
 	}
-	var empty struct{}
-	return decodeJSON(body, &empty)
+	return decodeJSON(body, v)
 }
 
 func (a *API) siteStatus(w http.ResponseWriter, r *http.Request) error {

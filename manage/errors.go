@@ -32,6 +32,9 @@ const (
 	NoCapacity Code = "no_capacity"
 	// StartFailed: the site's container did not start or become ready.
 	StartFailed Code = "start_failed"
+	// BuildFailed: a build from source failed; its release has the
+	// output.
+	BuildFailed Code = "build_failed"
 	// NoContainer: the site has no container (and no failure recorded).
 	NoContainer Code = "no_container"
 	// Upstream: Stripe failed.
@@ -126,6 +129,8 @@ func fail(what string, err error) error {
 		return &Error{Code: NoContainer, Message: "the site has no container (it was never started, or was removed)", Err: err}
 	case errors.Is(err, ErrNoCapacity):
 		return &Error{Code: NoCapacity, Message: "no capacity to start the site now, every running site is busy, try again shortly", Err: err}
+	case errors.Is(err, ErrBuildFailed):
+		return &Error{Code: BuildFailed, Message: "the build failed, its release's log shows why", Err: err}
 	case errors.Is(err, ErrStartFailed):
 		return &Error{Code: StartFailed, Message: "the site failed to start, its status shows why", Err: err}
 	case errors.Is(err, billing.ErrNoPrice):

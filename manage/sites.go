@@ -2,6 +2,7 @@ package manage
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -24,9 +25,11 @@ type SiteInput struct {
 }
 
 // SitePatch changes the given fields of a site. Env replaces the whole
-// map. A change of template, env or customer removes the site's container
-// (its volume is kept), so the next start makes it from the new
-// definition; suspending a site stops it.
+// map. A change of template or env that changes what the site runs is a
+// release, rolled out at once (a running site's container replaced
+// without a gap); a change of customer removes the site's container (its
+// volume is kept), so the next start makes it on the new customer's
+// network; suspending a site stops it.
 type SitePatch struct {
 	Customer  *string            `json:"customer_id,omitempty"`
 	Subdomain *string            `json:"subdomain,omitempty"`
@@ -45,7 +48,9 @@ type Site struct {
 	// else absent.
 	State string `json:"state"`
 	// Failure is the last failed start, until a start succeeds.
-	Failure  *Failure `json:"failure,omitempty"`
+	Failure *Failure `json:"failure,omitempty"`
+	// Release is the release a change made, as it ended.
+	Release  *Release `json:"release,omitempty"`
 	Warnings []string `json:"warnings,omitempty"`
 }
 
@@ -126,6 +131,10 @@ func (s *Service) UpdateSite(ctx context.Context, actor, ref string, p SitePatch
 		return nil, err
 	}
 	before := *site
+	running, err := s.store.SiteRoute(ctx, site.ID)
+	if err != nil {
+		return nil, fail("site", err)
+	}
 	if p.Customer != nil {
 		c, err := s.customer(ctx, "customer_id", *p.Customer)
 		if err != nil {
@@ -150,7 +159,7 @@ func (s *Service) UpdateSite(ctx context.Context, actor, ref string, p SitePatch
 	}
 	if s.runtime != nil {
 		switch {
-		case site.TemplateID != before.TemplateID || site.CustomerID != before.CustomerID || !maps.Equal(site.Env, before.Env):
+		case site.CustomerID != before.CustomerID:
 			if err := s.runtime.Remove(ctx, site.ID, false); err != nil {
 				s.log.Warn("removing container of changed site", zap.String("site_id", site.ID), zap.Error(err))
 			}
@@ -160,7 +169,20 @@ func (s *Service) UpdateSite(ctx context.Context, actor, ref string, p SitePatch
 			}
 		}
 	}
-	return s.siteOut(ctx, site, warnings)
+	var rel *Release
+	if site.TemplateID != before.TemplateID || site.CustomerID != before.CustomerID || !maps.Equal(site.Env, before.Env) {
+		if rel, err = s.changed(ctx, actor, running); err != nil {
+			return nil, err
+		}
+	}
+	out, err := s.siteOut(ctx, site, warnings)
+	if out != nil && rel != nil {
+		out.Release = rel
+		if rel.Status == tenants.ReleaseFailed {
+			out.Warnings = append(out.Warnings, fmt.Sprintf("release %d failed: %s", rel.Number, rel.Outcome))
+		}
+	}
+	return out, err
 }
 
 // DeleteSite removes the site ref names with its domains, then its
@@ -222,7 +244,7 @@ func (s *Service) SiteAction(ctx context.Context, actor, ref, action string) (*R
 	case ActionRestart:
 		err = s.runtime.Restart(ctx, site.ID)
 	case ActionRedeploy:
-		err = s.runtime.Redeploy(ctx, site.ID)
+		err = s.redeploy(ctx, actor, site.ID)
 	default:
 		return nil, invalid("action", "must be one of start, stop, restart, redeploy")
 	}
@@ -231,6 +253,28 @@ func (s *Service) SiteAction(ctx context.Context, actor, ref, action string) (*R
 		return nil, fail("site", err)
 	}
 	return s.status(ctx, site.ID), nil
+}
+
+// redeploy makes the site's settings a new release with a container of
+// its own: a running site's is replaced without a gap; a stopped site's
+// is made anew and started.
+func (s *Service) redeploy(ctx context.Context, actor, siteID string) error {
+	route, err := s.store.SiteRoute(ctx, siteID)
+	if err != nil {
+		return err
+	}
+	r, err := s.release(ctx, actor, siteID, tenants.NewRelease{Kind: tenants.KindRedeploy, Spec: route.Derived(),
+		Source: route.Source(), Baseline: baseline(route)})
+	switch {
+	case err != nil:
+		return err
+	case r.Status == tenants.ReleaseFailed:
+		return &Error{Code: StartFailed, Message: "the site failed to start, its status shows why", Err: errors.New(r.Outcome + "\n" + r.Log)}
+	case r.ContainerID == "":
+		// It was not running: started from the release now live.
+		return s.runtime.Redeploy(ctx, siteID)
+	}
+	return nil
 }
 
 // serving refuses to start a site that would not serve its content.

@@ -28,18 +28,23 @@ type TemplateInput struct {
 	User        string            `json:"user,omitempty"`
 	ReadOnly    bool              `json:"read_only,omitempty"`
 	Egress      *bool             `json:"egress,omitempty"`
+	// ShareVolume says two containers of a site may use its volume at
+	// once: a release then starts beside the live container instead of
+	// after it stopped.
+	ShareVolume bool `json:"share_volume,omitempty"`
 }
 
 func (in *TemplateInput) template() *tenants.Template {
 	return &tenants.Template{Slug: in.Slug, Name: in.Name, Description: in.Description, Image: in.Image,
 		Port: in.Port, Env: in.Env, DataPath: in.DataPath, HealthPath: in.HealthPath,
 		MemoryBytes: in.MemoryBytes, NanoCPUs: in.NanoCPUs, PidsLimit: in.PidsLimit, CapAdd: in.CapAdd,
-		User: in.User, ReadOnly: in.ReadOnly, Egress: in.Egress}
+		User: in.User, ReadOnly: in.ReadOnly, Egress: in.Egress, ShareVolume: in.ShareVolume}
 }
 
 // TemplatePatch changes the given fields of a template. Env and cap_add
 // replace the whole map or list. Every update bumps the template's
-// version: sites recreate their container from it at their next start.
+// version, and is a release of every site on it whose container it
+// changes, rolled out at once.
 type TemplatePatch struct {
 	Slug        *string            `json:"slug,omitempty"`
 	Name        *string            `json:"name,omitempty"`
@@ -56,7 +61,8 @@ type TemplatePatch struct {
 	User        *string            `json:"user,omitempty"`
 	ReadOnly    *bool              `json:"read_only,omitempty"`
 	// Egress is true, false, or null for the platform's default.
-	Egress Nullable[bool] `json:"egress,omitzero"`
+	Egress      Nullable[bool] `json:"egress,omitzero"`
+	ShareVolume *bool          `json:"share_volume,omitempty"`
 }
 
 func (p *TemplatePatch) apply(t *tenants.Template) {
@@ -74,6 +80,7 @@ func (p *TemplatePatch) apply(t *tenants.Template) {
 	set(&t.CapAdd, p.CapAdd)
 	set(&t.User, p.User)
 	set(&t.ReadOnly, p.ReadOnly)
+	set(&t.ShareVolume, p.ShareVolume)
 	if p.Egress.Set {
 		t.Egress = p.Egress.Value
 	}
@@ -111,7 +118,9 @@ func (Nullable[T]) NullableOf() reflect.Type { return reflect.TypeFor[T]() }
 // would fail at their first visitor).
 type TemplateResult struct {
 	*tenants.Template
-	Warnings []string `json:"warnings,omitempty"`
+	// Releases are those the change made of the sites on the template.
+	Releases []Release `json:"releases,omitempty"`
+	Warnings []string  `json:"warnings,omitempty"`
 }
 
 // ListTemplates returns a page of templates.
@@ -152,10 +161,36 @@ func (s *Service) UpdateTemplate(ctx context.Context, actor, ref string, p Templ
 	if err := s.checkHostLimits(ctx, t.Limits()); err != nil {
 		return nil, err
 	}
+	befores, err := s.sitesOn(ctx, t.ID)
+	if err != nil {
+		return nil, err
+	}
 	if err := s.store.UpdateTemplate(ctx, actor, t); err != nil {
 		return nil, fail("template", err)
 	}
-	return &TemplateResult{Template: t, Warnings: s.imageWarnings(ctx, t.Image)}, nil
+	res := &TemplateResult{Template: t, Warnings: s.imageWarnings(ctx, t.Image)}
+	var warnings []string
+	res.Releases, warnings = s.changedAll(ctx, actor, befores)
+	res.Warnings = append(res.Warnings, warnings...)
+	return res, nil
+}
+
+// sitesOn reads what the sites on the templates run now, before a change
+// of them.
+func (s *Service) sitesOn(ctx context.Context, templateIDs ...string) ([]*tenants.Route, error) {
+	var out []*tenants.Route
+	for _, id := range templateIDs {
+		sites, err := s.AllSites(ctx, SiteFilter{Template: id})
+		if err != nil {
+			return nil, err
+		}
+		routes, err := s.routes(ctx, sites)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, routes...)
+	}
+	return out, nil
 }
 
 // DeleteTemplate removes the template ref names; a Conflict while sites
@@ -172,7 +207,10 @@ func (s *Service) DeleteTemplate(ctx context.Context, actor, ref string) error {
 // warnings about the templates' images.
 type ImportResult struct {
 	tenants.ImportResult
-	Warnings []string `json:"warnings,omitempty"`
+	// Releases are those the import made of the sites on the templates
+	// it updated.
+	Releases []Release `json:"releases,omitempty"`
+	Warnings []string  `json:"warnings,omitempty"`
 }
 
 // ImportTemplates creates the templates whose slug is new and updates the
@@ -192,11 +230,22 @@ func (s *Service) ImportTemplates(ctx context.Context, actor string, list []tena
 			return nil, e
 		}
 	}
+	var existing []string
+	for _, t := range list {
+		if old, err := s.store.GetTemplateBySlug(ctx, t.Slug); err == nil {
+			existing = append(existing, old.ID)
+		}
+	}
+	befores, err := s.sitesOn(ctx, existing...)
+	if err != nil {
+		return nil, err
+	}
 	res, err := s.store.ImportTemplates(ctx, actor, list)
 	if err != nil {
 		return nil, fail("template", err)
 	}
 	out := &ImportResult{ImportResult: res}
+	out.Releases, out.Warnings = s.changedAll(ctx, actor, befores)
 	seen := map[string]bool{}
 	for _, t := range list {
 		if !seen[t.Image] {

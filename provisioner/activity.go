@@ -9,6 +9,11 @@ type Activity struct {
 	InFlight, Upgraded int64
 	// LastActive is when the last request or connection began or ended.
 	LastActive time.Time
+	// ContainerID is the container this node sends the site's requests
+	// to ("" for none), and Draining counts its requests in flight on
+	// other ones: for the drain of another node's rollout (Config.PeersUse).
+	ContainerID string
+	Draining    int64
 }
 
 // Activity returns this node's use of the sites it serves (those running
@@ -18,11 +23,17 @@ func (p *Provisioner) Activity() []Activity {
 	var out []Activity
 	for _, st := range p.sites.all() {
 		inflight, upgraded := st.inflight.Load(), st.upgraded.Load()
-		if st.upstream.Load() == nil && inflight == 0 && upgraded == 0 {
+		b := st.upstream.Load()
+		if b == nil && inflight == 0 && upgraded == 0 {
 			continue
 		}
-		out = append(out, Activity{SiteID: st.id, InFlight: inflight, Upgraded: upgraded,
-			LastActive: time.Unix(0, st.lastActive.Load())})
+		a := Activity{SiteID: st.id, InFlight: inflight, Upgraded: upgraded,
+			LastActive: time.Unix(0, st.lastActive.Load()), Draining: inflight}
+		if b != nil {
+			a.ContainerID = b.containerID
+			a.Draining = max(inflight-b.inflight.Load(), 0)
+		}
+		out = append(out, a)
 	}
 	return out
 }

@@ -32,8 +32,14 @@ func (p *Provisioner) adopt(ctx, life context.Context) error {
 			return fmt.Errorf("inspecting container %s: %w", s.ID, err)
 		}
 		// Only the container with the deterministic name is the site's;
-		// a look-alike (copied labels) is left alone.
-		if !p.ours(&c, siteID) || strings.TrimPrefix(c.Name, "/") != containerName(p.cfg.Namespace, siteID) {
+		// a look-alike (copied labels) is left alone. A rollout's
+		// candidate waits for Settle.
+		name := strings.TrimPrefix(c.Name, "/")
+		if p.ours(&c, siteID) && name == candidateName(p.cfg.Namespace, siteID) {
+			p.unsettled.Store(siteID, true)
+			continue
+		}
+		if !p.ours(&c, siteID) || name != containerName(p.cfg.Namespace, siteID) {
 			p.log.Warn("ignoring container with foreign name", zap.String("container_id", c.ID), zap.String("name", c.Name))
 			continue
 		}
@@ -69,7 +75,7 @@ func (p *Provisioner) adoptOne(ctx, life context.Context, siteID string, c *cont
 			p.log.Warn("adopting running container without upstream", zap.String("site_id", siteID), zap.Error(err))
 		case p.ready(ctx, &spec, upstream, direct):
 			ready = true
-			p.setReady(st, upstream)
+			p.setReady(st, upstream, c.ID)
 		default:
 			st.mu.Lock()
 			st.state = StateStarting
@@ -113,10 +119,77 @@ func (p *Provisioner) finishStart(life context.Context, st *siteState, spec Spec
 	err := p.waitReady(ctx, &spec, id, upstream, direct)
 	switch {
 	case err == nil:
-		p.setReady(st, upstream)
+		p.setReady(st, upstream, id)
 		p.notify(st)
 		p.log.Info("adopted site is ready", zap.String("site_id", spec.SiteID), zap.String("upstream", upstream))
 	case life.Err() == nil:
 		p.failStart(st, spec.SiteID, err)
 	}
+}
+
+// Unsettled returns the sites whose rollout a previous process left half
+// done: the new container was there at Start. Settle finishes or undoes
+// each.
+func (p *Provisioner) Unsettled() []string {
+	var ids []string
+	p.unsettled.Range(func(k, _ any) bool {
+		ids = append(ids, k.(string))
+		return true
+	})
+	return ids
+}
+
+// Settle finishes or undoes the rollout of the site a process left half
+// done (see Unsettled): with finish reporting true for the new container
+// (the one its release went live with) it becomes the site's, the old
+// one drained and removed, as the rollout would have ended; otherwise the
+// new one is removed and the old one serves on. Never are two left.
+func (p *Provisioner) Settle(ctx context.Context, siteID string, finish func(containerID string) bool) error {
+	st, release, err := p.hold(ctx, siteID)
+	if err != nil {
+		return err
+	}
+	defer release()
+	defer p.unsettled.Delete(siteID)
+	cand, err := p.cli.ContainerInspect(ctx, candidateName(p.cfg.Namespace, siteID))
+	switch {
+	case isNotFound(err):
+		return nil
+	case err != nil:
+		return fmt.Errorf("inspecting the new container of site %s: %w", siteID, err)
+	case !finish(cand.ID):
+		p.log.Info("undoing a rollout cut short", zap.String("site_id", siteID), zap.String("container_id", cand.ID))
+		return p.removeContainer(ctx, cand.ID)
+	}
+	p.log.Info("finishing a rollout cut short", zap.String("site_id", siteID), zap.String("container_id", cand.ID))
+	ctx, cancel := context.WithTimeout(ctx, p.cfg.StartTimeout)
+	defer cancel()
+	if cand.State == nil || !cand.State.Running {
+		if err := p.cli.ContainerStart(ctx, cand.ID, container.StartOptions{}); err != nil {
+			return startErr(siteID, "starting container", err)
+		}
+	}
+	if cand, err = p.cli.ContainerInspect(ctx, cand.ID); err != nil {
+		return fmt.Errorf("inspecting the new container of site %s: %w", siteID, err)
+	}
+	spec := adoptedSpec(siteID, &cand)
+	upstream, err := p.upstreamOf(&cand, spec.Port)
+	if err == nil {
+		err = p.waitReady(ctx, &spec, cand.ID, upstream, p.directAddr(&cand, spec.Port))
+	}
+	if err != nil {
+		return p.failStart(st, siteID, err)
+	}
+	old := p.switchTo(st, &cand, upstream)
+	live, err := p.cli.ContainerInspect(ctx, containerName(p.cfg.Namespace, siteID))
+	if err != nil {
+		// Gone already: only its name is left to take.
+		live = container.InspectResponse{ContainerJSONBase: &container.ContainerJSONBase{ID: containerName(p.cfg.Namespace, siteID)},
+			Config: &container.Config{}}
+	} else {
+		p.drain(ctx, st, old, live.ID)
+	}
+	spec.CustomerID = cand.Config.Labels[LabelCustomer]
+	p.retire(ctx, &spec, &live, cand.ID)
+	return nil
 }

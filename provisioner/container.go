@@ -181,31 +181,51 @@ func (p *Provisioner) ensureImage(ctx context.Context, ref string) error {
 		return fmt.Errorf("pulling image %s: %w", ref, err)
 	}
 	defer rc.Close()
-	dec := json.NewDecoder(rc)
-	for {
-		var msg struct {
-			Status string `json:"status"`
-			ID     string `json:"id"`
-			Error  string `json:"error"`
-		}
-		if err := dec.Decode(&msg); errors.Is(err, io.EOF) {
-			break
-		} else if err != nil {
-			return fmt.Errorf("pulling image %s: %w", ref, err)
-		}
+	err = readMessages(rc, func(msg engineMessage) error {
 		if msg.Error != "" {
-			return fmt.Errorf("pulling image %s: %s", ref, msg.Error)
+			return errors.New(msg.Error)
 		}
 		// Download/extract progress ticks are noise; layer and image
 		// milestones are worth a line.
 		if msg.Status != "Downloading" && msg.Status != "Extracting" {
 			p.log.Info("pull progress", zap.String("image", ref), zap.String("layer", msg.ID), zap.String("status", msg.Status))
 		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("pulling image %s: %w", ref, err)
 	}
 	if _, err := p.cli.ImageInspect(ctx, ref); err != nil {
 		return fmt.Errorf("image %s missing after pull: %w", ref, err)
 	}
 	return nil
+}
+
+// engineMessage is one line of the engine's progress streams (pulls and
+// builds), which report failures inside the stream rather than as an
+// HTTP error.
+type engineMessage struct {
+	Stream string `json:"stream"`
+	Status string `json:"status"`
+	ID     string `json:"id"`
+	Error  string `json:"error"`
+}
+
+// readMessages calls fn with each message of a progress stream until it
+// ends or fn fails.
+func readMessages(r io.Reader, fn func(engineMessage) error) error {
+	dec := json.NewDecoder(r)
+	for {
+		var msg engineMessage
+		if err := dec.Decode(&msg); errors.Is(err, io.EOF) {
+			return nil
+		} else if err != nil {
+			return err
+		}
+		if err := fn(msg); err != nil {
+			return err
+		}
+	}
 }
 
 // ensureVolume creates the site's labeled volume; creating an existing
@@ -234,6 +254,10 @@ func labelVersion(c *container.InspectResponse) int {
 	v, _ := strconv.Atoi(c.Config.Labels[LabelTemplateVersion])
 	return v
 }
+
+// candidateName is the container a rollout starts beside the site's
+// live one; it takes the live one's name once that is gone.
+func candidateName(ns, siteID string) string { return containerName(ns, siteID) + "-next" }
 
 // ensureContainer finds or creates the site's container on its customer's
 // networks and returns its inspect data. A container from an older spec is
@@ -268,10 +292,18 @@ func (p *Provisioner) ensureContainer(ctx context.Context, spec *Spec) (c contai
 	case !isNotFound(err):
 		return c, false, "", fmt.Errorf("inspecting container %s: %w", name, err)
 	}
+	c, created, err = p.createNamed(ctx, spec, name)
+	return c, created, oldKey, err
+}
 
+// createNamed creates a container for spec named name on the customer's
+// networks and returns its inspect data; a name conflict with a container
+// created concurrently (another node) is resolved by adopting it. Call
+// with the spec's network lock held.
+func (p *Provisioner) createNamed(ctx context.Context, spec *Spec, name string) (c container.InspectResponse, created bool, err error) {
 	primary, extra, err := p.siteNetworks(ctx, spec)
 	if err != nil {
-		return c, false, oldKey, fmt.Errorf("preparing networks: %w", err)
+		return c, false, fmt.Errorf("preparing networks: %w", err)
 	}
 	cfg, hc, nc := p.containerConfig(spec, primary)
 	resp, err := p.cli.ContainerCreate(ctx, cfg, hc, nc, nil, name)
@@ -279,7 +311,7 @@ func (p *Provisioner) ensureContainer(ctx context.Context, spec *Spec) (c contai
 		// The network went (another node removed the customer's last
 		// container meanwhile): make it again, once.
 		if primary, extra, err = p.siteNetworks(ctx, spec); err != nil {
-			return c, false, oldKey, fmt.Errorf("preparing networks: %w", err)
+			return c, false, fmt.Errorf("preparing networks: %w", err)
 		}
 		cfg, hc, nc = p.containerConfig(spec, primary)
 		resp, err = p.cli.ContainerCreate(ctx, cfg, hc, nc, nil, name)
@@ -290,34 +322,34 @@ func (p *Provisioner) ensureContainer(ctx context.Context, spec *Spec) (c contai
 		for delay := 10 * time.Millisecond; ; delay = min(2*delay, 200*time.Millisecond) {
 			c, ierr := p.cli.ContainerInspect(ctx, name)
 			if ierr == nil && p.ours(&c, spec.SiteID) {
-				return c, false, oldKey, nil
+				return c, false, nil
 			}
 			if ierr == nil || !isNotFound(ierr) {
 				break
 			}
 			select {
 			case <-ctx.Done():
-				return c, false, oldKey, fmt.Errorf("creating container %s: %w", name, ctx.Err())
+				return c, false, fmt.Errorf("creating container %s: %w", name, ctx.Err())
 			case <-time.After(delay):
 			}
 		}
 	}
 	if err != nil {
-		return c, false, oldKey, fmt.Errorf("creating container %s: %w", name, err)
+		return c, false, fmt.Errorf("creating container %s: %w", name, err)
 	}
 	for _, w := range resp.Warnings {
 		p.log.Warn("container create warning", zap.String("site_id", spec.SiteID), zap.String("warning", w))
 	}
 	for _, n := range extra {
 		if err := p.cli.NetworkConnect(ctx, n, resp.ID, nil); err != nil {
-			return c, false, oldKey, fmt.Errorf("connecting container %s to network %s: %w", name, n, err)
+			return c, false, fmt.Errorf("connecting container %s to network %s: %w", name, n, err)
 		}
 	}
 	c, err = p.cli.ContainerInspect(ctx, resp.ID)
 	if err != nil {
-		return c, false, oldKey, fmt.Errorf("inspecting container %s: %w", name, err)
+		return c, false, fmt.Errorf("inspecting container %s: %w", name, err)
 	}
-	return c, true, oldKey, nil
+	return c, true, nil
 }
 
 // forgetNetworks drops what this process remembers of spec's networks,

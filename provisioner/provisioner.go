@@ -84,6 +84,11 @@ type Spec struct {
 	// same template is kept (the spec comes from a stale cache).
 	TemplateSlug    string
 	TemplateVersion int
+	// ShareVolume lets a rollout start the new container beside the live
+	// one while both mount the volume; without it (and with a DataPath)
+	// the live container stops while the new one starts. It does not
+	// shape the container.
+	ShareVolume bool
 }
 
 var validName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
@@ -191,6 +196,15 @@ type Config struct {
 	IdleTimeout time.Duration
 	// StopTimeout is the grace period between SIGTERM and SIGKILL. Default 10s.
 	StopTimeout time.Duration
+	// DrainTimeout bounds how long a rollout waits, once the new
+	// container serves, for the requests and upgraded connections still
+	// on the old one to end before it stops it. Default 30s.
+	DrainTimeout time.Duration
+	// PeersUse, if set, reports whether another node still sends
+	// requests to the container (it has not switched yet) or has some in
+	// flight there; a rollout's drain waits for it as for its own. nil =
+	// this node alone counts.
+	PeersUse func(ctx context.Context, siteID, containerID string) (bool, error)
 	// MaxRunning caps running containers; starting one more stops the
 	// least recently used idle site, or fails with ErrCapacity. 0 = unlimited.
 	MaxRunning int
@@ -218,6 +232,10 @@ type Config struct {
 	OnCapacity func(siteID string)
 }
 
+// DefaultDrainTimeout is how long a rollout lets the old container finish
+// what it serves, unless Config.DrainTimeout says otherwise.
+const DefaultDrainTimeout = 30 * time.Second
+
 // Provisioner manages the containers of one namespace. Create it with New,
 // call Start once, and Stop when done. All methods are safe for concurrent
 // use.
@@ -235,7 +253,9 @@ type Provisioner struct {
 	running atomic.Int64 // sites whose upstream is set
 
 	capMu    sync.Mutex // serializes capacity decisions
-	starting int        // starts holding a capacity reservation; guarded by capMu
+	starting int        // starts (and rollouts' second containers) holding a capacity reservation; guarded by capMu
+
+	unsettled sync.Map // ids of sites whose rollout a previous process left half done
 
 	networks sync.Map     // names of customer networks known to exist
 	subnetMu sync.Mutex   // one subnet allocation at a time
@@ -282,6 +302,9 @@ func New(cfg Config) (*Provisioner, error) {
 	}
 	if cfg.StopTimeout <= 0 {
 		cfg.StopTimeout = 10 * time.Second
+	}
+	if cfg.DrainTimeout <= 0 {
+		cfg.DrainTimeout = DefaultDrainTimeout
 	}
 	if cfg.IdleTimeout < 0 {
 		return nil, fmt.Errorf("negative idle timeout %s", cfg.IdleTimeout)
@@ -380,8 +403,8 @@ func (p *Provisioner) Upstream(siteID string) (string, bool) {
 	if st == nil {
 		return "", false
 	}
-	if u := st.upstream.Load(); u != nil {
-		return *u, true
+	if b := st.upstream.Load(); b != nil {
+		return b.upstream, true
 	}
 	return "", false
 }
@@ -399,6 +422,14 @@ func (p *Provisioner) Begin(siteID string) (end func()) {
 	}
 	st.inflight.Add(1)
 	st.lastActive.Store(p.clock.now())
+	// Counted on the container known now, which is the one Upstream
+	// returns next unless a rollout switches in between (then the count
+	// keeps the old container a moment longer).
+	if b := st.upstream.Load(); b != nil {
+		b.inflight.Add(1)
+		return b.endFn
+	}
+	st.unbound.Add(1)
 	return st.endFn
 }
 
@@ -475,14 +506,11 @@ func (p *Provisioner) Running() int { return int(p.running.Load()) }
 // StopSite stops the site's container (if running); its volume and the
 // container itself are kept. A later Ensure starts it again.
 func (p *Provisioner) StopSite(ctx context.Context, siteID string) error {
-	st := p.sites.getOrCreate(siteID)
-	st.op.Lock()
-	defer st.op.Unlock()
-	unlock, err := p.lock(ctx, siteID)
+	st, release, err := p.hold(ctx, siteID)
 	if err != nil {
 		return err
 	}
-	defer unlock()
+	defer release()
 	return p.stopLocked(ctx, st)
 }
 
@@ -490,14 +518,11 @@ func (p *Provisioner) StopSite(ctx context.Context, siteID string) error {
 // purgeVolume its data volume is removed too (irreversible). The site's
 // customer networks go with the customer's last container.
 func (p *Provisioner) RemoveSite(ctx context.Context, siteID string, purgeVolume bool) error {
-	st := p.sites.getOrCreate(siteID)
-	st.op.Lock()
-	defer st.op.Unlock()
-	unlock, err := p.lock(ctx, siteID)
+	st, release, err := p.hold(ctx, siteID)
 	if err != nil {
 		return err
 	}
-	defer unlock()
+	defer release()
 	if err := p.removeLocked(ctx, st); err != nil {
 		return err
 	}
@@ -521,14 +546,11 @@ func (p *Provisioner) Recreate(ctx context.Context, spec Spec) (string, error) {
 	if !p.engineUp.Load() {
 		return "", ErrEngineUnavailable
 	}
-	st := p.sites.getOrCreate(spec.SiteID)
-	st.op.Lock()
-	defer st.op.Unlock()
-	unlock, err := p.lock(ctx, spec.SiteID)
+	st, release, err := p.hold(ctx, spec.SiteID)
 	if err != nil {
 		return "", err
 	}
-	defer unlock()
+	defer release()
 	if err := p.removeLocked(ctx, st); err != nil {
 		return "", err
 	}
@@ -553,7 +575,7 @@ func (p *Provisioner) Unreachable(siteID, upstream string) {
 	if st == nil {
 		return
 	}
-	if u := st.upstream.Load(); u != nil && *u == upstream && st.upstream.CompareAndSwap(u, nil) {
+	if b := st.upstream.Load(); b != nil && b.upstream == upstream && st.upstream.CompareAndSwap(b, nil) {
 		p.running.Add(-1)
 		p.metrics.running.Dec()
 	}
@@ -569,8 +591,10 @@ func (p *Provisioner) removeLocked(ctx context.Context, st *siteState) error {
 	if c, err := p.cli.ContainerInspect(ctx, name); err == nil && p.ours(&c, st.id) {
 		key = c.Config.Labels[LabelCustomer]
 	}
-	if err := p.removeContainer(ctx, name); err != nil {
-		return fmt.Errorf("removing site %s: %w", st.id, err)
+	for _, n := range []string{name, candidateName(p.cfg.Namespace, st.id)} {
+		if err := p.removeContainer(ctx, n); err != nil {
+			return fmt.Errorf("removing site %s: %w", st.id, err)
+		}
 	}
 	if key != "" {
 		if err := p.releaseNetworks(ctx, key); err != nil {
@@ -582,6 +606,22 @@ func (p *Provisioner) removeLocked(ctx context.Context, st *siteState) error {
 	st.mu.Unlock()
 	p.notify(st)
 	return nil
+}
+
+// hold takes the site's operation lock, then its cross-process one, for a
+// container operation; release lets go of both.
+func (p *Provisioner) hold(ctx context.Context, siteID string) (st *siteState, release func(), err error) {
+	st = p.sites.getOrCreate(siteID)
+	st.op.Lock()
+	unlock, err := p.lock(ctx, siteID)
+	if err != nil {
+		st.op.Unlock()
+		return nil, nil, err
+	}
+	return st, func() {
+		unlock()
+		st.op.Unlock()
+	}, nil
 }
 
 // lock takes the site's cross-process lock, if there is a Locker.
@@ -596,17 +636,20 @@ func (p *Provisioner) lock(ctx context.Context, siteID string) (unlock func(), e
 	return unlock, nil
 }
 
-// setRunning publishes upstream to the hot path.
-func (p *Provisioner) setRunning(st *siteState, upstream string) {
-	if st.upstream.Swap(&upstream) == nil {
+// setRunning publishes b to the hot path and returns the backend it
+// replaced, if any.
+func (p *Provisioner) setRunning(st *siteState, b *backend) *backend {
+	old := st.upstream.Swap(b)
+	if old == nil {
 		p.running.Add(1)
 		p.metrics.running.Inc()
 	}
+	return old
 }
 
 // setNotRunning hides the site from the hot path; it returns the previous
-// upstream, if any.
-func (p *Provisioner) setNotRunning(st *siteState) *string {
+// backend, if any.
+func (p *Provisioner) setNotRunning(st *siteState) *backend {
 	old := st.upstream.Swap(nil)
 	if old != nil {
 		p.running.Add(-1)

@@ -14,11 +14,15 @@ type siteState struct {
 
 	// upstream is non-nil exactly while the container is known to be
 	// running and ready. Clearing it is how a stop announces itself to the
-	// hot path.
-	upstream   atomic.Pointer[string]
+	// hot path; replacing it is how a rollout switches containers.
+	upstream   atomic.Pointer[backend]
 	inflight   atomic.Int64 // requests between Begin and end
 	upgraded   atomic.Int64 // open upgraded connections (WebSockets)
 	lastActive atomic.Int64 // unix nanoseconds of the last Begin or end
+	// unbound counts the requests in flight that began while no container
+	// was known (a cold start): whichever container they reached, a
+	// rollout waits for them too.
+	unbound atomic.Int64
 
 	// What other nodes on the engine do with the site (SetPeerActivity).
 	peerBusy   atomic.Bool  // a request or upgraded connection in flight there
@@ -51,6 +55,7 @@ func newSiteState(id string, clock *coarseClock) *siteState {
 	st.lastActive.Store(clock.now())
 	st.endFn = func() {
 		st.lastActive.Store(clock.now())
+		st.unbound.Add(-1)
 		st.inflight.Add(-1)
 	}
 	st.endUpgradedFn = func() {
@@ -58,6 +63,27 @@ func newSiteState(id string, clock *coarseClock) *siteState {
 		st.upgraded.Add(-1)
 	}
 	return st
+}
+
+// backend is one container a site is served from, with the requests in
+// flight to it: a rollout drains the old one while the new one serves.
+type backend struct {
+	upstream    string
+	containerID string
+	inflight    atomic.Int64
+	// endFn is allocated with the backend, so that Begin returns it
+	// without allocating per request.
+	endFn func()
+}
+
+func newBackend(st *siteState, clock *coarseClock, upstream, containerID string) *backend {
+	b := &backend{upstream: upstream, containerID: containerID}
+	b.endFn = func() {
+		st.lastActive.Store(clock.now())
+		b.inflight.Add(-1)
+		st.inflight.Add(-1)
+	}
+	return b
 }
 
 // busy reports whether a request or upgraded connection is in flight,
@@ -133,8 +159,8 @@ func (st *siteState) snapshot() SiteRuntime {
 		InFlight:        st.inflight.Load(),
 		Upgraded:        st.upgraded.Load(),
 	}
-	if u := st.upstream.Load(); u != nil {
-		rt.Upstream = *u
+	if b := st.upstream.Load(); b != nil {
+		rt.Upstream = b.upstream
 	}
 	if la := st.lastActive.Load(); la != 0 {
 		rt.LastActivity = time.Unix(0, la)

@@ -25,8 +25,8 @@ func (p *Provisioner) start(st *siteState, spec Spec) (string, error) {
 	defer st.op.Unlock()
 	// A start that finished while we waited for op (or a backoff opened by
 	// it) decides for us.
-	if u := st.upstream.Load(); u != nil {
-		return *u, nil
+	if b := st.upstream.Load(); b != nil {
+		return b.upstream, nil
 	}
 	if se := st.backoffErr(began); se != nil {
 		return "", se
@@ -181,20 +181,21 @@ func (p *Provisioner) startHeld(ctx context.Context, st *siteState, spec *Spec) 
 		return "", err
 	}
 
-	p.setReady(st, upstream)
+	p.setReady(st, upstream, c.ID)
 	p.notify(st)
 	return upstream, nil
 }
 
-// setReady marks the site running at upstream, with a full idle period
-// and its failures forgotten.
-func (p *Provisioner) setReady(st *siteState, upstream string) {
+// setReady marks the site running in container id at upstream, with a
+// full idle period and its failures forgotten; it returns the backend it
+// replaced, if any.
+func (p *Provisioner) setReady(st *siteState, upstream, id string) *backend {
 	st.lastActive.Store(time.Now().UnixNano())
 	st.mu.Lock()
-	st.state = StateRunning
+	st.state, st.containerID = StateRunning, id
 	st.failErr, st.failBackoff, st.failUntil = nil, 0, time.Time{}
 	st.mu.Unlock()
-	p.setRunning(st, upstream)
+	return p.setRunning(st, newBackend(st, &p.clock, upstream, id))
 }
 
 // exitError returns a *StartError describing the container's exit if it is

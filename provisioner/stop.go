@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/docker/docker/api/types/container"
 	"go.uber.org/zap"
 )
 
@@ -19,9 +18,7 @@ func (p *Provisioner) stopLocked(ctx context.Context, st *siteState) error {
 // stopContainer stops the site's container (SIGTERM, SIGKILL after
 // StopTimeout) and records the stop; a missing container counts as stopped.
 func (p *Provisioner) stopContainer(ctx context.Context, st *siteState) error {
-	timeout := int(p.cfg.StopTimeout.Round(time.Second) / time.Second)
-	err := p.cli.ContainerStop(ctx, containerName(p.cfg.Namespace, st.id), container.StopOptions{Timeout: &timeout})
-	if err != nil && !isNotFound(err) {
+	if err := p.stopByID(ctx, containerName(p.cfg.Namespace, st.id)); err != nil {
 		return fmt.Errorf("stopping site %s: %w", st.id, err)
 	}
 	st.mu.Lock()
@@ -50,7 +47,7 @@ func (p *Provisioner) stopIfIdle(ctx context.Context, st *siteState, idle time.D
 		return false
 	}
 	if st.busy() || st.idleFor(time.Now()) < idle {
-		p.setRunning(st, *old)
+		p.setRunning(st, old)
 		return false
 	}
 	if err := p.stopContainer(ctx, st); err != nil {

@@ -20,16 +20,29 @@ type SiteActivity struct {
 	// ended. Durations, not times, cross between nodes: the database's
 	// clock is the only one they share.
 	IdleFor time.Duration
+	// ContainerID is the container the node sends the site's requests to
+	// ("" for none), and Draining counts those it has in flight on the
+	// site's other containers (a rollout's old one); a node's own report
+	// only.
+	ContainerID string
+	Draining    int64
 }
 
 const (
 	heartbeatSQL = `INSERT INTO nodes (id, seen_at) VALUES ($1, now())
 	ON CONFLICT (id) DO UPDATE SET seen_at = now()`
 
-	reportSQL = `INSERT INTO site_activity (node_id, site_id, in_flight, upgraded, last_active_at)
-	SELECT $1, $2::uuid, $3, $4, now() - make_interval(secs => $5) WHERE EXISTS (SELECT 1 FROM sites WHERE id = $2::uuid)
+	reportSQL = `INSERT INTO site_activity (node_id, site_id, in_flight, upgraded, last_active_at, container_id, draining, reported_at)
+	SELECT $1, $2::uuid, $3, $4, now() - make_interval(secs => $5), $6, $7, now() WHERE EXISTS (SELECT 1 FROM sites WHERE id = $2::uuid)
 	ON CONFLICT (node_id, site_id) DO UPDATE SET in_flight = excluded.in_flight,
-		upgraded = excluded.upgraded, last_active_at = excluded.last_active_at`
+		upgraded = excluded.upgraded, last_active_at = excluded.last_active_at,
+		container_id = excluded.container_id, draining = excluded.draining, reported_at = excluded.reported_at`
+
+	// A report older than peerUseFresh is of a site the node no longer
+	// serves: it reports every site it serves about once a second.
+	peersUseSQL = `SELECT EXISTS (SELECT 1 FROM site_activity a JOIN nodes n ON n.id = a.node_id
+	WHERE a.site_id = $2 AND a.node_id <> $1 AND n.seen_at > now() - make_interval(secs => $4)
+	AND a.reported_at > now() - make_interval(secs => $5) AND (a.container_id = $3 OR a.draining > 0))`
 
 	forgetNodesSQL = `DELETE FROM nodes WHERE seen_at < now() - make_interval(secs => $1)`
 
@@ -51,7 +64,7 @@ func (s *Store) ShareActivity(ctx context.Context, node string, mine []SiteActiv
 		if validateID("site_id", a.SiteID) != nil {
 			continue
 		}
-		batch.Queue(reportSQL, node, a.SiteID, a.InFlight, a.Upgraded, a.IdleFor.Seconds())
+		batch.Queue(reportSQL, node, a.SiteID, a.InFlight, a.Upgraded, a.IdleFor.Seconds(), a.ContainerID, a.Draining)
 	}
 	batch.Queue(forgetNodesSQL, forgetNodesAfter.Seconds())
 	var peers []SiteActivity
@@ -69,4 +82,20 @@ func (s *Store) ShareActivity(ctx context.Context, node string, mine []SiteActiv
 		return nil, mapError("sharing site activity", err)
 	}
 	return peers, nil
+}
+
+// peerUseFresh is how recent a node's report of a site must be to count
+// for PeersUse.
+const peerUseFresh = 3 * time.Second
+
+// PeersUse reports whether a node other than node (any, for "") that
+// reported within live still sends the site's requests to containerID,
+// or has requests in flight on a container it no longer sends them to.
+func (s *Store) PeersUse(ctx context.Context, node, siteID, containerID string, live time.Duration) (bool, error) {
+	if validateID("site_id", siteID) != nil {
+		return false, nil
+	}
+	var used bool
+	err := s.pool.QueryRow(ctx, peersUseSQL, node, siteID, containerID, live.Seconds(), peerUseFresh.Seconds()).Scan(&used)
+	return used, mapError("asking how nodes use a container", err)
 }

@@ -7,7 +7,7 @@ import (
 )
 
 // AuditEntities lists the kinds of entity the audit log records.
-var AuditEntities = []string{"customer", "plan", "template", "site", "domain", "api_key"}
+var AuditEntities = []string{"customer", "plan", "template", "site", "release", "domain", "api_key"}
 
 // AuditFilter narrows ListAudit; empty fields match everything.
 type AuditFilter struct {
@@ -22,7 +22,7 @@ func (s *Store) ListAudit(ctx context.Context, f AuditFilter) ([]AuditEntry, err
 	if f.Entity != "" && !slices.Contains(AuditEntities, f.Entity) {
 		return nil, invalid("entity", "must be one of %s", strings.Join(AuditEntities, ", "))
 	}
-	// Every entity's id is its row's uuid.
+	// Every entity's id is its row's uuid (a release's, its site's).
 	if f.EntityID != "" {
 		if err := validateID("entity_id", f.EntityID); err != nil {
 			return nil, err

@@ -111,7 +111,7 @@ func sameTemplate(a, b *Template) bool {
 		a.Port == b.Port && maps.Equal(nonNilEnv(a.Env), nonNilEnv(b.Env)) && a.DataPath == b.DataPath &&
 		a.HealthPath == b.HealthPath && a.MemoryBytes == b.MemoryBytes && a.NanoCPUs == b.NanoCPUs &&
 		a.PidsLimit == b.PidsLimit && slices.Equal(nonNilStrings(a.CapAdd), nonNilStrings(b.CapAdd)) &&
-		a.User == b.User && a.ReadOnly == b.ReadOnly && equalOptionalBool(a.Egress, b.Egress)
+		a.User == b.User && a.ReadOnly == b.ReadOnly && equalOptionalBool(a.Egress, b.Egress) && a.ShareVolume == b.ShareVolume
 }
 
 func equalOptionalBool(a, b *bool) bool {

@@ -24,15 +24,27 @@ const acquireTimeout = 2 * time.Second
 type SiteLocker struct {
 	pool   *pgxpool.Pool
 	schema string
+	scope  string
 	logger *zap.Logger
 }
 
 // NewSiteLocker returns the site locker of the platform in schema.
 func NewSiteLocker(pool *pgxpool.Pool, schema string, logger *zap.Logger) *SiteLocker {
+	return newLocker(pool, schema, pglock.ScopeSite, logger)
+}
+
+// NewReleaseLocker returns the locker that serializes the builds and
+// rollouts of a site across processes; a rollout takes the site's
+// container lock (NewSiteLocker's) inside it.
+func NewReleaseLocker(pool *pgxpool.Pool, schema string, logger *zap.Logger) *SiteLocker {
+	return newLocker(pool, schema, pglock.ScopeRelease, logger)
+}
+
+func newLocker(pool *pgxpool.Pool, schema, scope string, logger *zap.Logger) *SiteLocker {
 	if logger == nil {
 		logger = zap.NewNop()
 	}
-	return &SiteLocker{pool: pool, schema: schema, logger: logger}
+	return &SiteLocker{pool: pool, schema: schema, scope: scope, logger: logger}
 }
 
 // Lock blocks until the site's lock is held or ctx ends. If the database
@@ -51,7 +63,7 @@ func (l *SiteLocker) Lock(ctx context.Context, siteID string) (func(), error) {
 		l.logger.Warn("operating on site without cross-node lock: database unreachable", zap.String("site_id", siteID), zap.Error(err))
 		return func() {}, nil
 	}
-	unlock, err := pglock.Session(ctx, conn.Conn(), pglock.Key(pglock.ScopeSite, l.schema, siteID))
+	unlock, err := pglock.Session(ctx, conn.Conn(), pglock.Key(l.scope, l.schema, siteID))
 	if err != nil {
 		conn.Release()
 		var pgErr *pgconn.PgError
@@ -65,4 +77,22 @@ func (l *SiteLocker) Lock(ctx context.Context, siteID string) (func(), error) {
 		unlock()
 		conn.Release()
 	}, nil
+}
+
+// TryLock takes the site's lock if nobody holds it, and reports whether
+// it did; unlike Lock it fails without the database.
+func (l *SiteLocker) TryLock(ctx context.Context, siteID string) (unlock func(), ok bool, err error) {
+	conn, err := l.pool.Acquire(ctx)
+	if err != nil {
+		return nil, false, mapError("locking site", err)
+	}
+	release, ok, err := pglock.TrySession(ctx, conn.Conn(), pglock.Key(l.scope, l.schema, siteID))
+	if err != nil || !ok {
+		conn.Release()
+		return nil, false, mapError("locking site", err)
+	}
+	return func() {
+		release()
+		conn.Release()
+	}, true, nil
 }

@@ -90,10 +90,15 @@ type Template struct {
 	ReadOnly bool `json:"read_only" db:"read_only"`
 	// Egress says whether the site may open connections to the outside;
 	// nil takes the platform's default (the tenants option's egress).
-	Egress    *bool     `json:"egress" db:"egress"`
-	Version   int       `json:"version" db:"version"`
-	CreatedAt time.Time `json:"created_at" db:"created_at"`
-	UpdatedAt time.Time `json:"updated_at" db:"updated_at"`
+	Egress *bool `json:"egress" db:"egress"`
+	// ShareVolume says two containers of a site may use its volume at
+	// once, as they do while a new release starts beside the live one;
+	// without it a release of a site with a volume stops the live
+	// container for the moment the new one takes to start.
+	ShareVolume bool      `json:"share_volume" db:"share_volume"`
+	Version     int       `json:"version" db:"version"`
+	CreatedAt   time.Time `json:"created_at" db:"created_at"`
+	UpdatedAt   time.Time `json:"updated_at" db:"updated_at"`
 }
 
 // Site is one customer website: a subdomain of the platform's base domain,
@@ -105,8 +110,11 @@ type Site struct {
 	TemplateID string            `json:"template_id" db:"template_id"`
 	Env        map[string]string `json:"env" db:"env"`
 	Status     string            `json:"status" db:"status"`
-	CreatedAt  time.Time         `json:"created_at" db:"created_at"`
-	UpdatedAt  time.Time         `json:"updated_at" db:"updated_at"`
+	// Image is the image built from the site's own source (a deploy),
+	// which replaces its template's; "" for the template's.
+	Image     string    `json:"image,omitempty" db:"image"`
+	CreatedAt time.Time `json:"created_at" db:"created_at"`
+	UpdatedAt time.Time `json:"updated_at" db:"updated_at"`
 }
 
 // Domain is a customer's own hostname for a site. It routes, and gets a

@@ -13,7 +13,7 @@ const ChangeChannel = "tenants_changed"
 // cache entries a change affects.
 type Change struct {
 	Schema     string   `json:"schema"` // the schema changed, as several may share a database
-	Table      string   `json:"table"`  // customers, sites, domains or templates
+	Table      string   `json:"table"`  // customers, plans, sites, domains, templates or releases
 	Op         string   `json:"op"`     // insert, update or delete
 	ID         string   `json:"id"`
 	SiteID     string   `json:"site_id,omitempty"`

@@ -49,6 +49,9 @@ type ResolverConfig struct {
 	MaxNegative int
 	// Logger. Default: a no-op logger.
 	Logger *zap.Logger
+	// OnChange, if set, is told of every change notification applied,
+	// from the listener's goroutine: it must not block. Default: none.
+	OnChange func(Change)
 }
 
 // ResolverStats counts what the resolver did since it was made.
@@ -369,7 +372,7 @@ func (r *Resolver) Apply(c Change) {
 			return false
 		}
 		switch c.Table {
-		case "sites", "domains":
+		case "sites", "domains", "releases":
 			return e.route.SiteID == c.SiteID
 		case "customers":
 			return e.route.CustomerID == c.CustomerID
@@ -515,6 +518,9 @@ func (r *Resolver) listen(ctx context.Context) error {
 			continue
 		}
 		r.Apply(c)
+		if r.cfg.OnChange != nil && c.Schema == r.cfg.Schema {
+			r.cfg.OnChange(c)
+		}
 	}
 }
 

@@ -11,11 +11,14 @@ import (
 // one host: the site, its customer's status, its template and how the
 // host belongs to it.
 type Route struct {
-	Host           string // normalized host that was resolved
-	SiteID         string
-	Subdomain      string
-	SiteStatus     string
-	SiteEnv        map[string]string
+	Host       string // normalized host that was resolved
+	SiteID     string
+	Subdomain  string
+	SiteStatus string
+	SiteEnv    map[string]string
+	// SiteImage is the image built from the site's source, "" for the
+	// template's.
+	SiteImage      string
 	CustomerID     string
 	CustomerStatus string
 	// PlanID is the customer's plan, "" for none; Plan holds its limits
@@ -29,6 +32,10 @@ type Route struct {
 	// Verified is false only for a custom domain whose ownership has not
 	// been verified yet: it neither routes nor gets a certificate.
 	Verified bool
+	// Live is the spec of the site's live release and LiveRelease its
+	// number; nil and 0 for a site without releases.
+	Live        *ReleaseSpec
+	LiveRelease int
 }
 
 // Serving reports whether the site should serve its content: the site and
@@ -99,12 +106,14 @@ const routeSelect = `SELECT s.id, s.subdomain, s.status, s.env, c.id, c.status,
 		coalesce(p.id::text, ''), coalesce(p.memory_bytes, 0), coalesce(p.nano_cpus, 0), coalesce(p.pids_limit, 0),
 		t.id, t.slug, t.name, t.image, t.port, t.env, t.data_path, t.health_path,
 		t.memory_bytes, t.nano_cpus, t.pids_limit, t.cap_add, t.run_as, t.read_only, t.egress,
-		t.version, t.updated_at, coalesce(d.verified, true)
+		t.version, t.updated_at, coalesce(d.verified, true), s.image, t.share_volume,
+		coalesce(r.number, 0), r.spec
 	FROM sites s
 	JOIN customers c ON c.id = s.customer_id
 	LEFT JOIN plans p ON p.id = c.plan_id
 	JOIN templates t ON t.id = s.template_id
-	LEFT JOIN domains d ON d.hostname = $2 AND d.site_id = s.id`
+	LEFT JOIN domains d ON d.hostname = $2 AND d.site_id = s.id
+	LEFT JOIN releases r ON r.site_id = s.id AND r.status = 'live'`
 
 // lookupRoute resolves a site by subdomain or by custom hostname in one
 // query on unique indexes; at most one of the two is non-empty.
@@ -143,7 +152,8 @@ func scanRoute(row pgx.Row) (*Route, error) {
 		&r.PlanID, &r.Plan.MemoryBytes, &r.Plan.NanoCPUs, &r.Plan.PidsLimit,
 		&t.ID, &t.Slug, &t.Name, &t.Image, &t.Port, &t.Env, &t.DataPath, &t.HealthPath,
 		&t.MemoryBytes, &t.NanoCPUs, &t.PidsLimit, &t.CapAdd, &t.User, &t.ReadOnly, &t.Egress,
-		&t.Version, &updated, &r.Verified)
+		&t.Version, &updated, &r.Verified, &r.SiteImage, &t.ShareVolume,
+		&r.LiveRelease, &r.Live)
 	if err != nil {
 		return nil, err
 	}

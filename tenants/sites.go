@@ -10,7 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-const siteColumns = `id, customer_id, subdomain, template_id, env, status, created_at, updated_at`
+const siteColumns = `id, customer_id, subdomain, template_id, env, status, image, created_at, updated_at`
 
 // SiteFilter narrows ListSites; empty fields match everything.
 type SiteFilter struct {
@@ -31,6 +31,11 @@ func (s *Store) validateSite(site *Site) error {
 	}
 	if err := validateSiteStatus(site.Status); err != nil {
 		return err
+	}
+	if site.Image != "" {
+		if err := ValidateImage(site.Image); err != nil {
+			return err
+		}
 	}
 	return ValidateEnv("env", site.Env)
 }
@@ -100,9 +105,9 @@ func (s *Store) UpdateSite(ctx context.Context, actor string, site *Site) error 
 			}
 		}
 		after, err := collectOne[Site](tx.Query(ctx, `UPDATE sites SET customer_id = $2, subdomain = $3,
-			template_id = $4, env = $5, status = $6, updated_at = now()
+			template_id = $4, env = $5, status = $6, image = $7, updated_at = now()
 			WHERE id = $1 RETURNING `+siteColumns,
-			site.ID, site.CustomerID, site.Subdomain, site.TemplateID, nonNilEnv(site.Env), site.Status))
+			site.ID, site.CustomerID, site.Subdomain, site.TemplateID, nonNilEnv(site.Env), site.Status, site.Image))
 		if err != nil {
 			return "", nil, nil, err
 		}
@@ -191,7 +196,7 @@ func (s *Store) ListSites(ctx context.Context, f SiteFilter, page Page) ([]SiteL
 		}
 	}
 	list, err := collectAll[SiteListing](s.pool.Query(ctx, `SELECT s.id, s.customer_id, s.subdomain, s.template_id,
-			s.env, s.status, s.created_at, s.updated_at, c.email AS customer_email, t.slug AS template_slug,
+			s.env, s.status, s.image, s.created_at, s.updated_at, c.email AS customer_email, t.slug AS template_slug,
 			coalesce(r.state, '') AS recorded_state, coalesce(r.failure_reason, '') AS failure_reason, r.failed_at
 		FROM sites s
 		JOIN customers c ON c.id = s.customer_id

@@ -64,6 +64,24 @@ func Binary(t testing.TB) string {
 func StripeMock(t testing.TB) string {
 	t.Helper()
 	bin := Binary(t)
+	// A port found free can be taken before stripe-mock binds it (by a
+	// container's published port, on a busy engine): then it starts again
+	// on others.
+	for attempt := 1; ; attempt++ {
+		url, out, ok := startStripeMock(t, bin)
+		if ok {
+			return url
+		}
+		if attempt == 5 || !strings.Contains(out, "address already in use") {
+			t.Fatalf("stripe-mock exited at start:\n%s", out)
+		}
+	}
+}
+
+// startStripeMock starts stripe-mock on free ports and waits until it
+// answers; ok is false, with its output, when it exited instead.
+func startStripeMock(t testing.TB, bin string) (url, output string, ok bool) {
+	t.Helper()
 	httpPort, httpsPort := freePort(t), freePort(t)
 	var out caddytest.SyncBuffer
 	cmd := exec.Command(bin, "-http-port", fmt.Sprint(httpPort), "-https-port", fmt.Sprint(httpsPort))
@@ -81,12 +99,12 @@ func StripeMock(t testing.TB) string {
 			t.Logf("stripe-mock output:\n%s", out.String())
 		}
 	})
-	url := fmt.Sprintf("http://127.0.0.1:%d", httpPort)
+	url = fmt.Sprintf("http://127.0.0.1:%d", httpPort)
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		select {
 		case <-exited:
-			t.Fatalf("stripe-mock exited at start:\n%s", out.String())
+			return "", out.String(), false
 		default:
 		}
 		req, _ := http.NewRequest(http.MethodGet, url+"/v1/customers", nil)
@@ -94,7 +112,7 @@ func StripeMock(t testing.TB) string {
 		if resp, err := http.DefaultClient.Do(req); err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return url
+				return url, "", true
 			}
 		}
 		if time.Now().After(deadline) {

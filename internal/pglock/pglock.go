@@ -22,6 +22,9 @@ const (
 	// name is historical: it was the start lock, and nodes of an older
 	// release must keep agreeing on it.
 	ScopeSite = "start"
+	// ScopeRelease serializes the builds and rollouts of one site; a
+	// rollout takes the site's container lock inside it.
+	ScopeRelease = "release"
 )
 
 // unlockTimeout bounds an unlock, which runs on a context of its own: the
@@ -47,13 +50,27 @@ func Session(ctx context.Context, conn *pgx.Conn, key int64) (unlock func(), err
 		conn.Close(context.Background())
 		return nil, err
 	}
+	return releaser(conn, key), nil
+}
+
+// TrySession takes the session lock key on conn if nobody holds it, and
+// reports whether it did.
+func TrySession(ctx context.Context, conn *pgx.Conn, key int64) (unlock func(), ok bool, err error) {
+	if err := conn.QueryRow(ctx, "SELECT pg_try_advisory_lock($1)", key).Scan(&ok); err != nil || !ok {
+		return nil, false, err
+	}
+	return releaser(conn, key), true, nil
+}
+
+// releaser returns the release of the session lock key on conn.
+func releaser(conn *pgx.Conn, key int64) func() {
 	return func() {
 		ctx, cancel := context.WithTimeout(context.Background(), unlockTimeout)
 		defer cancel()
 		if _, err := conn.Exec(ctx, "SELECT pg_advisory_unlock($1)", key); err != nil {
 			conn.Close(context.Background())
 		}
-	}, nil
+	}
 }
 
 // Xact takes the transaction lock key in tx, released when tx ends.

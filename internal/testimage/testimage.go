@@ -10,6 +10,7 @@ package testimage
 import (
 	"archive/tar"
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -73,38 +74,17 @@ func BuildImage(ctx context.Context, tag string) error {
 	}
 	defer os.RemoveAll(dir)
 
-	bin := filepath.Join(dir, "server")
-	src, err := serverDir()
+	bin, err := CompileServer(ctx, dir)
 	if err != nil {
 		return err
-	}
-	cmd := exec.CommandContext(ctx, goBinary(), "build", "-trimpath", "-ldflags=-s -w", "-o", bin, ".")
-	cmd.Dir = src
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("compiling test server: %v: %s", err, out)
 	}
 	binary, err := os.ReadFile(bin)
 	if err != nil {
 		return err
 	}
 
-	const dockerfile = "FROM scratch\nCOPY server /server\nEXPOSE 8080\nENTRYPOINT [\"/server\"]\n"
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	for _, f := range []struct {
-		name string
-		mode int64
-		body []byte
-	}{{"Dockerfile", 0o644, []byte(dockerfile)}, {"server", 0o755, binary}} {
-		if err := tw.WriteHeader(&tar.Header{Name: f.name, Mode: f.mode, Size: int64(len(f.body)), ModTime: time.Unix(0, 0)}); err != nil {
-			return err
-		}
-		if _, err := tw.Write(f.body); err != nil {
-			return err
-		}
-	}
-	if err := tw.Close(); err != nil {
+	archive, err := Context(Dockerfile, binary, false)
+	if err != nil {
 		return err
 	}
 
@@ -113,7 +93,7 @@ func BuildImage(ctx context.Context, tag string) error {
 		return fmt.Errorf("docker client: %w", err)
 	}
 	defer cli.Close()
-	resp, err := cli.ImageBuild(ctx, &buf, build.ImageBuildOptions{
+	resp, err := cli.ImageBuild(ctx, bytes.NewReader(archive), build.ImageBuildOptions{
 		Tags:        []string{tag},
 		Dockerfile:  "Dockerfile",
 		Remove:      true,
@@ -149,6 +129,61 @@ func BuildImage(ctx context.Context, tag string) error {
 		return fmt.Errorf("image %s missing after build: %w\n%s", tag, err, log.String())
 	}
 	return nil
+}
+
+// Dockerfile builds the test image from a context holding the compiled
+// server (CompileServer) as "server".
+const Dockerfile = "FROM scratch\nCOPY server /server\nEXPOSE 8080\nENTRYPOINT [\"/server\"]\n"
+
+// Context is a build context of dockerfile and the compiled server
+// (CompileServer) as "server": a tar archive, gzip-compressed with gz.
+func Context(dockerfile string, server []byte, gz bool) ([]byte, error) {
+	var buf bytes.Buffer
+	var w io.Writer = &buf
+	var zw *gzip.Writer
+	if gz {
+		zw = gzip.NewWriter(&buf)
+		w = zw
+	}
+	tw := tar.NewWriter(w)
+	for _, f := range []struct {
+		name string
+		mode int64
+		body []byte
+	}{{"Dockerfile", 0o644, []byte(dockerfile)}, {"server", 0o755, server}} {
+		if err := tw.WriteHeader(&tar.Header{Name: f.name, Mode: f.mode, Size: int64(len(f.body)), ModTime: time.Unix(0, 0)}); err != nil {
+			return nil, err
+		}
+		if _, err := tw.Write(f.body); err != nil {
+			return nil, err
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return nil, err
+	}
+	if zw != nil {
+		if err := zw.Close(); err != nil {
+			return nil, err
+		}
+	}
+	return buf.Bytes(), nil
+}
+
+// CompileServer compiles ./server (static, for linux) into dir and
+// returns the binary's path: what a test's own build context holds.
+func CompileServer(ctx context.Context, dir string) (string, error) {
+	bin := filepath.Join(dir, "server")
+	src, err := serverDir()
+	if err != nil {
+		return "", err
+	}
+	cmd := exec.CommandContext(ctx, goBinary(), "build", "-trimpath", "-ldflags=-s -w", "-o", bin, ".")
+	cmd.Dir = src
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("compiling test server: %v: %s", err, out)
+	}
+	return bin, nil
 }
 
 // serverDir locates ./server next to this source file; the path is known at

@@ -14,6 +14,7 @@ import (
 
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/api/types/volume"
 	"github.com/docker/docker/client"
@@ -133,6 +134,16 @@ func cleanup(ctx context.Context, args []string) error {
 		errs = append(errs, err)
 		for _, v := range vols.Volumes {
 			err := cli.VolumeRemove(ctx, v.Name, true)
+			errs = append(errs, err)
+			if err == nil {
+				removed++
+			}
+		}
+		// Images built from source for the namespace's sites.
+		imgs, err := cli.ImageList(ctx, image.ListOptions{Filters: f})
+		errs = append(errs, err)
+		for _, img := range imgs {
+			_, err := cli.ImageRemove(ctx, img.ID, image.RemoveOptions{Force: true, PruneChildren: true})
 			errs = append(errs, err)
 			if err == nil {
 				removed++

@@ -9,6 +9,7 @@
 //	benchtool wait      -caddy ADDR -host H              (GET until 200)
 //	benchtool coldstart -caddy ADDR -admin ADDR -schema S -site ID -host H -runs N
 //	benchtool herd      -caddy ADDR -admin ADDR -schema S -site ID -host H -n N [-stop]
+//	benchtool deploy    -caddy ADDR -host H -token T -site ID -marker M  (times a deploy from source)
 //	benchtool cleanup   -schema S [-db URL]
 package main
 
@@ -42,6 +43,8 @@ func main() {
 		err = coldstart(ctx, args)
 	case "herd":
 		err = herd(ctx, args)
+	case "deploy":
+		err = deploy(ctx, args)
 	case "cleanup":
 		err = cleanup(ctx, args)
 	default:
@@ -54,7 +57,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: benchtool freeports|setup|upstream|wait|coldstart|herd|cleanup [flags]")
+	fmt.Fprintln(os.Stderr, "usage: benchtool freeports|setup|upstream|wait|coldstart|herd|deploy|cleanup [flags]")
 	os.Exit(2)
 }
 

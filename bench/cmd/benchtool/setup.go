@@ -30,6 +30,7 @@ func setup(ctx context.Context, args []string) error {
 	db := fs.String("db", "", "PostgreSQL URL")
 	schema := fs.String("schema", "", "schema (also the Docker namespace)")
 	sites := fs.String("sites", "", "comma-separated subdomains to create")
+	shareVolume := fs.Bool("share-volume", false, "the template lets a release start beside the live container")
 	fs.Parse(args)
 	if *db == "" || *schema == "" {
 		return fmt.Errorf("-db and -schema are required")
@@ -59,7 +60,7 @@ func setup(ctx context.Context, args []string) error {
 	}
 	tmpl := &tenants.Template{Slug: "benchsite", Name: "Bench site", Image: Image, Port: 8080,
 		Env: map[string]string{"DATA_DIR": "/data"}, DataPath: "/data", HealthPath: "/health",
-		MemoryBytes: 64 << 20, PidsLimit: 64}
+		MemoryBytes: 64 << 20, PidsLimit: 64, ShareVolume: *shareVolume}
 	if err := store.CreateTemplate(ctx, "bench", tmpl); err != nil {
 		return err
 	}

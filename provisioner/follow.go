@@ -1,0 +1,49 @@
+package provisioner
+
+import (
+	"context"
+	"fmt"
+
+	"go.uber.org/zap"
+)
+
+// Follow switches this node's requests for the site to its container
+// containerID when another process rolled the site out to it: the old
+// container drains here as it does on the node that rolled out (whose
+// drain waits for this one's, see Config.PeersUse). A site this node does
+// not route to, or already routes there, is left alone; its next start
+// finds the site's container as any start does.
+func (p *Provisioner) Follow(ctx context.Context, siteID, containerID string) error {
+	st := p.sites.get(siteID)
+	if st == nil {
+		return nil
+	}
+	b := st.upstream.Load()
+	if b == nil || b.containerID == containerID {
+		return nil
+	}
+	c, err := p.cli.ContainerInspect(ctx, containerID)
+	switch {
+	case isNotFound(err):
+		return nil // replaced again meanwhile; the newer switch says so
+	case err != nil:
+		return fmt.Errorf("inspecting container %s: %w", containerID, err)
+	case !p.ours(&c, siteID) || c.State == nil || !c.State.Running:
+		return nil
+	}
+	upstream, err := p.upstreamOf(&c, sitePort(&c))
+	if err != nil {
+		return err
+	}
+	// A stop or another switch meanwhile decides instead.
+	if !st.upstream.CompareAndSwap(b, newBackend(st, &p.clock, upstream, c.ID)) {
+		return nil
+	}
+	st.mu.Lock()
+	st.containerID, st.version = c.ID, labelVersion(&c)
+	st.mu.Unlock()
+	p.notify(st)
+	p.log.Info("following the site's rollout to its new container", zap.String("site_id", siteID),
+		zap.String("container_id", c.ID), zap.String("upstream", upstream))
+	return nil
+}

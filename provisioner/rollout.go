@@ -1,0 +1,365 @@
+package provisioner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+	"go.uber.org/zap"
+)
+
+// A rollout replaces a running site's container without a gap: the new
+// container (named candidateName) starts beside the live one, and only
+// once it is ready does the site's upstream switch to it, atomically for
+// the hot path; the requests and upgraded connections still on the old
+// container finish (DrainTimeout at most), then the old container is
+// stopped and removed and the new one takes its name. A new container
+// that does not become ready is removed and the old one never stops
+// serving. The whole of it holds the site's lock, so another node's
+// start of the site waits for its outcome rather than meet half of it.
+
+// RolloutOptions say what a rollout runs and whom it tells.
+type RolloutOptions struct {
+	// Spec is called under the site's lock and returns what to run; ok
+	// false calls the rollout off (a newer release came meanwhile).
+	Spec func(ctx context.Context) (spec Spec, ok bool, err error)
+	// Switched, if set, is called once the new container serves this
+	// node's requests and before the old one drains: when the other
+	// nodes must be told to switch too. For a site that does not run it
+	// is called with "" while the lock is still held, so that no start
+	// makes a container from what the site ran before.
+	Switched func(ctx context.Context, containerID string)
+}
+
+// RolloutResult says how a rollout went.
+type RolloutResult struct {
+	// Skipped: Spec called the rollout off.
+	Skipped bool
+	// Stopped: no container of the site ran, so none was started; the
+	// site's next start makes its container from the spec.
+	Stopped bool
+	// BriefStop says why the live container stopped before the new one
+	// started; "" when they overlapped.
+	BriefStop string
+	// ContainerID and Upstream are the new container's.
+	ContainerID, Upstream string
+	// Drained is how long the old container took to finish what it
+	// served; DrainTimedOut is set when it had not within DrainTimeout.
+	Drained       time.Duration
+	DrainTimedOut bool
+}
+
+// Reasons a rollout stops the live container before the new one starts.
+const (
+	briefStopVolume   = "the template does not allow two containers to share the site's volume (share_volume)"
+	briefStopCapacity = "max_running leaves no room for a second container"
+)
+
+// Rollout replaces the site's running container with one made from the
+// spec opts.Spec returns (see the comment above RolloutOptions). A site
+// with no running container is left as it is (Stopped). A new container
+// that fails to start or to become ready within StartTimeout is removed
+// and its failure, a *StartError with its last log lines, returned; the
+// live container serves throughout.
+func (p *Provisioner) Rollout(ctx context.Context, siteID string, opts RolloutOptions) (RolloutResult, error) {
+	var res RolloutResult
+	if !validName.MatchString(siteID) {
+		return res, fmt.Errorf("invalid site id %q", siteID)
+	}
+	if !p.engineUp.Load() {
+		return res, ErrEngineUnavailable
+	}
+	st, release, err := p.hold(ctx, siteID)
+	if err != nil {
+		return res, err
+	}
+	defer release()
+
+	spec, ok, err := opts.Spec(ctx)
+	switch {
+	case err != nil:
+		return res, err
+	case !ok:
+		res.Skipped = true
+		return res, nil
+	}
+	if err := spec.validate(); err != nil {
+		return res, err
+	}
+	// A candidate left by a rollout cut short goes first.
+	if err := p.removeContainer(ctx, candidateName(p.cfg.Namespace, siteID)); err != nil {
+		return res, err
+	}
+	name := containerName(p.cfg.Namespace, siteID)
+	live, err := p.cli.ContainerInspect(ctx, name)
+	switch {
+	case isNotFound(err):
+		return p.notRunning(ctx, st, res, opts)
+	case err != nil:
+		return res, fmt.Errorf("inspecting container %s: %w", name, err)
+	case !p.ours(&live, siteID):
+		return res, fmt.Errorf("container %s exists but is not labeled for namespace %s and site %s", name, p.cfg.Namespace, siteID)
+	case live.State == nil || !live.State.Running:
+		// Its next start makes the container anew: a stopped one of a
+		// newer template version would otherwise be kept.
+		if err := p.removeLocked(ctx, st); err != nil {
+			return res, err
+		}
+		return p.notRunning(ctx, st, res, opts)
+	}
+	if err := p.prepare(ctx, &spec); err != nil {
+		return res, err
+	}
+	unreserve := func() {}
+	if spec.DataPath != "" && !spec.ShareVolume {
+		res.BriefStop = briefStopVolume
+	} else {
+		unreserve, err = p.reserve(ctx, st)
+		switch {
+		case errors.Is(err, ErrCapacity):
+			res.BriefStop, unreserve = briefStopCapacity, func() {}
+		case err != nil:
+			return res, err
+		}
+	}
+	defer unreserve()
+	if res.BriefStop != "" {
+		return p.replaceInPlace(ctx, st, &spec, &live, res, opts)
+	}
+	return p.startBeside(ctx, st, &spec, &live, res, opts)
+}
+
+// notRunning ends the rollout of a site without a running container.
+func (p *Provisioner) notRunning(ctx context.Context, st *siteState, res RolloutResult, opts RolloutOptions) (RolloutResult, error) {
+	res.Stopped = true
+	if opts.Switched != nil {
+		opts.Switched(ctx, "")
+	}
+	return res, nil
+}
+
+// prepare does what a start of spec needs before its container is made.
+func (p *Provisioner) prepare(ctx context.Context, spec *Spec) error {
+	if err := p.checkCapabilities(spec); err != nil {
+		return startErr(spec.SiteID, "checking capabilities", err)
+	}
+	if err := p.ensureImage(ctx, spec.Image); err != nil {
+		return startErr(spec.SiteID, "pulling image", err)
+	}
+	if spec.DataPath != "" {
+		if err := p.ensureVolume(ctx, spec); err != nil {
+			return startErr(spec.SiteID, "preparing volume", err)
+		}
+	}
+	return nil
+}
+
+// startBeside starts the new container while the live one serves, then
+// switches, drains and retires the live one.
+func (p *Provisioner) startBeside(ctx context.Context, st *siteState, spec *Spec, live *container.InspectResponse, res RolloutResult, opts RolloutOptions) (RolloutResult, error) {
+	c, upstream, err := p.startCandidate(ctx, spec)
+	if err != nil {
+		return res, err
+	}
+	old := p.switchTo(st, &c, upstream)
+	res.ContainerID, res.Upstream = c.ID, upstream
+	if opts.Switched != nil {
+		opts.Switched(ctx, c.ID)
+	}
+	res.Drained, res.DrainTimedOut = p.drain(ctx, st, old, live.ID)
+	p.retire(ctx, spec, live, c.ID)
+	p.log.Info("rolled out site", zap.String("site_id", st.id), zap.String("container_id", c.ID),
+		zap.String("old_container_id", live.ID), zap.Duration("drained", res.Drained), zap.Bool("drain_timed_out", res.DrainTimedOut))
+	return res, nil
+}
+
+// replaceInPlace stops the live container (once what it serves is done;
+// new requests wait for the rollout meanwhile) and starts the new one in
+// its place; if that fails, the live one starts again.
+func (p *Provisioner) replaceInPlace(ctx context.Context, st *siteState, spec *Spec, live *container.InspectResponse, res RolloutResult, opts RolloutOptions) (RolloutResult, error) {
+	old := p.setNotRunning(st)
+	res.Drained, res.DrainTimedOut = p.drain(ctx, st, old, live.ID)
+	if err := p.stopByID(ctx, live.ID); err != nil {
+		p.restore(ctx, st, live)
+		return res, err
+	}
+	c, upstream, err := p.startCandidate(ctx, spec)
+	if err != nil {
+		p.restore(ctx, st, live)
+		return res, err
+	}
+	p.switchTo(st, &c, upstream)
+	res.ContainerID, res.Upstream = c.ID, upstream
+	if opts.Switched != nil {
+		opts.Switched(ctx, c.ID)
+	}
+	p.retire(ctx, spec, live, c.ID)
+	p.log.Info("rolled out site with a brief stop", zap.String("site_id", st.id), zap.String("container_id", c.ID),
+		zap.String("reason", res.BriefStop))
+	return res, nil
+}
+
+// restore starts the live container again after a replacement failed.
+func (p *Provisioner) restore(ctx context.Context, st *siteState, live *container.InspectResponse) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.cfg.StartTimeout)
+	defer cancel()
+	err := p.cli.ContainerStart(ctx, live.ID, container.StartOptions{})
+	var c container.InspectResponse
+	if err == nil {
+		c, err = p.cli.ContainerInspect(ctx, live.ID)
+	}
+	var upstream string
+	if err == nil {
+		spec := adoptedSpec(st.id, &c)
+		if upstream, err = p.upstreamOf(&c, spec.Port); err == nil {
+			err = p.waitReady(ctx, &spec, c.ID, upstream, p.directAddr(&c, spec.Port))
+		}
+	}
+	if err != nil {
+		// The next request starts the site as after any stop.
+		p.log.Error("starting the live container again after a failed rollout", zap.String("site_id", st.id), zap.Error(err))
+		return
+	}
+	p.switchTo(st, &c, upstream)
+}
+
+// startCandidate creates and starts the new container of spec beside the
+// live one and waits until it is ready, within StartTimeout. On failure
+// the candidate is removed, with the networks it alone used, and the
+// error is a *StartError with its last log lines.
+func (p *Provisioner) startCandidate(ctx context.Context, spec *Spec) (container.InspectResponse, string, error) {
+	ctx, cancel := context.WithTimeout(ctx, p.cfg.StartTimeout)
+	defer cancel()
+	unlockNet := p.netLocks.lock(networkKey(spec))
+	c, _, err := p.createNamed(ctx, spec, candidateName(p.cfg.Namespace, spec.SiteID))
+	unlockNet()
+	if err != nil {
+		return c, "", startErr(spec.SiteID, "creating container", err)
+	}
+	fail := func(err error) (container.InspectResponse, string, error) {
+		cleanup, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.cfg.StopTimeout+10*time.Second)
+		defer cancel()
+		se := startErr(spec.SiteID, "starting container", err)
+		if errors.Is(err, context.DeadlineExceeded) {
+			se.Reason = fmt.Sprintf("not ready within %s", p.cfg.StartTimeout)
+		}
+		if se.LogTail == "" {
+			se.LogTail = p.logTail(cleanup, c.ID, 20)
+		}
+		if rerr := p.removeContainer(cleanup, c.ID); rerr != nil {
+			p.log.Error("removing the container of a failed rollout", zap.String("site_id", spec.SiteID), zap.Error(rerr))
+		}
+		if rerr := p.releaseNetworks(cleanup, networkKey(spec)); rerr != nil {
+			p.log.Warn("removing customer networks", zap.String("site_id", spec.SiteID), zap.Error(rerr))
+		}
+		return c, "", se
+	}
+	p.dockerStarts.Add(1)
+	if err := p.cli.ContainerStart(ctx, c.ID, container.StartOptions{}); err != nil {
+		return fail(err)
+	}
+	if c, err = p.cli.ContainerInspect(ctx, c.ID); err != nil {
+		return fail(err)
+	}
+	upstream, err := p.upstreamOf(&c, spec.Port)
+	if err == nil {
+		err = p.waitReady(ctx, spec, c.ID, upstream, p.directAddr(&c, spec.Port))
+	} else if se := p.exitError(ctx, spec.SiteID, c.ID); se != nil {
+		err = se
+	}
+	if err != nil {
+		return fail(err)
+	}
+	return c, upstream, nil
+}
+
+// switchTo makes c the site's container on the hot path and returns the
+// backend it replaced, if any.
+func (p *Provisioner) switchTo(st *siteState, c *container.InspectResponse, upstream string) *backend {
+	old := p.setReady(st, upstream, c.ID)
+	st.mu.Lock()
+	st.version, st.lastStart = labelVersion(c), time.Now()
+	st.mu.Unlock()
+	p.notify(st)
+	return old
+}
+
+// drainPoll is how often a drain looks at the counts, and peerPoll how
+// often it asks about the other nodes (they report once a second).
+const (
+	drainPoll = 10 * time.Millisecond
+	peerPoll  = 250 * time.Millisecond
+)
+
+// drain waits until nothing this node sent to old (and nothing that began
+// during a cold start) is in flight, and no other node uses containerID,
+// DrainTimeout at most; it returns how long it waited and whether it gave
+// up. A failing question to the other nodes counts as their using it.
+func (p *Provisioner) drain(ctx context.Context, st *siteState, old *backend, containerID string) (time.Duration, bool) {
+	began := time.Now()
+	deadline := time.NewTimer(p.cfg.DrainTimeout)
+	defer deadline.Stop()
+	tick := time.NewTicker(drainPoll)
+	defer tick.Stop()
+	peersBusy := p.cfg.PeersUse != nil
+	var asked time.Time
+	for {
+		if peersBusy && time.Since(asked) >= peerPoll {
+			asked = time.Now()
+			busy, err := p.cfg.PeersUse(ctx, st.id, containerID)
+			if err != nil {
+				p.log.Debug("asking whether other nodes use a container", zap.String("site_id", st.id), zap.Error(err))
+			}
+			peersBusy = busy || err != nil
+		}
+		localBusy := (old != nil && old.inflight.Load() > 0) || st.unbound.Load() > 0
+		if !localBusy && !peersBusy {
+			return time.Since(began), false
+		}
+		select {
+		case <-ctx.Done():
+			return time.Since(began), true
+		case <-deadline.C:
+			p.log.Warn("old container still busy after the drain timeout; stopping it", zap.String("site_id", st.id),
+				zap.String("container_id", containerID), zap.Duration("drain_timeout", p.cfg.DrainTimeout))
+			return time.Since(began), true
+		case <-tick.C:
+		}
+	}
+}
+
+// retire stops and removes the old container, gives the new one the
+// site's container name, and removes the networks of the site's former
+// customer if it was their last container. It runs to its end even when
+// the caller gave up: a rollout is not left half done.
+func (p *Provisioner) retire(ctx context.Context, spec *Spec, old *container.InspectResponse, newID string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.cfg.StopTimeout+30*time.Second)
+	defer cancel()
+	if err := p.stopByID(ctx, old.ID); err != nil {
+		p.log.Warn("stopping the old container", zap.String("site_id", spec.SiteID), zap.Error(err))
+	}
+	if err := p.removeContainer(ctx, old.ID); err != nil {
+		p.log.Error("removing the old container", zap.String("site_id", spec.SiteID), zap.Error(err))
+		return
+	}
+	if err := p.cli.ContainerRename(ctx, newID, containerName(p.cfg.Namespace, spec.SiteID)); err != nil {
+		p.log.Error("renaming the new container", zap.String("site_id", spec.SiteID), zap.Error(err))
+	}
+	if key := old.Config.Labels[LabelCustomer]; key != "" && key != networkKey(spec) {
+		if err := p.releaseNetworks(ctx, key); err != nil {
+			p.log.Warn("removing networks of the site's former customer", zap.String("site_id", spec.SiteID), zap.Error(err))
+		}
+	}
+}
+
+// stopByID stops a container (SIGTERM, SIGKILL after StopTimeout); a
+// missing one counts as stopped.
+func (p *Provisioner) stopByID(ctx context.Context, id string) error {
+	timeout := int(p.cfg.StopTimeout.Round(time.Second) / time.Second)
+	if err := p.cli.ContainerStop(ctx, id, container.StopOptions{Timeout: &timeout}); err != nil && !isNotFound(err) {
+		return fmt.Errorf("stopping container %s: %w", id, err)
+	}
+	return nil
+}
