@@ -196,6 +196,10 @@ type Config struct {
 	IdleTimeout time.Duration
 	// StopTimeout is the grace period between SIGTERM and SIGKILL. Default 10s.
 	StopTimeout time.Duration
+	// DialTimeout bounds a readiness probe's dial to a container's own
+	// address; a reachable bridge answers (or refuses) in well under a
+	// millisecond. Default 500ms.
+	DialTimeout time.Duration
 	// DrainTimeout bounds how long a rollout waits, once the new
 	// container serves, for the requests and upgraded connections still
 	// on the old one to end before it stops it. Default 30s.
@@ -302,6 +306,9 @@ func New(cfg Config) (*Provisioner, error) {
 	}
 	if cfg.StopTimeout <= 0 {
 		cfg.StopTimeout = 10 * time.Second
+	}
+	if cfg.DialTimeout <= 0 {
+		cfg.DialTimeout = defaultDialTimeout
 	}
 	if cfg.DrainTimeout <= 0 {
 		cfg.DrainTimeout = DefaultDrainTimeout

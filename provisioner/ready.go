@@ -32,9 +32,8 @@ const (
 	// it.
 	proxyProbeWindow = 50 * time.Millisecond
 
-	// directProbeTimeout bounds a dial to a container's own address; a
-	// reachable bridge answers (or refuses) in well under a millisecond.
-	directProbeTimeout = 500 * time.Millisecond
+	// defaultDialTimeout is Config.DialTimeout's default.
+	defaultDialTimeout = 500 * time.Millisecond
 )
 
 // Whether this process can reach container addresses on Docker's bridge
@@ -165,7 +164,7 @@ func (p *Provisioner) probe(ctx context.Context, spec *Spec, upstream, direct st
 func (p *Provisioner) tcpReady(ctx context.Context, upstream, direct string) error {
 	dialsContainer := upstream == direct
 	if direct != "" && (dialsContainer || p.direct.Load() != directUnreachable) {
-		d := net.Dialer{Timeout: directProbeTimeout}
+		d := net.Dialer{Timeout: p.cfg.DialTimeout}
 		conn, err := d.DialContext(ctx, "tcp", direct)
 		switch {
 		case err == nil:
