@@ -209,6 +209,12 @@ type Config struct {
 	// synchronously from the provisioner's goroutines and must not block:
 	// queue the value and persist in batches.
 	OnChange func(SiteRuntime)
+	// OnColdStart, if set, is called after each start requests waited
+	// for (Ensure): took is from the start's first request until the site
+	// was ready or the start failed (ok false). A start that found the
+	// container running (another node started it) is none. It is called
+	// synchronously and must not block.
+	OnColdStart func(siteID string, took time.Duration, ok bool)
 }
 
 // Provisioner manages the containers of one namespace. Create it with New,
