@@ -29,9 +29,9 @@ func TestMigrateFresh(t *testing.T) {
 		t.Fatal(err)
 	}
 	// plans customers templates sites domains site_runtime api_keys billing_events audit_log
-	// schema_version platform_settings nodes site_activity
-	if tables != 13 {
-		t.Fatalf("schema has %d tables, want 13", tables)
+	// schema_version platform_settings nodes site_activity site_figures platform_figures
+	if tables != 15 {
+		t.Fatalf("schema has %d tables, want 15", tables)
 	}
 }
 
