@@ -145,6 +145,7 @@ func (a *API) register() {
 	a.handle("POST", "/sites/{id}/redeploy", a.siteAction("redeploy"))
 	a.handle("GET", "/sites/{id}/status", a.siteStatus)
 	a.handle("GET", "/sites/{id}/logs", a.siteLogs)
+	a.handle("GET", "/sites/{id}/figures", a.siteFigures)
 	a.handle("GET", "/sites/{id}/domains", a.listSiteDomains)
 	a.handle("POST", "/sites/{id}/domains", a.createSiteDomain)
 
@@ -156,6 +157,8 @@ func (a *API) register() {
 	a.handle("POST", "/domains/{id}/verify", a.verifyDomain)
 
 	a.handle("GET", "/audit", a.listAudit)
+
+	a.handle("GET", "/figures", a.platformFigures)
 
 	// The Stripe webhook authenticates by Stripe's signature, not an API
 	// key, so ServeHTTP matches it before authentication.

@@ -39,7 +39,10 @@ type (
 	}
 )
 
-var pageParams = []string{"limit", "after"}
+var (
+	pageParams       = []string{"limit", "after"}
+	figureParamNames = []string{"window", "step"}
+)
 
 var operations = []operation{
 	{method: "GET", path: "/", summary: "An index of the API: its resources and this document", status: 200, resp: Index{}},
@@ -77,6 +80,7 @@ var operations = []operation{
 	{method: "POST", path: "/sites/{id}/redeploy", summary: "Recreate the site's container from its current template, keeping its volume", status: 200, resp: RuntimeStatus{}},
 	{method: "GET", path: "/sites/{id}/status", summary: "The site's container state", status: 200, resp: RuntimeStatus{}},
 	{method: "GET", path: "/sites/{id}/logs", summary: "The container's output: the last tail lines (default 100, or all); follow=true streams", query: []string{"tail", "follow"}, status: 200, text: true},
+	{method: "GET", path: "/sites/{id}/figures", summary: "The site's figures over the last window (default 24h, at most 30d) in steps of whole minutes (default: about 100 steps; at most 1500): requests, 5xx errors, p50/p95 latency, cold starts and their mean duration, container CPU and memory", query: figureParamNames, status: 200, resp: SiteFigures{}},
 	{method: "GET", path: "/sites/{id}/domains", summary: "List the site's custom domains", query: pageParams, status: 200, resp: domainList{}},
 	{method: "POST", path: "/sites/{id}/domains", summary: "Add a custom domain to the site (unverified)", body: DomainInput{}, status: 201, resp: Domain{}},
 
@@ -88,6 +92,8 @@ var operations = []operation{
 	{method: "POST", path: "/domains/{id}/verify", summary: "Check the domain's DNS (TXT token, CNAME or A/AAAA) and mark it verified when it passes", status: 200, resp: VerifyResult{}},
 
 	{method: "GET", path: "/audit", summary: "The audit log, newest first", query: []string{"entity", "entity_id", "before", "limit"}, status: 200, resp: auditList{}},
+
+	{method: "GET", path: "/figures", summary: "The platform's figures over the last window, in steps as for a site's: running containers, cold starts, failed starts", query: figureParamNames, status: 200, resp: PlatformFigures{}},
 }
 
 var (
@@ -110,7 +116,7 @@ type Index struct {
 
 func (a *API) index(w http.ResponseWriter, r *http.Request) error {
 	res := map[string]string{}
-	for _, name := range []string{"customers", "plans", "templates", "sites", "domains", "audit"} {
+	for _, name := range []string{"customers", "plans", "templates", "sites", "domains", "audit", "figures"} {
 		res[name] = Prefix + "/" + name
 	}
 	writeJSON(w, http.StatusOK, Index{OpenAPI: Prefix + "/openapi.json", Resources: res})
@@ -243,6 +249,12 @@ func queryParamSchema(path, name string) map[string]any {
 		return map[string]any{"type": "string", "format": "uuid"}
 	case "entity":
 		return map[string]any{"type": "string", "enum": tenants.AuditEntities}
+	case "window":
+		return map[string]any{"type": "string", "default": "24h", "example": "7d",
+			"description": "how far back: a duration (90m, 24h) or whole days (7d), at most 30d"}
+	case "step":
+		return map[string]any{"type": "string", "example": "1h",
+			"description": fmt.Sprintf("the length of a step, whole minutes (1m, 15m, 1h, 1d); default: the shortest of 1m, 2m, 5m, 10m, 15m, 30m, 1h, 2h, 3h, 6h, 12h, 1d cutting the window into at most 100 steps; at most %d steps", manage.MaxFiguresPoints)}
 	case "status":
 		if path == "/customers" {
 			return map[string]any{"type": "string", "enum": tenants.CustomerStatuses}
