@@ -71,6 +71,7 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 //		start_timeout <duration>
 //		max_running   <n>
 //		skip_migrations
+//		metrics       platform|per_site
 //		stripe {
 //			secret_key     <key>
 //			webhook_secret <secret>
@@ -170,6 +171,13 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 			if err := a.Stripe.unmarshalCaddyfile(d); err != nil {
 				return err
+			}
+		case "metrics":
+			if err := oneArg(d, &a.Metrics); err != nil {
+				return err
+			}
+			if a.Metrics != MetricsPlatform && a.Metrics != MetricsPerSite {
+				return d.Errf("metrics: %q is neither %s nor %s", a.Metrics, MetricsPlatform, MetricsPerSite)
 			}
 		case "skip_migrations":
 			if d.NextArg() {

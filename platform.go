@@ -17,6 +17,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/agistaffers/caddy-multitenant/billing"
+	"github.com/agistaffers/caddy-multitenant/figures"
 	"github.com/agistaffers/caddy-multitenant/internal/pgpool"
 	"github.com/agistaffers/caddy-multitenant/manage"
 	"github.com/agistaffers/caddy-multitenant/provisioner"
@@ -42,6 +43,7 @@ type platform struct {
 	store      *tenants.Store
 	resolver   *tenants.Resolver
 	prov       *provisioner.Provisioner
+	figures    *figures.Recorder
 	runtime    *siteRuntime     // the admin service's view of prov
 	sites      *manage.Service  // billing's admin service (tenant_admin makes its own)
 	billing    *billing.Service // nil without Stripe
@@ -120,6 +122,7 @@ func newPlatform(a *App) (_ *platform, err error) {
 		pool:     pool,
 		policy:   a.sitePolicy(),
 		store:    tenants.NewStore(pool, a.storeOptions()),
+		figures:  figures.NewRecorder(),
 		logger:   a.logger,
 		runtimes: make(chan provisioner.SiteRuntime, 4096),
 	}
@@ -130,12 +133,14 @@ func newPlatform(a *App) (_ *platform, err error) {
 		Logger:     a.logger.Named("resolver"),
 	})
 	p.collectors.add(newResolverCollector(p.resolver))
+	p.collectors.add(newFiguresCollector(p.figures, a.Metrics == MetricsPerSite))
 	cfg := a.provisionerConfig(pool, a.logger.Named("provisioner"))
 	cfg.IdleTimeout = time.Duration(a.IdleTimeout)
 	cfg.MaxRunning = a.MaxRunning
 	cfg.Metrics = &p.collectors
 	cfg.OnChange = p.queueRuntime
 	cfg.Refresh = p.refreshSpec
+	cfg.OnColdStart = p.figures.ColdStart
 	prov, err := provisioner.New(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("setting up provisioner: %w", err)
@@ -183,8 +188,8 @@ func (a *App) provisionerConfig(pool *pgxpool.Pool, logger *zap.Logger) provisio
 
 // start runs the platform's background work, once however many configs
 // share it: migrations, the change listener, container adoption and the
-// idle reaper, the runtime flusher, the activity shared with other nodes
-// and, with Stripe, billing's grace-period loop.
+// idle reaper, the runtime flusher, the activity shared with other nodes,
+// the figures' roll-up and, with Stripe, billing's grace-period loop.
 func (p *platform) start() error {
 	p.startOnce.Do(func() { p.startErr = p.doStart() })
 	return p.startErr
@@ -237,6 +242,11 @@ func (p *platform) doStart() error {
 	go func() {
 		defer p.wg.Done()
 		p.shareActivity(runCtx)
+	}()
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		p.keepFigures(runCtx)
 	}()
 	if p.billing != nil {
 		p.wg.Add(1)
