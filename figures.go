@@ -103,15 +103,13 @@ func (p *platform) saveFigures(ctx context.Context, failing *bool) {
 func toStoreMinutes(ms []figures.Minute) []tenants.SiteMinute {
 	out := make([]tenants.SiteMinute, len(ms))
 	for i, m := range ms {
-		out[i] = tenants.SiteMinute{
-			SiteID:      m.SiteID,
-			At:          m.At,
+		out[i] = tenants.SiteMinute{SiteID: m.SiteID, At: m.At, SiteBucket: tenants.SiteBucket{
 			Requests:    int64(m.Latency.Count()),
 			Errors:      int64(m.Errors),
 			Latency:     m.Latency.Counts(),
 			ColdStarts:  int64(m.ColdStarts),
 			ColdStartMs: float64(m.ColdStartTime) / float64(time.Millisecond),
-		}
+		}}
 		if c := m.Container; c != nil {
 			memory := int64(c.MemoryBytes)
 			out[i].MemoryBytes = &memory
@@ -127,9 +125,10 @@ func toStoreMinutes(ms []figures.Minute) []tenants.SiteMinute {
 func toStorePlatformMinutes(ms []figures.PlatformMinute) []tenants.PlatformMinute {
 	out := make([]tenants.PlatformMinute, len(ms))
 	for i, m := range ms {
-		out[i] = tenants.PlatformMinute{At: m.At, ColdStarts: int64(m.ColdStarts), Failures: int64(m.Failures)}
+		out[i] = tenants.PlatformMinute{At: m.At,
+			PlatformBucket: tenants.PlatformBucket{ColdStarts: int64(m.ColdStarts), Failures: int64(m.Failures)}}
 		if m.Running >= 0 {
-			running := m.Running
+			running := int64(m.Running)
 			out[i].Running = &running
 		}
 	}

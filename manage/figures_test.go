@@ -73,12 +73,12 @@ func TestSiteFigures(t *testing.T) {
 	fast[2], slow[figures.Buckets-3] = 90, 10
 	mem := int64(32 << 20)
 	for node, m := range map[string]tenants.SiteMinute{
-		"a": {SiteID: site.ID, At: minute, Requests: 90, Latency: fast.Counts(), ColdStarts: 1, ColdStartMs: 700, MemoryBytes: &mem},
-		"b": {SiteID: site.ID, At: minute, Requests: 10, Errors: 4, Latency: slow.Counts(), ColdStarts: 1, ColdStartMs: 300},
+		"a": {SiteID: site.ID, At: minute, SiteBucket: tenants.SiteBucket{Requests: 90, Latency: fast.Counts(), ColdStarts: 1, ColdStartMs: 700, MemoryBytes: &mem}},
+		"b": {SiteID: site.ID, At: minute, SiteBucket: tenants.SiteBucket{Requests: 10, Errors: 4, Latency: slow.Counts(), ColdStarts: 1, ColdStartMs: 300}},
 	} {
-		one := 1
+		one := int64(1)
 		if _, err := s.store.SaveFigures(ctx, node, tenants.FiguresBatch{Sites: []tenants.SiteMinute{m},
-			Platform: []tenants.PlatformMinute{{At: minute, Running: &one, ColdStarts: 1}}}); err != nil {
+			Platform: []tenants.PlatformMinute{{At: minute, PlatformBucket: tenants.PlatformBucket{Running: &one, ColdStarts: 1}}}}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -7,11 +7,10 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// SiteMinute is what one node saw of a site in one minute.
-type SiteMinute struct {
-	SiteID string
-	// At is the minute's start.
-	At               time.Time
+// SiteBucket is what a site did in a span of time: one node's minute
+// (SiteMinute), or a step of a window with every node's added up
+// (SiteFigures).
+type SiteBucket struct {
 	Requests, Errors int64
 	// Latency counts the requests per bucket of a fixed latency
 	// histogram (the same buckets for every node and minute, so that
@@ -22,20 +21,38 @@ type SiteMinute struct {
 	ColdStarts  int64
 	ColdStartMs float64
 	// CPUPercent (of one CPU) and MemoryBytes are the container's as
-	// sampled at the minute's end; nil when it was not.
+	// sampled at a minute's end; over a step, CPU the mean and memory the
+	// highest of its sampled minutes (of a minute sampled by several
+	// nodes on one engine, the highest node's). nil when none was.
 	CPUPercent  *float64
 	MemoryBytes *int64
+}
+
+// SiteMinute is what one node saw of a site in one minute.
+type SiteMinute struct {
+	SiteID string
+	// At is the minute's start.
+	At time.Time
+	SiteBucket
+}
+
+// PlatformBucket is what the platform did in a span of time: one node's
+// minute (PlatformMinute), or a step of a window with every node's added
+// up (PlatformFigures).
+type PlatformBucket struct {
+	// ColdStarts and Failures are the container starts requests waited
+	// for that succeeded and that failed.
+	ColdStarts, Failures int64
+	// Running is the number of site containers running at a minute's end;
+	// over a step, the most. Nodes share one engine, so of several nodes
+	// the highest. nil when no node asked the engine.
+	Running *int64
 }
 
 // PlatformMinute is what one node saw of the platform in one minute.
 type PlatformMinute struct {
 	At time.Time
-	// Running is the number of site containers running at the minute's
-	// end; nil when the engine was not asked.
-	Running *int
-	// ColdStarts and Failures are the container starts that succeeded
-	// and failed.
-	ColdStarts, Failures int64
+	PlatformBucket
 }
 
 // FiguresBatch is one node's roll-up.
@@ -125,33 +142,6 @@ func nonNilCounts(c []int64) []int64 {
 		return []int64{}
 	}
 	return c
-}
-
-// SiteBucket is a site's figures in one step of a window, every node's
-// added up.
-type SiteBucket struct {
-	Requests, Errors int64
-	// Latency counts the requests per latency bucket.
-	Latency []int64
-	// ColdStarts are the cold starts, ColdStartMs their durations added
-	// up.
-	ColdStarts  int64
-	ColdStartMs float64
-	// CPUPercent is the mean, MemoryBytes the highest of the step's
-	// sampled minutes; in a minute sampled by several nodes (one engine),
-	// the highest node's. nil when no minute was sampled.
-	CPUPercent  *float64
-	MemoryBytes *int64
-}
-
-// PlatformBucket is the platform's figures in one step of a window, every
-// node's added up.
-type PlatformBucket struct {
-	ColdStarts, Failures int64
-	// Running is the most containers running at a minute's end in the
-	// step; nodes share one engine, so of several nodes the highest. nil
-	// when no node asked the engine.
-	Running *int64
 }
 
 // The step of a row: which of the window's steps, counted from $2 in

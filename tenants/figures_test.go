@@ -32,24 +32,25 @@ func TestFiguresAcrossNodes(t *testing.T) {
 	}
 	gone := save("a", FiguresBatch{
 		Sites: []SiteMinute{
-			{SiteID: site.ID, At: m0, Requests: 10, Errors: 2, Latency: []int64{5, 3, 2}, ColdStarts: 1, ColdStartMs: 500,
-				CPUPercent: ptr(10.0), MemoryBytes: ptr(int64(100))},
-			{SiteID: site.ID, At: m1, Requests: 4, Latency: []int64{0, 0, 0, 4}, CPUPercent: ptr(50.0), MemoryBytes: ptr(int64(50))},
-			{SiteID: deleted, At: m0, Requests: 1, Latency: []int64{1}},
-			{SiteID: "not-an-id", At: m0, Requests: 1},
+			{SiteID: site.ID, At: m0, SiteBucket: SiteBucket{Requests: 10, Errors: 2, Latency: []int64{5, 3, 2}, ColdStarts: 1, ColdStartMs: 500,
+				CPUPercent: ptr(10.0), MemoryBytes: ptr(int64(100))}},
+			{SiteID: site.ID, At: m1, SiteBucket: SiteBucket{Requests: 4, Latency: []int64{0, 0, 0, 4}, CPUPercent: ptr(50.0), MemoryBytes: ptr(int64(50))}},
+			{SiteID: deleted, At: m0, SiteBucket: SiteBucket{Requests: 1, Latency: []int64{1}}},
+			{SiteID: "not-an-id", At: m0, SiteBucket: SiteBucket{Requests: 1}},
 		},
-		Platform: []PlatformMinute{{At: m0, Running: ptr(2), ColdStarts: 1}, {At: m1}},
+		Platform: []PlatformMinute{{At: m0, PlatformBucket: PlatformBucket{Running: ptr(int64(2)), ColdStarts: 1}}, {At: m1}},
 		Known:    []string{site.ID, deleted},
 	})
 	if !slices.Equal(gone, []string{deleted}) {
 		t.Fatalf("gone: %v, want the deleted site", gone)
 	}
 	save("b", FiguresBatch{
-		Sites:    []SiteMinute{{SiteID: site.ID, At: m0, Requests: 6, Errors: 1, Latency: []int64{1, 0, 0, 0, 5}, CPUPercent: ptr(30.0), MemoryBytes: ptr(int64(300))}},
-		Platform: []PlatformMinute{{At: m0, Running: ptr(3), Failures: 1}},
+		Sites: []SiteMinute{{SiteID: site.ID, At: m0, SiteBucket: SiteBucket{Requests: 6, Errors: 1, Latency: []int64{1, 0, 0, 0, 5},
+			CPUPercent: ptr(30.0), MemoryBytes: ptr(int64(300))}}},
+		Platform: []PlatformMinute{{At: m0, PlatformBucket: PlatformBucket{Running: ptr(int64(3)), Failures: 1}}},
 	})
 	// Node a's retry of part of minute 0 (a roll-up that straddled it).
-	save("a", FiguresBatch{Sites: []SiteMinute{{SiteID: site.ID, At: m0, Requests: 1, Latency: []int64{1}}}})
+	save("a", FiguresBatch{Sites: []SiteMinute{{SiteID: site.ID, At: m0, SiteBucket: SiteBucket{Requests: 1, Latency: []int64{1}}}}})
 
 	byMinute, err := s.SiteFigures(ctx, site.ID, m0, time.Minute, 3)
 	if err != nil {
