@@ -406,6 +406,11 @@ var required = map[string][]string{
 	"RuntimeStatus": {"site_id", "state", "source"},
 	"Site":          {"id", "customer_id", "subdomain", "template_id", "status", "state"},
 	"Customer":      {"id", "email", "name", "status"},
+	"SiteFigures": {"site_id", "since", "step", "requests", "errors", "latency_p50", "latency_p95",
+		"cold_starts", "cold_start_ms", "cpu", "memory"},
+	"PlatformFigures": {"since", "step", "running", "cold_starts", "failures"},
+	"Series":          {"name", "unit", "points"},
+	"Point":           {"at", "value"},
 }
 
 // runtimeStates are the states of a site's container as the API shows
@@ -423,6 +428,8 @@ func answerField(schemaName, member string, prop map[string]any) {
 		prop["enum"] = tenants.SiteStatuses
 	case member == "source" && schemaName == "RuntimeStatus":
 		prop["enum"] = []string{"live", "recorded"}
+	case member == "step" && strings.HasSuffix(schemaName, "Figures"):
+		prop["description"] = "the length of a step, in nanoseconds"
 	}
 }
 
