@@ -2,6 +2,7 @@ package multitenant
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"go.uber.org/zap"
@@ -29,17 +30,19 @@ const (
 func (p *platform) keepFigures(ctx context.Context) {
 	var prev map[string]provisioner.ContainerStats
 	failing := false
+	defer func() {
+		// Bounded, so that a clean shutdown records the minute so far.
+		final, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		p.saveFigures(final, &failing)
+	}()
 	for {
 		next := time.Now().Truncate(time.Minute).Add(time.Minute)
 		timer := time.NewTimer(time.Until(next))
 		select {
 		case <-ctx.Done():
 			timer.Stop()
-			// Bounded, so that a clean shutdown records the minute so far.
 			p.figures.Roll(time.Now().Truncate(time.Minute), nil, -1)
-			final, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			p.saveFigures(final, &failing)
-			cancel()
 			return
 		case <-timer.C:
 		}
@@ -47,6 +50,9 @@ func (p *platform) keepFigures(ctx context.Context) {
 		prev = latest
 		if dropped := p.figures.Roll(next.Add(-time.Minute), samples, running); dropped > 0 {
 			p.logger.Warn("dropped unsaved figures: the database was away too long", zap.Int("minutes", dropped))
+		}
+		if ctx.Err() != nil {
+			return
 		}
 		saveCtx, cancel := context.WithTimeout(ctx, figuresSaveTimeout)
 		p.saveFigures(saveCtx, &failing)
@@ -65,7 +71,9 @@ func (p *platform) sampleContainers(ctx context.Context, prev map[string]provisi
 	defer cancel()
 	running, stats, err := p.prov.SampleStats(ctx, statsConcurrency)
 	if err != nil {
-		p.logger.Warn("reading container stats", zap.Error(err))
+		if !errors.Is(ctx.Err(), context.Canceled) { // not the shutdown
+			p.logger.Warn("reading container stats", zap.Error(err))
+		}
 		return nil, -1, prev
 	}
 	samples := make(map[string]figures.Sample, len(stats))
