@@ -72,6 +72,7 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 //		drain_timeout <duration>
 //		max_running   <n>
 //		skip_migrations
+//		metrics       platform|per_site
 //		stripe {
 //			secret_key     <key>
 //			webhook_secret <secret>
@@ -216,6 +217,13 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 			if err := a.Alerts.unmarshalCaddyfile(d); err != nil {
 				return err
+			}
+		case "metrics":
+			if err := oneArg(d, &a.Metrics); err != nil {
+				return err
+			}
+			if a.Metrics != MetricsPlatform && a.Metrics != MetricsPerSite {
+				return d.Errf("metrics: %q is neither %s nor %s", a.Metrics, MetricsPlatform, MetricsPerSite)
 			}
 		case "skip_migrations":
 			if d.NextArg() {

@@ -35,6 +35,7 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 		start_timeout 1m30s
 		max_running   40
 		skip_migrations
+		metrics       per_site
 	}`
 	var app App
 	if err := app.UnmarshalCaddyfile(caddyfile.NewTestDispenser(input)); err != nil {
@@ -50,7 +51,7 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 		Egress:            &egress,
 		AllowCapabilities: []string{"SYS_PTRACE", "NET_ADMIN", "CAP_SYS_NICE"},
 		IdleTimeout:       caddy.Duration(15 * time.Minute), StartTimeout: caddy.Duration(90 * time.Second),
-		MaxRunning: 40, SkipMigrations: true,
+		MaxRunning: 40, SkipMigrations: true, Metrics: MetricsPerSite,
 	}
 	got, _ := json.Marshal(app)
 	exp, _ := json.Marshal(want)
@@ -72,6 +73,7 @@ func TestUnmarshalCaddyfileErrors(t *testing.T) {
 		"tenants {\nmax_running many\n}":                      `max_running: "many" is not a non-negative integer`,
 		"tenants {\nmax_running -1\n}":                        `max_running: "-1" is not a non-negative integer`,
 		"tenants {\nskip_migrations yes\n}":                   "wrong argument count",
+		"tenants {\nmetrics all\n}":                           `metrics: "all" is neither platform nor per_site`,
 		"tenants {\ndocker {\nhots unix:///x\n}\n}":           `unrecognized docker option "hots"`,
 		"tenants {\ndocker {\npublish_ip\n}\n}":               "publish_ip: expected one argument",
 		"tenants {\n docker extra {\n network n\n }\n }":      "wrong argument count",

@@ -86,7 +86,8 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 }
 
 // ServeHTTP routes the request to its site.
-func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) (err error) {
+	began := time.Now()
 	p := h.platform
 	route, err := p.resolver.Resolve(r.Context(), r.Host)
 	switch {
@@ -133,6 +134,20 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		return h.pages.serve(w, r, pageStarting, http.StatusServiceUnavailable, 2)
 	}
 
+	// The site's figures count every answer from here on, whoever gives
+	// it (the site, the proxy, a page of ours while it starts), by the
+	// status the client got; the readiness polling of the starting page
+	// above is not the site's.
+	upgrade := isUpgrade(r)
+	sw := takeStatusWriter(w, upgrade)
+	w = sw
+	defer func() {
+		p.figures.Site(route.SiteID).Observe(sw.statusOf(err), sw.took(began))
+		if !upgrade {
+			sw.release()
+		}
+	}()
+
 	upstream, running := p.prov.Upstream(route.SiteID)
 	if !running {
 		var handled bool
@@ -144,7 +159,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	caddyhttp.SetVar(r.Context(), upstreamVar, upstream)
 	caddyhttp.SetVar(r.Context(), routeVar, route)
 
-	if isUpgrade(r) {
+	if upgrade {
 		endUpgraded := p.prov.BeginUpgraded(route.SiteID)
 		defer endUpgraded()
 	}

@@ -6,6 +6,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
+	"github.com/agistaffers/caddy-multitenant/figures"
 	"github.com/agistaffers/caddy-multitenant/tenants"
 )
 
@@ -51,6 +52,89 @@ func (c *resolverCollector) Collect(ch chan<- prometheus.Metric) {
 		connected = 1
 	}
 	ch <- prometheus.MustNewConstMetric(c.connected, prometheus.GaugeValue, connected)
+}
+
+// figuresCollector exports the figures of the platform's requests, and
+// with perSite each site's. It reads the recorder at scrape time, so the
+// hot path pays only for the recorder's atomics.
+type figuresCollector struct {
+	recorder *figures.Recorder
+	perSite  bool
+	bounds   []float64 // the latency buckets' upper bounds, in seconds
+
+	requests, errors, latency                                           *prometheus.Desc
+	siteRequests, siteErrors, siteLatency, siteStarts, siteCPU, siteMem *prometheus.Desc
+}
+
+func newFiguresCollector(r *figures.Recorder, perSite bool) *figuresCollector {
+	desc := func(name, help string, labels ...string) *prometheus.Desc {
+		return prometheus.NewDesc("caddy_tenants_"+name, help, labels, nil)
+	}
+	c := &figuresCollector{
+		recorder: r,
+		perSite:  perSite,
+		requests: desc("requests_total", "Answers to requests for sites, the platform's pages included."),
+		errors:   desc("request_errors_total", "Answers to requests for sites with a 5xx status."),
+		latency:  desc("request_duration_seconds", "How long answers to requests for sites took."),
+
+		siteRequests: desc("site_requests_total", "Answers to requests for the site.", "site_id"),
+		siteErrors:   desc("site_request_errors_total", "Answers to requests for the site with a 5xx status.", "site_id"),
+		siteLatency:  desc("site_request_duration_seconds", "How long answers to requests for the site took.", "site_id"),
+		siteStarts:   desc("site_cold_starts_total", "Starts of the site's container that requests waited for.", "site_id"),
+		siteCPU:      desc("site_cpu_percent", "CPU the site's container used in the last minute, in percent of one CPU.", "site_id"),
+		siteMem:      desc("site_memory_bytes", "Memory the site's container uses, page cache left out, sampled once a minute.", "site_id"),
+	}
+	for _, b := range figures.Bounds() {
+		c.bounds = append(c.bounds, b.Seconds())
+	}
+	return c
+}
+
+func (c *figuresCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.requests
+	ch <- c.errors
+	ch <- c.latency
+	if c.perSite {
+		for _, d := range []*prometheus.Desc{c.siteRequests, c.siteErrors, c.siteLatency, c.siteStarts, c.siteCPU, c.siteMem} {
+			ch <- d
+		}
+	}
+}
+
+func (c *figuresCollector) Collect(ch chan<- prometheus.Metric) {
+	t := c.recorder.Totals()
+	ch <- prometheus.MustNewConstMetric(c.requests, prometheus.CounterValue, float64(t.Latency.Count()))
+	ch <- prometheus.MustNewConstMetric(c.errors, prometheus.CounterValue, float64(t.Errors))
+	ch <- c.histogram(c.latency, &t)
+	if !c.perSite {
+		return
+	}
+	for _, s := range c.recorder.Sites() {
+		id := s.ID()
+		t := s.Totals()
+		ch <- prometheus.MustNewConstMetric(c.siteRequests, prometheus.CounterValue, float64(t.Latency.Count()), id)
+		ch <- prometheus.MustNewConstMetric(c.siteErrors, prometheus.CounterValue, float64(t.Errors), id)
+		ch <- c.histogram(c.siteLatency, &t, id)
+		ch <- prometheus.MustNewConstMetric(c.siteStarts, prometheus.CounterValue, float64(t.ColdStarts), id)
+		if sample, ok := s.Sample(); ok {
+			ch <- prometheus.MustNewConstMetric(c.siteMem, prometheus.GaugeValue, float64(sample.MemoryBytes), id)
+			if sample.HasCPU {
+				ch <- prometheus.MustNewConstMetric(c.siteCPU, prometheus.GaugeValue, sample.CPUPercent, id)
+			}
+		}
+	}
+}
+
+// histogram turns the recorder's latency buckets into Prometheus's
+// cumulative ones.
+func (c *figuresCollector) histogram(d *prometheus.Desc, t *figures.Totals, labels ...string) prometheus.Metric {
+	buckets := make(map[float64]uint64, len(c.bounds))
+	var cumulative uint64
+	for i, upper := range c.bounds {
+		cumulative += t.Latency[i]
+		buckets[upper] = cumulative
+	}
+	return prometheus.MustNewConstHistogram(d, t.Latency.Count(), t.LatencySum.Seconds(), buckets, labels...)
 }
 
 // collectorSet is a prometheus.Registerer that only remembers collectors,

@@ -34,6 +34,10 @@ const (
 	DefaultDrainTimeout = provisioner.DefaultDrainTimeout
 	DefaultPublishIP    = "127.0.0.1"
 
+	// Values of the metrics setting.
+	MetricsPlatform = "platform"
+	MetricsPerSite  = "per_site"
+
 	// Container limits of a site whose template and plan set none.
 	DefaultMemoryBytes = 512 << 20
 	DefaultNanoCPUs    = 1_000_000_000
@@ -70,6 +74,7 @@ const (
 //			drain_timeout   30s
 //			max_running     40
 //			skip_migrations
+//			metrics         per_site
 //			stripe {
 //				secret_key     {env.STRIPE_SECRET_KEY}
 //				webhook_secret {env.STRIPE_WEBHOOK_SECRET}
@@ -154,6 +159,16 @@ type App struct {
 	// with `caddy tenants migrate` instead. Default: false (migrate at
 	// start).
 	SkipMigrations bool `json:"skip_migrations,omitempty"`
+
+	// Metrics chooses the Prometheus series the app adds to Caddy's
+	// metrics: "platform", the platform's own (requests, 5xx errors and
+	// latency of every site together, cold starts, running containers,
+	// the resolver's cache), or "per_site", also each site's, labelled
+	// site_id (requests, errors, a latency histogram, cold starts, CPU and
+	// memory: about 36 series a site, so mind the cardinality with many
+	// sites). The figures the admin API serves are kept either way.
+	// Default: platform.
+	Metrics string `json:"metrics,omitempty"`
 
 	// Stripe turns on billing: Stripe customers, Checkout and billing
 	// portal sessions, and the webhook that suspends and resumes customers
@@ -300,6 +315,9 @@ func (a *App) expand() error {
 	if a.Alerts != nil {
 		a.Alerts.expand()
 	}
+	if a.Metrics == "" {
+		a.Metrics = MetricsPlatform
+	}
 	return nil
 }
 
@@ -343,6 +361,9 @@ func (a *App) validate() error {
 	}
 	if a.MaxRunning < 0 {
 		return fmt.Errorf("max_running: must not be negative, got %d", a.MaxRunning)
+	}
+	if a.Metrics != "" && a.Metrics != MetricsPlatform && a.Metrics != MetricsPerSite {
+		return fmt.Errorf("metrics: %q is neither %s nor %s", a.Metrics, MetricsPlatform, MetricsPerSite)
 	}
 	if a.Stripe != nil {
 		if _, err := a.Stripe.billingConfig(); err != nil {

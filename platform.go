@@ -19,6 +19,7 @@ import (
 	"github.com/agistaffers/caddy-multitenant/alerts"
 	"github.com/agistaffers/caddy-multitenant/backup"
 	"github.com/agistaffers/caddy-multitenant/billing"
+	"github.com/agistaffers/caddy-multitenant/figures"
 	"github.com/agistaffers/caddy-multitenant/internal/pgpool"
 	"github.com/agistaffers/caddy-multitenant/manage"
 	"github.com/agistaffers/caddy-multitenant/provisioner"
@@ -44,6 +45,7 @@ type platform struct {
 	store      *tenants.Store
 	resolver   *tenants.Resolver
 	prov       *provisioner.Provisioner
+	figures    *figures.Recorder
 	runtime    *siteRuntime     // the admin service's view of prov
 	sites      *manage.Service  // billing's admin service (tenant_admin makes its own)
 	billing    *billing.Service // nil without Stripe
@@ -128,6 +130,7 @@ func newPlatform(a *App) (_ *platform, err error) {
 		pool:     pool,
 		policy:   a.sitePolicy(),
 		store:    tenants.NewStore(pool, a.storeOptions()),
+		figures:  figures.NewRecorder(),
 		logger:   a.logger,
 		runtimes: make(chan provisioner.SiteRuntime, 4096),
 		released: make(chan string, 1024),
@@ -140,6 +143,7 @@ func newPlatform(a *App) (_ *platform, err error) {
 		OnChange:   p.noteRelease,
 	})
 	p.collectors.add(newResolverCollector(p.resolver))
+	p.collectors.add(newFiguresCollector(p.figures, a.Metrics == MetricsPerSite))
 	cfg := a.provisionerConfig(pool, a.logger.Named("provisioner"))
 	cfg.IdleTimeout = time.Duration(a.IdleTimeout)
 	cfg.MaxRunning = a.MaxRunning
@@ -162,6 +166,7 @@ func newPlatform(a *App) (_ *platform, err error) {
 	cfg.PeersUse = func(ctx context.Context, siteID, containerID string) (bool, error) {
 		return p.store.PeersUse(ctx, p.node, siteID, containerID, peerTTL)
 	}
+	cfg.OnColdStart = p.figures.ColdStart
 	prov, err := provisioner.New(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("setting up provisioner: %w", err)
@@ -215,8 +220,8 @@ func (a *App) provisionerConfig(pool *pgxpool.Pool, logger *zap.Logger) provisio
 
 // start runs the platform's background work, once however many configs
 // share it: migrations, the change listener, container adoption and the
-// idle reaper, the runtime flusher, the activity shared with other nodes
-// and, with Stripe, billing's grace-period loop.
+// idle reaper, the runtime flusher, the activity shared with other nodes,
+// the figures' roll-up and, with Stripe, billing's grace-period loop.
 func (p *platform) start() error {
 	p.startOnce.Do(func() { p.startErr = p.doStart() })
 	return p.startErr
@@ -289,6 +294,11 @@ func (p *platform) doStart() error {
 			return err
 		}
 	}
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		p.keepFigures(runCtx)
+	}()
 	if p.billing != nil {
 		p.wg.Add(1)
 		p.billingRunning.Store(true)

@@ -155,6 +155,7 @@ func (a *API) register() {
 	a.handle("GET", "/sites/{id}/releases/{n}", a.getRelease)
 	a.handle("POST", "/sites/{id}/rollback", a.rollback)
 	a.handle("POST", "/sites/{id}/deploy", a.deploy)
+	a.handle("GET", "/sites/{id}/figures", a.siteFigures)
 	a.handle("GET", "/sites/{id}/domains", a.listSiteDomains)
 	a.handle("POST", "/sites/{id}/domains", a.createSiteDomain)
 
@@ -172,6 +173,7 @@ func (a *API) register() {
 	a.handle("GET", "/backups/{id}", a.getBackup)
 	a.handle("GET", "/backups/{id}/archive", a.downloadBackup)
 	a.handle("POST", "/backups/{id}/restore", a.restoreBackup)
+	a.handle("GET", "/figures", a.platformFigures)
 
 	// The Stripe webhook authenticates by Stripe's signature, not an API
 	// key, so ServeHTTP matches it before authentication.

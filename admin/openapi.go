@@ -41,7 +41,10 @@ type (
 	}
 )
 
-var pageParams = []string{"limit", "after"}
+var (
+	pageParams       = []string{"limit", "after"}
+	figureParamNames = []string{"window", "step"}
+)
 
 var operations = []operation{
 	{method: "GET", path: "/", summary: "An index of the API: its resources and this document", status: 200, resp: Index{}},
@@ -83,6 +86,7 @@ var operations = []operation{
 	{method: "GET", path: "/sites/{id}/releases/{n}", summary: "Release n of the site: its spec (secrets masked), what it changed, its outcome and log", status: 200, resp: Release{}},
 	{method: "POST", path: "/sites/{id}/rollback", summary: "A new release with the spec of release N (body optional; default: the one live before the live one), rolled out like any release", body: RollbackInput{}, status: 200, resp: Release{}},
 	{method: "POST", path: "/sites/{id}/deploy", summary: "Deploy from source: the body is a tar.gz build context with a Dockerfile at its root (at most max_upload); the engine builds it and the release rolls out. Answers a text/event-stream: log events (the build's output, a line each), then a release event (the release as it ended) or an error event", upload: true, status: 200, resp: Release{}},
+	{method: "GET", path: "/sites/{id}/figures", summary: "The site's figures over the last window (default 24h, at most 30d) in steps of whole minutes (default: about 100 steps; at most 1500): requests, 5xx errors, p50/p95 latency, cold starts and their mean duration, container CPU and memory", query: figureParamNames, status: 200, resp: SiteFigures{}},
 	{method: "GET", path: "/sites/{id}/domains", summary: "List the site's custom domains", query: pageParams, status: 200, resp: domainList{}},
 	{method: "POST", path: "/sites/{id}/domains", summary: "Add a custom domain to the site (unverified)", body: DomainInput{}, status: 201, resp: Domain{}},
 
@@ -100,6 +104,7 @@ var operations = []operation{
 	{method: "GET", path: "/backups/{id}", summary: "Get a backup's record", status: 200, resp: Backup{}},
 	{method: "GET", path: "/backups/{id}/archive", summary: "Download a backup's archive (tar.gz), from the disk of the node that made it", status: 200, binary: true},
 	{method: "POST", path: "/backups/{id}/restore", summary: "Restore a backup after checking it whole: one site (id or subdomain) into the running platform, or without site the whole platform onto an empty one", body: RestoreInput{}, status: 200, resp: RestoreResult{}},
+	{method: "GET", path: "/figures", summary: "The platform's figures over the last window, in steps as for a site's: running containers, cold starts, failed starts", query: figureParamNames, status: 200, resp: PlatformFigures{}},
 }
 
 var (
@@ -122,7 +127,7 @@ type Index struct {
 
 func (a *API) index(w http.ResponseWriter, r *http.Request) error {
 	res := map[string]string{}
-	for _, name := range []string{"customers", "plans", "templates", "sites", "domains", "audit", "backups"} {
+	for _, name := range []string{"customers", "plans", "templates", "sites", "domains", "audit", "backups", "figures"} {
 		res[name] = Prefix + "/" + name
 	}
 	writeJSON(w, http.StatusOK, Index{OpenAPI: Prefix + "/openapi.json", Resources: res})
@@ -275,6 +280,12 @@ func queryParamSchema(path, name string) map[string]any {
 		return map[string]any{"type": "string", "format": "uuid"}
 	case "entity":
 		return map[string]any{"type": "string", "enum": tenants.AuditEntities}
+	case "window":
+		return map[string]any{"type": "string", "default": "24h", "example": "7d",
+			"description": "how far back: a duration (90m, 24h) or whole days (7d), at most 30d"}
+	case "step":
+		return map[string]any{"type": "string", "example": "1h",
+			"description": fmt.Sprintf("the length of a step, whole minutes (1m, 15m, 1h, 1d); default: the shortest of 1m, 2m, 5m, 10m, 15m, 30m, 1h, 2h, 3h, 6h, 12h, 1d cutting the window into at most 100 steps; at most %d steps", manage.MaxFiguresPoints)}
 	case "status":
 		if path == "/customers" {
 			return map[string]any{"type": "string", "enum": tenants.CustomerStatuses}
@@ -427,6 +438,11 @@ var required = map[string][]string{
 	"Site":          {"id", "customer_id", "subdomain", "template_id", "status", "state"},
 	"Customer":      {"id", "email", "name", "status"},
 	"Release":       {"site_id", "number", "kind", "status", "spec", "changes", "created_at"},
+	"SiteFigures": {"site_id", "since", "step", "requests", "errors", "latency_p50", "latency_p95",
+		"cold_starts", "cold_start_ms", "cpu", "memory"},
+	"PlatformFigures": {"since", "step", "running", "cold_starts", "failures"},
+	"Series":          {"name", "unit", "points"},
+	"Point":           {"at", "value"},
 }
 
 // runtimeStates are the states of a site's container as the API shows
@@ -448,6 +464,8 @@ func answerField(schemaName, member string, prop map[string]any) {
 		prop["enum"] = tenants.SiteStatuses
 	case member == "source" && schemaName == "RuntimeStatus":
 		prop["enum"] = []string{"live", "recorded"}
+	case member == "step" && strings.HasSuffix(schemaName, "Figures"):
+		prop["description"] = "the length of a step, in nanoseconds"
 	}
 }
 

@@ -189,10 +189,12 @@ func TestAdminSiteLifecycle(t *testing.T) {
 		t.Fatalf("status while running: %+v", st)
 	}
 
-	_, _, logs := p.api(p.token, "GET", "/api/v1/sites/"+site.ID+"/logs?tail=50", nil, nil)
-	if !strings.Contains(logs, "listening on :8080") || !strings.Contains(logs, "GET /") {
-		t.Fatalf("logs: %q", logs)
-	}
+	// The engine copies the container's output to its log on its own
+	// time: the request's line may come a moment after the answer.
+	eventually(t, 10*time.Second, "the request in the site's logs", func() bool {
+		_, _, logs := p.api(p.token, "GET", "/api/v1/sites/"+site.ID+"/logs?tail=50", nil, nil)
+		return strings.Contains(logs, "listening on :8080") && strings.Contains(logs, "GET /")
+	})
 	p.followLogs(site.ID)
 
 	// Redeploy makes a new container (same volume); restart keeps it.

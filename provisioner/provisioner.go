@@ -234,6 +234,12 @@ type Config struct {
 	// OnCapacity, if set, is called when a start finds MaxRunning
 	// containers running and none idle. Like OnChange it must not block.
 	OnCapacity func(siteID string)
+	// OnColdStart, if set, is called after each start requests waited
+	// for (Ensure): took is from the start's first request until the site
+	// was ready or the start failed (ok false). A start that found the
+	// container running (another node started it) is none. It is called
+	// synchronously and must not block.
+	OnColdStart func(siteID string, took time.Duration, ok bool)
 }
 
 // DefaultDrainTimeout is how long a rollout lets the old container finish

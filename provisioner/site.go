@@ -106,6 +106,14 @@ func (st *siteState) idleFor(now time.Time) time.Duration {
 	return now.Sub(time.Unix(0, st.lastUse()))
 }
 
+// startedSince reports whether this process started the container at or
+// after t, rather than found it running.
+func (st *siteState) startedSince(t time.Time) bool {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return !st.lastStart.Before(t)
+}
+
 // backoffErr returns the last start failure while its backoff window lasts.
 func (st *siteState) backoffErr(now time.Time) *StartError {
 	st.mu.Lock()

@@ -39,6 +39,9 @@ func (p *Provisioner) start(st *siteState, spec Spec) (string, error) {
 		p.metrics.coldStartSeconds.Observe(time.Since(began).Seconds())
 		p.log.Info("site started", zap.String("site_id", spec.SiteID), zap.String("upstream", upstream),
 			zap.Duration("duration", time.Since(began)))
+		if st.startedSince(began) {
+			p.coldStarted(spec.SiteID, began, true)
+		}
 		return upstream, nil
 	case errors.Is(err, ErrCapacity):
 		// Not the site's fault: no backoff, the next request may find room.
@@ -50,7 +53,16 @@ func (p *Provisioner) start(st *siteState, spec Spec) (string, error) {
 		return "", fmt.Errorf("starting site %s: %w", spec.SiteID, err)
 	}
 
-	return "", p.failStart(st, spec.SiteID, err)
+	se := p.failStart(st, spec.SiteID, err)
+	p.coldStarted(spec.SiteID, began, false)
+	return "", se
+}
+
+// coldStarted reports a start requests waited for to Config.OnColdStart.
+func (p *Provisioner) coldStarted(siteID string, began time.Time, ok bool) {
+	if p.cfg.OnColdStart != nil {
+		p.cfg.OnColdStart(siteID, time.Since(began), ok)
+	}
 }
 
 // failStart records a failed start: the error, and the backoff window

@@ -30,8 +30,9 @@ func TestMigrateFresh(t *testing.T) {
 	}
 	// plans customers templates sites domains site_runtime api_keys billing_events audit_log
 	// schema_version platform_settings nodes site_activity backups alerts releases
-	if tables != 16 {
-		t.Fatalf("schema has %d tables, want 16", tables)
+	// site_figures platform_figures
+	if tables != 18 {
+		t.Fatalf("schema has %d tables, want 18", tables)
 	}
 }
 

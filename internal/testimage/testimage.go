@@ -12,6 +12,8 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -29,8 +31,34 @@ import (
 	"github.com/docker/docker/client"
 )
 
-// DefaultTag is the tag tests use unless they need a second image.
-const DefaultTag = "caddy-multitenant-testsite:latest"
+// DefaultTag is the tag tests use unless they need a second image. Its
+// version is a digest of the server's source: checkouts of different
+// sources testing on one engine at once (branches side by side) each run
+// their own image, never the one another just built under the same name.
+var DefaultTag = "caddy-multitenant-testsite:" + sourceVersion()
+
+// sourceVersion is a digest of ./server's files, "latest" when they
+// cannot be read (Build then fails, saying why).
+func sourceVersion() string {
+	dir, err := serverDir()
+	if err != nil {
+		return "latest"
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return "latest"
+	}
+	h := sha256.New()
+	for _, e := range entries {
+		body, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil || !e.Type().IsRegular() {
+			continue
+		}
+		fmt.Fprintf(h, "%s %d\n", e.Name(), len(body))
+		h.Write(body)
+	}
+	return "src-" + hex.EncodeToString(h.Sum(nil))[:12]
+}
 
 var (
 	mu    sync.Mutex

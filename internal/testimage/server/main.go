@@ -10,8 +10,10 @@
 //	DATA_DIR       where PUT/GET /file store files (default /data)
 //
 // Routes: GET / ("hello from <SITE_NAME>"), GET /env (JSON), PUT|GET
-// /file?name=x, GET /health, GET /ws (raw upgrade, then byte echo) and
-// POST /exit?code=N.
+// /file?name=x, GET /health, GET /ws (raw upgrade, then byte echo), POST
+// /exit?code=N, GET /status?code=N (answers with that status, for the
+// figures' error counts) and GET /burn?ms=N (keeps a CPU busy that long,
+// for the figures' CPU use).
 //
 // Probes, for the isolation tests, each answering a JSON probeResult from
 // inside the container: GET /probe/dial?addr=host:port (a TCP connection,
@@ -140,6 +142,24 @@ func main() {
 		code, _ := strconv.Atoi(r.URL.Query().Get("code"))
 		logger.Printf("exiting with code %d", code)
 		os.Exit(code)
+	})
+
+	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
+		code, err := strconv.Atoi(r.URL.Query().Get("code"))
+		if err != nil || code < 200 || code > 599 {
+			http.Error(w, "code: a status from 200 to 599", http.StatusBadRequest)
+			return
+		}
+		w.WriteHeader(code)
+		fmt.Fprintf(w, "status %d", code)
+	})
+	mux.HandleFunc("GET /burn", func(w http.ResponseWriter, r *http.Request) {
+		ms, _ := strconv.Atoi(r.URL.Query().Get("ms"))
+		var spins uint64
+		for deadline := time.Now().Add(time.Duration(min(max(ms, 0), 10000)) * time.Millisecond); time.Now().Before(deadline); {
+			spins++
+		}
+		fmt.Fprintf(w, "%d", spins)
 	})
 
 	mux.HandleFunc("GET /probe/dial", func(w http.ResponseWriter, r *http.Request) {
