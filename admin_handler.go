@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
@@ -14,6 +15,7 @@ import (
 	"github.com/agistaffers/caddy-multitenant/admin"
 	"github.com/agistaffers/caddy-multitenant/manage"
 	"github.com/agistaffers/caddy-multitenant/tenants"
+	"github.com/agistaffers/caddy-multitenant/ui"
 )
 
 func init() {
@@ -40,6 +42,9 @@ func init() {
 //			public_ips   203.0.113.10 2001:db8::10   # custom domains pointing here verify
 //			cname_target edge.example.com            # custom domains CNAMEd to this verify
 //			dns_resolver 127.0.0.1:53                # ask this DNS server when verifying
+//			session_idle 2h                          # web UI sessions unused this long end
+//			session_lifetime 24h                     # web UI sessions end this long after sign-in
+//			no_ui                                    # serve the API only
 //		}
 //	}
 type AdminHandler struct {
@@ -64,7 +69,19 @@ type AdminHandler struct {
 	// instead of the system's resolver. Default: none (the system's).
 	DNSResolver string `json:"dns_resolver,omitempty"`
 
+	// SessionIdle ends a web UI session unused this long. Default: 2h.
+	SessionIdle caddy.Duration `json:"session_idle,omitempty"`
+
+	// SessionLifetime ends a web UI session this long after sign-in,
+	// however used. Default: 24h.
+	SessionLifetime caddy.Duration `json:"session_lifetime,omitempty"`
+
+	// NoUI turns the web UI off: requests outside the API go on to the
+	// next handler. Default: false (the UI is served at /).
+	NoUI bool `json:"no_ui,omitempty"`
+
 	api *admin.API
+	ui  *ui.UI
 }
 
 // CaddyModule returns the Caddy module information.
@@ -106,18 +123,38 @@ func (h *AdminHandler) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return err
 	}
+	svc := app.platform.service(v, ctx.Logger())
 	h.api = admin.New(admin.Config{
-		Service:   app.platform.service(v, ctx.Logger()),
+		Service:   svc,
 		MaxBody:   h.MaxBody,
 		MaxUpload: h.MaxUpload,
 		ClientIP:  clientIP,
 		Logger:    ctx.Logger(),
 	})
-	return nil
+	if h.SessionIdle < 0 || h.SessionLifetime < 0 {
+		return errors.New("session_idle, session_lifetime: must not be negative")
+	}
+	if h.NoUI {
+		return nil
+	}
+	platform, err := newUIPlatform(app, ctx.Storage())
+	if err != nil {
+		return fmt.Errorf("web ui: %w", err)
+	}
+	h.ui, err = ui.New(ui.Config{
+		Service:         svc,
+		Platform:        platform,
+		SessionIdle:     time.Duration(h.SessionIdle),
+		SessionLifetime: time.Duration(h.SessionLifetime),
+		MaxUpload:       h.MaxUpload,
+		ClientIP:        clientIP,
+		Logger:          ctx.Logger().Named("ui"),
+	})
+	return err
 }
 
-// ServeHTTP serves /api/v1 (and, with billing, /webhooks/stripe) and
-// passes anything else to next.
+// ServeHTTP serves /api/v1 (and, with billing, /webhooks/stripe), and
+// the web UI at every other path (or, with no_ui, passes it to next).
 func (h *AdminHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	if h.api.Handles(r.URL.Path) {
 		admin.SetSecurityHeaders(w.Header(), admin.PolicyAPI)
@@ -125,6 +162,10 @@ func (h *AdminHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, next ca
 		return nil
 	}
 	admin.SetSecurityHeaders(w.Header(), admin.PolicyPages)
+	if h.ui != nil {
+		h.ui.ServeHTTP(w, r)
+		return nil
+	}
 	return next.ServeHTTP(w, r)
 }
 

@@ -353,6 +353,19 @@ func (h *AdminHandler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if err := oneArg(d, &h.DNSResolver); err != nil {
 				return err
 			}
+		case "session_idle":
+			if err := durationArg(d, &h.SessionIdle); err != nil {
+				return err
+			}
+		case "session_lifetime":
+			if err := durationArg(d, &h.SessionLifetime); err != nil {
+				return err
+			}
+		case "no_ui":
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			h.NoUI = true
 		default:
 			return d.Errf("unrecognized tenant_admin option %q", d.Val())
 		}

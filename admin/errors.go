@@ -103,6 +103,7 @@ var answers = map[manage.Code]struct {
 	manage.NoContainer:   {http.StatusNotFound, CodeNotFound, 0},
 	manage.Upstream:      {http.StatusBadGateway, CodeStripe, 0},
 	manage.NotConfigured: {http.StatusNotImplemented, CodeNotConfigured, 0},
+	manage.Denied:        {http.StatusForbidden, CodeForbidden, 0},
 	manage.Canceled:      {499, "client_closed", 0},
 	manage.Internal:      {http.StatusInternalServerError, CodeInternal, 0},
 }

@@ -124,3 +124,21 @@ func clientKey(addr string) netip.Prefix {
 	p, _ := ip.Prefix(bits)
 	return p
 }
+
+// Limiter limits failed authentications per client address the way the
+// API does, for the other doors of the admin host (the web UI's sign-in).
+// It is safe for concurrent use.
+type Limiter struct{ l *authLimiter }
+
+// NewLimiter returns a limiter allowing burst failures at once, then one
+// per refill, per client.
+func NewLimiter(burst int, refill time.Duration) *Limiter {
+	return &Limiter{l: newAuthLimiter(burst, refill, AuthClients)}
+}
+
+// Wait returns how long the client at addr (an IP, optionally with a
+// port) must wait before its next attempt; zero when it may try now.
+func (l *Limiter) Wait(addr string) time.Duration { return l.l.wait(clientKey(addr)) }
+
+// Fail counts a failed attempt of the client at addr.
+func (l *Limiter) Fail(addr string) { l.l.fail(clientKey(addr)) }

@@ -41,6 +41,9 @@ const (
 	Upstream Code = "upstream"
 	// NotConfigured: billing is not configured.
 	NotConfigured Code = "not_configured"
+	// Denied: the credentials given are wrong, or the caller may not do
+	// this.
+	Denied Code = "denied"
 	// Canceled: the caller went away.
 	Canceled Code = "canceled"
 	// Internal: anything else; Message says nothing of it, Err has it.

@@ -89,6 +89,7 @@ var naturalKey = map[string]string{
 	"template": "slug",
 	"site":     "subdomain",
 	"domain":   "hostname",
+	"user":     "email",
 }
 
 func (s *Service) customer(ctx context.Context, field, ref string) (*tenants.Customer, error) {

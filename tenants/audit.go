@@ -7,7 +7,7 @@ import (
 )
 
 // AuditEntities lists the kinds of entity the audit log records.
-var AuditEntities = []string{"customer", "plan", "template", "site", "release", "domain", "api_key"}
+var AuditEntities = []string{"customer", "plan", "template", "site", "release", "domain", "api_key", "user"}
 
 // AuditFilter narrows ListAudit; empty fields match everything.
 type AuditFilter struct {

@@ -59,6 +59,7 @@ var constraintErrors = map[string]func() error{
 	"templates_slug_key":              func() error { return &ConflictError{"slug", "a template with this slug already exists"} },
 	"sites_subdomain_key":             func() error { return &ConflictError{"subdomain", "this subdomain is taken"} },
 	"domains_hostname_key":            func() error { return &ConflictError{"hostname", "this hostname is already in use"} },
+	"users_email_key":                 func() error { return &ConflictError{"email", "a user with this email already exists"} },
 	"api_keys_key_id_key":             func() error { return &ConflictError{"key_id", "key id collision; try again"} },
 	"billing_events_pkey":             func() error { return &ConflictError{"id", "event already applied"} },
 	"customers_plan_id_fkey":          func() error { return invalid("plan_id", "no such plan") },
@@ -153,7 +154,7 @@ func unreachable(err error) bool {
 // checkField guesses the column from PostgreSQL's default check constraint
 // name, "<table>_<column>_check".
 func checkField(constraint string) string {
-	for _, table := range []string{"plans_", "customers_", "templates_", "sites_", "domains_", "api_keys_"} {
+	for _, table := range []string{"plans_", "customers_", "templates_", "sites_", "domains_", "api_keys_", "users_"} {
 		if len(constraint) > len(table) && constraint[:len(table)] == table {
 			c := constraint[len(table):]
 			if n := len(c) - len("_check"); n > 0 && c[n:] == "_check" {

@@ -1,0 +1,4 @@
+package ui
+
+// TODO(ui): the audit pages.
+func (u *UI) routesAudit() {}

@@ -1,0 +1,4 @@
+package ui
+
+// TODO(ui): the backups pages.
+func (u *UI) routesBackups() {}

@@ -1,0 +1,4 @@
+package ui
+
+// TODO(ui): the billing pages.
+func (u *UI) routesBilling() {}

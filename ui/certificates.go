@@ -1,0 +1,4 @@
+package ui
+
+// TODO(ui): the certificates pages.
+func (u *UI) routesCertificates() {}

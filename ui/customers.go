@@ -1,0 +1,4 @@
+package ui
+
+// TODO(ui): the customers pages.
+func (u *UI) routesCustomers() {}

@@ -1,0 +1,4 @@
+package ui
+
+// TODO(ui): the domains pages.
+func (u *UI) routesDomains() {}

@@ -1,0 +1,4 @@
+package ui
+
+// TODO(ui): the keys pages.
+func (u *UI) routesKeys() {}

@@ -1,0 +1,4 @@
+package ui
+
+// TODO(ui): the plans pages.
+func (u *UI) routesPlans() {}

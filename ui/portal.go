@@ -1,0 +1,4 @@
+package ui
+
+// TODO(ui): the portal pages.
+func (u *UI) routesPortal() {}

@@ -1,0 +1,4 @@
+package ui
+
+// TODO(ui): the releases pages.
+func (u *UI) routesReleases() {}

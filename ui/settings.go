@@ -1,0 +1,4 @@
+package ui
+
+// TODO(ui): the settings pages.
+func (u *UI) routesSettings() {}

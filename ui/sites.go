@@ -1,0 +1,4 @@
+package ui
+
+// TODO(ui): the sites pages.
+func (u *UI) routesSites() {}

@@ -1,0 +1,4 @@
+package ui
+
+// TODO(ui): the templates pages.
+func (u *UI) routesTemplates() {}

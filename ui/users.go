@@ -1,0 +1,4 @@
+package ui
+
+// TODO(ui): the users pages.
+func (u *UI) routesUsers() {}
