@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -248,8 +249,10 @@ func wantAdminHeaders(t *testing.T, name string, h http.Header, csp string) {
 }
 
 // checksum digests every row of every table of the platform's schema,
-// through the test's own connection.
+// through the test's own connection, but for the tables the server writes
+// on a timer whatever it is asked (node heartbeats, minute rollups).
 func (p *adminPlatform) checksum() string {
+	timed := []string{"nodes", "platform_figures", "site_figures"}
 	p.t.Helper()
 	ctx := context.Background()
 	rows, err := p.pool.Query(ctx, `SELECT table_name::text FROM information_schema.tables
@@ -263,6 +266,9 @@ func (p *adminPlatform) checksum() string {
 	}
 	var sums []string
 	for _, table := range tables {
+		if slices.Contains(timed, table) {
+			continue
+		}
 		// A table's name cannot be a parameter; it comes from the catalog.
 		q := `SELECT coalesce(md5(string_agg(t::text, E'\n' ORDER BY t::text)), '') FROM ` + pgx.Identifier{p.schema, table}.Sanitize() + ` t`
 		var sum string
