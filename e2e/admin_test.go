@@ -42,7 +42,6 @@ func newAdminPlatform(t *testing.T) *adminPlatform {
 			public_ips 203.0.113.10
 			dns_resolver %s
 		}
-		respond "not the api" 418
 	}
 }`, adminHost, dns.Addr)})
 }
@@ -244,9 +243,9 @@ func TestAdminSiteLifecycle(t *testing.T) {
 	if len(audit.Items) != 2 || audit.Items[0].Action != "delete" || !strings.Contains(audit.Items[0].Actor, "operator") {
 		t.Fatalf("audit of the site: %+v", audit.Items)
 	}
-	// Other paths of the admin host go on to the next handler.
-	if status, body, _ := p.get(adminHost, "/", nil); status != 418 || body != "not the api" {
-		t.Fatalf("non-API path: %d %q", status, body)
+	// Other paths of the admin host are the web UI's: its sign-in page.
+	if status, body, _ := p.get(adminHost, "/login", nil); status != 200 || !strings.Contains(body, "<h1>Sign in</h1>") {
+		t.Fatalf("the web UI's sign-in page: %d %q", status, body)
 	}
 }
 
