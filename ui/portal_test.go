@@ -74,7 +74,7 @@ func TestPortalScoping(t *testing.T) {
 			t.Fatalf("own %s shows operators' parts:\n%s", p, body)
 		}
 	}
-	if _, _, body := b.get("/sites/alpha"); strings.Contains(body, "redeploy") {
+	if _, _, body := b.get("/sites/alpha"); strings.Contains(body, "/actions/redeploy") {
 		t.Fatalf("a customer's user gets no redeploy button:\n%s", body)
 	}
 	status, _, body = b.post("/sites/alpha/actions/start", nil)

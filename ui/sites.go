@@ -212,8 +212,23 @@ type siteData struct {
 	Template         *tenants.Template
 	Limits           []limitRow
 	Charts           template.HTML
-	Actions          []string
+	Actions          []siteActionButton
 	Operator         bool
+}
+
+// siteActionButton is one of the site's action buttons.
+type siteActionButton struct {
+	Action, Label, Class string
+}
+
+// siteActions are the buttons of the site's actions; redeploy is the
+// operators'.
+func siteActions(operator bool) []siteActionButton {
+	out := []siteActionButton{{manage.ActionStart, "Start", "primary"}, {manage.ActionStop, "Stop", "danger"}, {manage.ActionRestart, "Restart", ""}}
+	if operator {
+		out = append(out, siteActionButton{manage.ActionRedeploy, "Redeploy", ""})
+	}
+	return out
 }
 
 // statusData is the status panel's.
@@ -251,9 +266,8 @@ func (u *UI) renderSite(w http.ResponseWriter, r *http.Request, req *request, re
 		return err
 	}
 	d := siteData{Site: site, URL: u.siteURL(site.Subdomain), Status: statusData{Ref: site.Subdomain, Status: st},
-		Env: maskEnv(site.Env), Operator: req.Scope == nil, Actions: []string{manage.ActionStart, manage.ActionStop, manage.ActionRestart}}
+		Env: maskEnv(site.Env), Operator: req.Scope == nil, Actions: siteActions(req.Scope == nil)}
 	if d.Operator {
-		d.Actions = append(d.Actions, manage.ActionRedeploy)
 		if d.Template, err = u.svc.GetTemplate(ctx, site.TemplateID); err != nil {
 			return err
 		}
@@ -517,8 +531,7 @@ func (u *UI) siteInto(ctx context.Context, req *request, v *view, site *manage.S
 		return err
 	}
 	d := siteData{Site: site, URL: u.siteURL(site.Subdomain), Status: statusData{Ref: site.Subdomain, Status: st},
-		Env: maskEnv(site.Env), Operator: true,
-		Actions: []string{manage.ActionStart, manage.ActionStop, manage.ActionRestart, manage.ActionRedeploy}}
+		Env: maskEnv(site.Env), Operator: true, Actions: siteActions(true)}
 	if d.Template, err = u.svc.GetTemplate(ctx, site.TemplateID); err != nil {
 		return err
 	}

@@ -234,6 +234,14 @@ func TestSiteEnvMasking(t *testing.T) {
 	if status != http.StatusUnprocessableEntity || !strings.Contains(body, "line 2: expected KEY=VALUE") || strings.Contains(body, "s3cr3t-typed-0042") {
 		t.Fatalf("a bad env line: %d\n%s", status, body)
 	}
+
+	status, loc, _ = b.post("/sites/alpha/delete", url.Values{"purge": {"1"}})
+	if status != http.StatusSeeOther || loc != "/sites" {
+		t.Fatalf("deleting: %d %q", status, loc)
+	}
+	if _, err := tu.svc.GetSite(context.Background(), "alpha"); !manage.IsCode(err, manage.NotFound) {
+		t.Fatalf("after deleting: %v", err)
+	}
 }
 
 func TestSiteDomains(t *testing.T) {
