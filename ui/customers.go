@@ -37,8 +37,8 @@ type customersData struct {
 	Statuses  []string
 	// Page is the 1-based page shown; Prev and Next the query strings of
 	// its neighbours ("" when there is none).
-	Page        int
-	Prev, Next  string
+	Page            int
+	Prev, Next      string
 	Total, From, To int
 }
 
