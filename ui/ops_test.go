@@ -352,7 +352,9 @@ func TestAuditPage(t *testing.T) {
 
 type fakePlatform struct{}
 
-func (fakePlatform) Settings() any { return map[string]any{"base_domain": "example.com", "max_running": 5} }
+func (fakePlatform) Settings() any {
+	return map[string]any{"base_domain": "example.com", "max_running": 5}
+}
 func (fakePlatform) Health(context.Context) []Check {
 	return []Check{{Name: "database", OK: true}, {Name: "engine", OK: false, Detail: "cannot reach docker"}}
 }
