@@ -44,6 +44,7 @@ type uiPlatform struct {
 	subdomain     string
 	invitePath    string
 	other         tenants.Site // another customer's site
+	templateID    string
 }
 
 func newUIPlatform(t *testing.T) *uiPlatform {
@@ -81,6 +82,8 @@ func newUIPlatform(t *testing.T) *uiPlatform {
 	p.mustAPI("POST", "/api/v1/templates", map[string]any{"slug": "testsite", "name": "Test site", "image": testimage.DefaultTag,
 		"port": 8080, "env": map[string]string{"DATA_DIR": "/data"}, "data_path": "/data", "health_path": "/health",
 		"memory_bytes": 64 << 20, "pids_limit": 64}, 201, &tpl)
+
+	p.templateID = tpl.ID
 
 	// Another customer with a site: the invited customer must not see it.
 	var other tenants.Customer
@@ -157,7 +160,7 @@ func (p *uiPlatform) ensureSite(t *testing.T) {
 		return
 	}
 	var s tenants.Site
-	p.mustAPI("POST", "/api/v1/sites", map[string]any{"customer_id": p.customerID, "template_id": "testsite",
+	p.mustAPI("POST", "/api/v1/sites", map[string]any{"customer_id": p.customerID, "template_id": p.templateID,
 		"subdomain": p.subdomain, "env": map[string]string{"SITE_NAME": p.subdomain}}, 201, &s)
 	p.siteID = s.ID
 	t.Logf("the wizard made no site: made %s through the API", p.subdomain)
