@@ -44,7 +44,9 @@ func addManageCommands(root *cobra.Command) {
 	customersRm.Flags().Bool("purge", false, "With --cascade, also remove the sites' data volumes")
 	customersSuspend := cmd("suspend <customer>", "Suspends a customer: its sites show the suspended page, their containers stop", cobra.ExactArgs(1), cmdCustomerStatus(tenants.CustomerSuspended))
 	customersResume := cmd("resume <customer>", "Makes a suspended customer active again", cobra.ExactArgs(1), cmdCustomerStatus(tenants.CustomerActive))
-	group("customers", "Lists, adds, removes, suspends and resumes customers", customersLs, customersAdd, customersRm, customersSuspend, customersResume)
+	admins, customersInvite := accountCommands(cmd)
+	group("customers", "Lists, adds, removes, suspends, resumes customers and invites their users", customersLs, customersAdd, customersRm, customersSuspend, customersResume, customersInvite)
+	group("admins", "Adds, lists and removes operators of the web UI; sets passwords", admins...)
 
 	plansLs := cmd("ls", "Lists plans", cobra.NoArgs, cmdPlansLs)
 	plansAdd := cmd("add", "Adds a plan", cobra.NoArgs, cmdPlansAdd)

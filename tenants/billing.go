@@ -292,3 +292,43 @@ func (s *Store) CustomerSiteIDs(ctx context.Context, customerID string) ([]strin
 	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
 	return ids, mapError("listing sites", err)
 }
+
+// BillingEventRow is a recorded billing event as operators list it: what
+// it was, whose, and what it did.
+type BillingEventRow struct {
+	ID            string    `json:"id" db:"id"`
+	Type          string    `json:"type" db:"type"`
+	CustomerID    *string   `json:"customer_id,omitempty" db:"customer_id"`
+	CustomerEmail *string   `json:"customer_email,omitempty" db:"customer_email"`
+	Created       time.Time `json:"created" db:"created"`
+	AppliedAt     time.Time `json:"applied_at" db:"applied_at"`
+	// Changed reports whether the event changed its customer (the audit
+	// log has an entry by the event).
+	Changed bool `json:"changed" db:"changed"`
+}
+
+// BillingEventFilter narrows ListBillingEvents.
+type BillingEventFilter struct {
+	// Before lists only events recorded before this one (its id), for
+	// paging backwards; "" = newest.
+	Before string
+	Limit  int // Default: 50; at most 500
+}
+
+// ListBillingEvents returns the billing events recorded, newest first,
+// without their payloads. An event changed its customer when the audit log
+// has an entry about it whose actor is the event (see billing.Actor); the
+// audit log's (entity, entity_id) index finds it.
+func (s *Store) ListBillingEvents(ctx context.Context, f BillingEventFilter) ([]BillingEventRow, error) {
+	if err := checkText("before", f.Before, maxActorLen); err != nil {
+		return nil, err
+	}
+	list, err := collectAll[BillingEventRow](s.pool.Query(ctx, `SELECT e.id, e.type, e.customer_id::text AS customer_id,
+		c.email AS customer_email, e.created, e.applied_at,
+		EXISTS (SELECT 1 FROM audit_log a WHERE a.entity = 'customer' AND a.entity_id = e.customer_id::text
+			AND a.actor = 'stripe:' || e.id) AS changed
+		FROM billing_events e LEFT JOIN customers c ON c.id = e.customer_id
+		WHERE $1 = '' OR (e.applied_at, e.id) < (SELECT applied_at, id FROM billing_events WHERE id = $1)
+		ORDER BY e.applied_at DESC, e.id DESC LIMIT $2`, f.Before, Page{Limit: f.Limit}.limit()))
+	return list, mapError("listing billing events", err)
+}
