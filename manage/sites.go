@@ -49,6 +49,8 @@ type Site struct {
 	State string `json:"state"`
 	// Failure is the last failed start, until a start succeeds.
 	Failure *Failure `json:"failure,omitempty"`
+	// LastActiveAt is when the site last served a request, as known.
+	LastActiveAt *time.Time `json:"last_active_at,omitempty"`
 	// Release is the release a change made, as it ended.
 	Release  *Release `json:"release,omitempty"`
 	Warnings []string `json:"warnings,omitempty"`
@@ -77,9 +79,12 @@ func (s *Service) ListSites(ctx context.Context, f SiteFilter, page Page) ([]Sit
 	}
 	out := make([]Site, len(list))
 	for i, l := range list {
-		out[i] = Site{Site: l.Site, CustomerEmail: l.CustomerEmail, TemplateSlug: l.TemplateSlug, State: l.RecordedState}
+		out[i] = Site{Site: l.Site, CustomerEmail: l.CustomerEmail, TemplateSlug: l.TemplateSlug, State: l.RecordedState, LastActiveAt: l.LastActiveAt}
 		if st := s.liveStatus(l.ID); st.State != "" {
 			out[i].State = st.State
+			if st.LastActiveAt != nil {
+				out[i].LastActiveAt = st.LastActiveAt
+			}
 		}
 		if out[i].State == "" {
 			out[i].State = StateAbsent
@@ -391,6 +396,6 @@ func (s *Service) siteOut(ctx context.Context, site *tenants.Site, warnings []st
 	}
 	out.CustomerEmail, out.TemplateSlug = c.Email, t.Slug
 	st := s.status(ctx, site.ID)
-	out.State, out.Failure = st.State, st.Failure
+	out.State, out.Failure, out.LastActiveAt = st.State, st.Failure, st.LastActiveAt
 	return out, nil
 }
