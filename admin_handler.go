@@ -153,6 +153,15 @@ func (h *AdminHandler) Provision(ctx caddy.Context) error {
 	return err
 }
 
+// Cleanup stops what the web UI runs on its own (deploys started from
+// the browser) when the config is unloaded.
+func (h *AdminHandler) Cleanup() error {
+	if h.ui != nil {
+		h.ui.Close()
+	}
+	return nil
+}
+
 // ServeHTTP serves /api/v1 (and, with billing, /webhooks/stripe), and
 // the web UI at every other path (or, with no_ui, passes it to next).
 func (h *AdminHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
@@ -179,6 +188,7 @@ func clientIP(r *http.Request) string {
 // Interface guards
 var (
 	_ caddy.Provisioner           = (*AdminHandler)(nil)
+	_ caddy.CleanerUpper          = (*AdminHandler)(nil)
 	_ caddyhttp.MiddlewareHandler = (*AdminHandler)(nil)
 	_ caddyfile.Unmarshaler       = (*AdminHandler)(nil)
 )

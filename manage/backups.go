@@ -30,6 +30,12 @@ type RestoreResult = backup.Result
 
 var errNoBackups = &Error{Code: NotConfigured, Message: "backups are not configured (tenants option backup)"}
 
+// BackupsConfigured reports whether this server makes backups, and
+// whether it has a directory to write them to without a path.
+func (s *Service) BackupsConfigured() (configured, dir bool) {
+	return s.backups != nil, s.backupDir != ""
+}
+
 // CreateBackup writes a backup archive and records it (running while it
 // is written, then with its outcome and size).
 func (s *Service) CreateBackup(ctx context.Context, actor string, in BackupInput) (*Backup, error) {

@@ -123,6 +123,16 @@ func (c *CustomerScope) Releases(ctx context.Context, ref string, before, limit 
 	return c.s.ListReleases(ctx, site.ID, before, limit)
 }
 
+// Release returns release n of the customer's site ref names, with its
+// log (secrets masked, as operators see it).
+func (c *CustomerScope) Release(ctx context.Context, ref string, n int) (*Release, error) {
+	site, err := c.site(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	return c.s.GetRelease(ctx, site.ID, n)
+}
+
 // Domains returns the custom domains of the customer's site ref names.
 func (c *CustomerScope) Domains(ctx context.Context, siteRef string) ([]Domain, error) {
 	site, err := c.site(ctx, siteRef)

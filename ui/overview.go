@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"html/template"
 	"net/http"
 	"time"
 
@@ -28,6 +29,9 @@ type overviewData struct {
 	Failed  []manage.Site
 	Audit   []tenants.AuditEntry
 	Figures *manage.PlatformFigures
+	// Charts are the figures drawn (platformCharts) and the memory of each
+	// running site.
+	Charts template.HTML
 }
 
 func (u *UI) overview(w http.ResponseWriter, r *http.Request, req *request) error {
@@ -62,6 +66,11 @@ func (u *UI) overview(w http.ResponseWriter, r *http.Request, req *request) erro
 	for _, p := range d.Figures.Failures.Points {
 		d.Failures += int(p.Value)
 	}
+	mem, err := u.memoryChart(ctx, sites)
+	if err != nil {
+		return err
+	}
+	d.Charts = platformCharts(d.Figures) + mem
 	if d.Audit, err = u.svc.ListAudit(ctx, tenants.AuditFilter{Limit: 10}); err != nil {
 		return err
 	}

@@ -98,6 +98,7 @@ type UI struct {
 	operator *http.ServeMux // what operators may reach
 	customer *http.ServeMux // what a customer's users may reach
 	public   *http.ServeMux // what anyone may reach: sign-in, invitations, static files
+	builds   *builds        // deploys started from the browser (builds.go)
 }
 
 // New returns the UI for cfg.
