@@ -99,7 +99,10 @@ type tab struct {
 // another person signing in).
 func (b *browser) tab(t *testing.T, flow string, isolated bool) *tab {
 	t.Helper()
-	tb := &tab{b: b, t: t, flow: flow, urls: map[network.RequestID]string{}}
+	// A browser asks every host for /favicon.ico on its own; neither the
+	// UI nor the test site has one, and no page links it.
+	tb := &tab{b: b, t: t, flow: flow, urls: map[network.RequestID]string{},
+		expect: []*regexp.Regexp{regexp.MustCompile(`/favicon\.ico$`)}}
 	opts := []chromedp.ContextOption{chromedp.WithListener(tb.listen)}
 	if isolated {
 		opts = append(opts, chromedp.WithNewBrowserContext())
