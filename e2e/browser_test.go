@@ -259,11 +259,22 @@ func (tb *tab) visited(page string) {
 	tb.shot(page)
 }
 
-// open navigates to url and waits for its h1: a page was visited.
-func (tb *tab) open(page, url string) {
+// open navigates to url and waits for its h1: a page was visited. It
+// returns the page's HTTP status.
+func (tb *tab) open(page, url string) int64 {
 	tb.t.Helper()
-	tb.do("opening "+url, chromedp.Navigate(url), chromedp.WaitVisible(chromedp.CSS("h1")))
+	ctx, cancel := context.WithTimeout(tb.ctx, 30*time.Second)
+	defer cancel()
+	resp, err := chromedp.Run(ctx, chromedp.NavigateResponse(url))
+	if err != nil {
+		tb.t.Fatalf("%s: opening %s: %v", tb.flow, url, err)
+	}
+	tb.do("waiting for the h1 of "+url, chromedp.WaitVisible(chromedp.CSS("h1")))
 	tb.visited(page)
+	if resp == nil {
+		return 0
+	}
+	return resp.Status
 }
 
 // shot saves a full-page screenshot as artifacts/ui/<flow>/<nn>-<page>.png.

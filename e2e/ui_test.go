@@ -112,6 +112,7 @@ func TestUI(t *testing.T) {
 		needs []string
 		run   func(t *testing.T)
 	}{
+		{"harness", nil, func(t *testing.T) { p.checkHarness(t, b) }},
 		{"login", nil, func(t *testing.T) { p.flowLogin(t, op) }},
 		{"customer-and-site", []string{"login"}, func(t *testing.T) { p.flowCustomerAndSite(t, op) }},
 		{"live-status", []string{"login"}, func(t *testing.T) { p.ensureSite(t); p.flowLiveStatus(t, b, op) }},
@@ -164,6 +165,38 @@ func (p *uiPlatform) ensureSite(t *testing.T) {
 		"subdomain": p.subdomain, "env": map[string]string{"SITE_NAME": p.subdomain}}, 201, &s)
 	p.siteID = s.ID
 	t.Logf("the wizard made no site: made %s through the API", p.subdomain)
+}
+
+// checkHarness proves the tabs catch what they must: an unexpected error
+// answer, a console error and an uncaught exception.
+func (p *uiPlatform) checkHarness(t *testing.T, b *browser) {
+	tb := b.tab(t, "harness", true)
+	tb.do("opening a missing page", chromedp.Navigate(p.base+"/static/no-such-file.css"))
+	tb.do("logging an error and throwing", js(`console.error('e2e: a console error'); setTimeout(() => { throw new Error('e2e: an exception'); }, 0); true`))
+	tb.waitFor("the exception", `true`, time.Second)
+	want := []string{"404 from " + p.base + "/static/no-such-file.css", "console error: \"e2e: a console error\"", "e2e: an exception"}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		tb.mu.Lock()
+		got := strings.Join(tb.issues, "\n")
+		tb.mu.Unlock()
+		missing := ""
+		for _, w := range want {
+			if !strings.Contains(got, w) {
+				missing = w
+			}
+		}
+		if missing == "" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the harness did not see %q; it saw:\n%s", missing, got)
+		}
+		time.Sleep(50 * time.Millisecond) // the polling interval
+	}
+	tb.mu.Lock()
+	tb.issues = nil
+	tb.mu.Unlock()
 }
 
 // Flow: log in. The admin host's / sends a stranger to the sign-in page;
@@ -383,7 +416,9 @@ func (p *uiPlatform) flowCustomerPortal(t *testing.T, b *browser, op *tab) {
 	cust.wantText(p.subdomain)
 
 	cust.expectError(regexp.QuoteMeta("/sites/" + p.other.ID))
-	cust.open("other-customers-site", p.base+"/sites/"+p.other.ID)
+	if status := cust.open("other-customers-site", p.base+"/sites/"+p.other.ID); status != http.StatusNotFound {
+		t.Errorf("another customer's site: %d, want 404", status)
+	}
 	body := cust.text()
 	if !strings.Contains(strings.ToLower(body), "not found") {
 		t.Fatalf("another customer's site: not the 404 page: %s", body)
@@ -394,7 +429,9 @@ func (p *uiPlatform) flowCustomerPortal(t *testing.T, b *browser, op *tab) {
 		}
 	}
 	cust.expectError(regexp.QuoteMeta("/sites/" + p.other.ID + "/logs"))
-	cust.open("other-customers-logs", p.base+"/sites/"+p.other.ID+"/logs")
+	if status := cust.open("other-customers-logs", p.base+"/sites/"+p.other.ID+"/logs"); status != http.StatusNotFound {
+		t.Errorf("another customer's logs: %d, want 404", status)
+	}
 	if body := cust.text(); strings.Contains(body, "othersite") || strings.Contains(body, "listening") {
 		t.Fatalf("another customer's logs leak: %s", body)
 	}
