@@ -3,8 +3,10 @@ package admin
 import (
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/agistaffers/caddy-multitenant/manage"
 	"github.com/agistaffers/caddy-multitenant/tenants"
@@ -118,6 +120,40 @@ func TestCRUD(t *testing.T) {
 		!strings.Contains(audit.Items[0].Actor, "writer") || audit.Items[1].Before == nil || audit.Items[1].After == nil {
 		t.Fatalf("audit: %+v", audit.Items)
 	}
+	// By actor (a substring ignoring case, or exactly) and time.
+	ta.do("GET", "/api/v1/audit?entity=customer&entity_id="+customers[0].ID+"&actor=WRITER", nil, &audit)
+	if len(audit.Items) != 3 {
+		t.Fatalf("audit by actor substring: %+v", audit.Items)
+	}
+	ta.do("GET", "/api/v1/audit?entity=customer&entity_id="+customers[0].ID+"&actor=writer&actor_exact=true", nil, &audit)
+	if len(audit.Items) != 0 {
+		t.Fatalf("audit by a partial actor, exactly: %+v", audit.Items)
+	}
+	ta.do("GET", "/api/v1/audit?entity=customer&entity_id="+customers[0].ID+"&actor="+url.QueryEscape(audit0Actor(ta, customers[0].ID))+"&actor_exact=true", nil, &audit)
+	if len(audit.Items) != 3 {
+		t.Fatalf("audit by actor, exactly: %+v", audit.Items)
+	}
+	future := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
+	ta.do("GET", "/api/v1/audit?entity=customer&entity_id="+customers[0].ID+"&since="+future, nil, &audit)
+	if len(audit.Items) != 0 {
+		t.Fatalf("audit since the future: %+v", audit.Items)
+	}
+	ta.do("GET", "/api/v1/audit?entity=customer&entity_id="+customers[0].ID+"&until="+future, nil, &audit)
+	if len(audit.Items) != 3 {
+		t.Fatalf("audit until the future: %+v", audit.Items)
+	}
+}
+
+// audit0Actor is the actor of the newest audit entry of the customer.
+func audit0Actor(ta *testAPI, id string) string {
+	var audit struct {
+		Items []auditEntry `json:"items"`
+	}
+	ta.do("GET", "/api/v1/audit?entity=customer&entity_id="+id+"&limit=1", nil, &audit)
+	if len(audit.Items) != 1 {
+		ta.t.Fatalf("audit: %+v", audit.Items)
+	}
+	return audit.Items[0].Actor
 }
 
 func TestAuth(t *testing.T) {

@@ -97,7 +97,7 @@ var operations = []operation{
 	{method: "DELETE", path: "/domains/{id}", summary: "Remove a custom domain", status: 204},
 	{method: "POST", path: "/domains/{id}/verify", summary: "Check the domain's DNS (TXT token, CNAME or A/AAAA) and mark it verified when it passes", status: 200, resp: VerifyResult{}},
 
-	{method: "GET", path: "/audit", summary: "The audit log, newest first", query: []string{"entity", "entity_id", "before", "limit"}, status: 200, resp: auditList{}},
+	{method: "GET", path: "/audit", summary: "The audit log, newest first: of an entity, by an actor (its name contains actor, ignoring case; exactly it with actor_exact=true), in a time range (since inclusive, until exclusive)", query: []string{"entity", "entity_id", "actor", "actor_exact", "since", "until", "before", "limit"}, status: 200, resp: auditList{}},
 
 	{method: "GET", path: "/backups", summary: "List backups, newest first: when, by which node, outcome, size", query: pageParams, status: 200, resp: backupList{}},
 	{method: "POST", path: "/backups", summary: "Back up the platform (or the database and one site's volume) into the backup directory; answers once it is written", body: BackupInput{}, status: 201, resp: Backup{}},
@@ -270,7 +270,7 @@ func queryParamSchema(path, name string) map[string]any {
 			return map[string]any{"type": "integer", "minimum": 1}
 		}
 		return map[string]any{"type": "integer"}
-	case "cascade", "purge", "follow":
+	case "cascade", "purge", "follow", "actor_exact":
 		return map[string]any{"type": "boolean", "default": false}
 	case "tail":
 		return map[string]any{"type": "string", "default": "100", "description": "a number of lines, or all"}
@@ -280,6 +280,8 @@ func queryParamSchema(path, name string) map[string]any {
 		return map[string]any{"type": "string", "format": "uuid"}
 	case "entity":
 		return map[string]any{"type": "string", "enum": tenants.AuditEntities}
+	case "since", "until":
+		return map[string]any{"type": "string", "format": "date-time"}
 	case "window":
 		return map[string]any{"type": "string", "default": "24h", "example": "7d",
 			"description": "how far back: a duration (90m, 24h) or whole days (7d), at most 30d"}

@@ -2,6 +2,7 @@ package admin
 
 import (
 	"net/http"
+	"time"
 
 	"github.com/agistaffers/caddy-multitenant/manage"
 	"github.com/agistaffers/caddy-multitenant/tenants"
@@ -202,10 +203,23 @@ func (a *API) deleteTemplate(w http.ResponseWriter, r *http.Request) error {
 
 func (a *API) listAudit(w http.ResponseWriter, r *http.Request) error {
 	q := query(r)
-	f := tenants.AuditFilter{Entity: q.Get("entity"), EntityID: q.Get("entity_id")}
+	f := tenants.AuditFilter{Entity: q.Get("entity"), EntityID: q.Get("entity_id"), Actor: q.Get("actor")}
 	limit, err := limitParam(r)
 	if err != nil {
 		return err
+	}
+	if f.ActorExact, err = boolParam(r, "actor_exact"); err != nil {
+		return err
+	}
+	for _, t := range []struct {
+		name string
+		dst  *time.Time
+	}{{"since", &f.Since}, {"until", &f.Until}} {
+		if s := q.Get(t.name); s != "" {
+			if *t.dst, err = time.Parse(time.RFC3339, s); err != nil {
+				return invalidParam(t.name, "must be an RFC 3339 time, such as 2026-01-02T15:04:05Z")
+			}
+		}
 	}
 	f.Limit = limit
 	if s := q.Get("before"); s != "" {

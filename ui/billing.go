@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"errors"
 	"net/http"
 	"net/url"
 
@@ -46,26 +47,45 @@ type customerBillingData struct {
 	Configured bool
 }
 
-func (u *UI) customerBilling(w http.ResponseWriter, r *http.Request, req *request) error {
+func (u *UI) customerBillingView(r *http.Request, req *request) (*view, error) {
 	c, err := req.Scope.Customer(r.Context())
 	if err != nil {
-		return err
+		return nil, err
 	}
 	d := customerBillingData{Customer: c, Configured: u.svc.Billing() != nil}
 	if c.PlanID != "" {
 		// The plan's name and limits only: what the customer pays for.
 		if d.Plan, err = u.svc.GetPlan(r.Context(), c.PlanID); err != nil && !manage.IsCode(err, manage.NotFound) {
-			return err
+			return nil, err
 		}
 	}
-	u.render(w, http.StatusOK, "billing_customer", u.view(r, req, "Billing", "billing", d))
+	return u.view(r, req, "Billing", "billing", d), nil
+}
+
+func (u *UI) customerBilling(w http.ResponseWriter, r *http.Request, req *request) error {
+	v, err := u.customerBillingView(r, req)
+	if err != nil {
+		return err
+	}
+	u.render(w, http.StatusOK, "billing_customer", v)
 	return nil
 }
 
 func (u *UI) customerBillingPortal(w http.ResponseWriter, r *http.Request, req *request) error {
 	target, err := req.Scope.Portal(r.Context(), actor(req), baseURL(r)+"/billing")
 	if err != nil {
-		return err
+		var me *manage.Error
+		if !errors.As(manage.Wrap(err), &me) || (me.Code != manage.NotConfigured && me.Code != manage.Upstream && me.Code != manage.Conflict) {
+			return err
+		}
+		// Shown on the billing page, in the service's words.
+		v, verr := u.customerBillingView(r, req)
+		if verr != nil {
+			return verr
+		}
+		v.Error = me.Message
+		u.render(w, statusOf(err), "billing_customer", v)
+		return nil
 	}
 	http.Redirect(w, r, target, http.StatusSeeOther)
 	return nil

@@ -197,10 +197,10 @@ func (u *UI) customerDelete(w http.ResponseWriter, r *http.Request, req *request
 	cascade := r.PostFormValue("cascade") != ""
 	n, err := u.svc.DeleteCustomer(r.Context(), actor(req), r.PathValue("ref"), cascade, r.PostFormValue("purge") != "")
 	if manage.IsCode(err, manage.Conflict) && !cascade {
-		return &manage.Error{Code: manage.Conflict, Message: "the customer still has sites: remove them first, or tick “also remove its sites”"}
+		err = &manage.Error{Code: manage.Conflict, Message: "The customer still has sites: remove them first, or tick “also remove its sites”."}
 	}
 	if err != nil {
-		return err
+		return u.customerRefused(w, r, req, err)
 	}
 	msg := "Customer removed."
 	if n > 0 {
@@ -215,7 +215,7 @@ func (u *UI) customerPortal(w http.ResponseWriter, r *http.Request, req *request
 	ref := r.PathValue("ref")
 	target, err := u.svc.Portal(r.Context(), actor(req), ref, baseURL(r)+"/customers/"+url.PathEscape(ref))
 	if err != nil {
-		return err
+		return u.customerRefused(w, r, req, err)
 	}
 	http.Redirect(w, r, target, http.StatusSeeOther)
 	return nil
@@ -245,5 +245,22 @@ func (u *UI) customerInvite(w http.ResponseWriter, r *http.Request, req *request
 	}
 	d.Invitation, d.InviteURL = inv, baseURL(r)+inv.Path
 	u.render(w, http.StatusOK, "customer", v)
+	return nil
+}
+
+// customerRefused shows the customer's page again with why an action was
+// refused (billing not configured, sites in the way), with the error's
+// status; the error page shows anything else.
+func (u *UI) customerRefused(w http.ResponseWriter, r *http.Request, req *request, err error) error {
+	var me *manage.Error
+	if !errors.As(manage.Wrap(err), &me) || (me.Code != manage.Conflict && me.Code != manage.NotConfigured && me.Code != manage.Upstream) {
+		return err
+	}
+	v, _, verr := u.customerView(r, req, r.PathValue("ref"))
+	if verr != nil {
+		return verr
+	}
+	v.Error = me.Message
+	u.render(w, statusOf(err), "customer", v)
 	return nil
 }

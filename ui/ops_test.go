@@ -128,9 +128,9 @@ func TestCustomersPages(t *testing.T) {
 	if status != 200 || m == nil || !strings.HasPrefix(m[1], tu.url) {
 		t.Fatalf("invite: %d\n%s", status, body)
 	}
-	body = page(t, b, cpath, "Customer acme@example.com")
-	if strings.Contains(body, "/invite/") || !strings.Contains(body, "staff@example.com") {
-		t.Fatalf("the link shows again, or the user is not listed:\n%s", body)
+	invitedPage := page(t, b, cpath, "Customer acme@example.com")
+	if strings.Contains(invitedPage, "/invite/") || !strings.Contains(invitedPage, "staff@example.com") {
+		t.Fatalf("the link shows again, or the user is not listed:\n%s", invitedPage)
 	}
 	refused(t, b, cpath+"/invite", url.Values{"invite_email": {"op@example.com"}}, http.StatusConflict, "already exists")
 	invited := tu.browser()
@@ -138,16 +138,30 @@ func TestCustomersPages(t *testing.T) {
 		t.Fatalf("the invitation link: %d", status)
 	}
 
-	// Delete: a confirm, then gone.
-	if !strings.Contains(body, `data-confirm="Remove customer acme@example.com?`) {
-		t.Fatal("delete has no confirmation")
+	// Delete: refused while it has sites, unless they go too.
+	tpl, err := tu.svc.CreateTemplate(ctx, "test", manage.TemplateInput{Slug: "web", Name: "Web", Image: "example/web:1", Port: 8080})
+	if err != nil {
+		t.Fatal(err)
 	}
-	posted(t, b, cpath+"/delete", nil, "/customers", "Customer removed.")
+	if _, err := tu.svc.CreateSite(ctx, "test", manage.SiteInput{Customer: c.ID, Subdomain: "acmesite", Template: tpl.Template.ID}); err != nil {
+		t.Fatal(err)
+	}
+	if body := page(t, b, cpath, "Customer acme@example.com"); !strings.Contains(body, "acmesite") {
+		t.Fatalf("the customer's sites:\n%s", body)
+	}
+	refused(t, b, cpath+"/delete", nil, http.StatusConflict, "still has sites")
+	body = posted(t, b, cpath+"/delete", url.Values{"cascade": {"1"}}, "/customers", "Customer removed with 1 site(s).")
+	if strings.Contains(body, "acme@example.com") {
+		t.Fatal("the removed customer is still listed")
+	}
 	if _, err := tu.svc.GetCustomer(ctx, c.ID); !manage.IsCode(err, manage.NotFound) {
 		t.Fatalf("after delete: %v", err)
 	}
 	if status, _, _ := b.get(cpath); status != http.StatusNotFound {
 		t.Fatalf("a removed customer's page: %d", status)
+	}
+	if !strings.Contains(invitedPage, `data-confirm="Remove customer acme@example.com?`) {
+		t.Fatal("delete has no confirmation")
 	}
 }
 
