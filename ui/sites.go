@@ -166,6 +166,9 @@ func (u *UI) siteCreate(w http.ResponseWriter, r *http.Request, req *request) er
 	}
 	env, err := parseEnv("env", r.PostFormValue("env"))
 	if err == nil {
+		err = unmask("env", env, defaults)
+	}
+	if err == nil {
 		in.Env = overrides(env, defaults)
 		var site *manage.Site
 		if site, err = u.svc.CreateSite(ctx, actor(req), in); err == nil {
@@ -176,7 +179,12 @@ func (u *UI) siteCreate(w http.ResponseWriter, r *http.Request, req *request) er
 			return u.redirect(w, r, req, "/sites/"+url.PathEscape(site.Subdomain), msg)
 		}
 	}
-	v := u.view(r, req, "New site", "sites", d).withError(err, r.PostForm)
+	form := url.Values{}
+	for k, vs := range r.PostForm {
+		form[k] = vs
+	}
+	form.Set("env", maskLines(r.PostFormValue("env")))
+	v := u.view(r, req, "New site", "sites", d).withError(err, form)
 	envField(v)
 	u.render(w, statusOf(err), "site_new", v)
 	return nil
@@ -204,8 +212,23 @@ type siteData struct {
 	Template         *tenants.Template
 	Limits           []limitRow
 	Charts           template.HTML
-	Actions          []string
+	Actions          []siteActionButton
 	Operator         bool
+}
+
+// siteActionButton is one of the site's action buttons.
+type siteActionButton struct {
+	Action, Label, Class string
+}
+
+// siteActions are the buttons of the site's actions; redeploy is the
+// operators'.
+func siteActions(operator bool) []siteActionButton {
+	out := []siteActionButton{{manage.ActionStart, "Start", "primary"}, {manage.ActionStop, "Stop", "danger"}, {manage.ActionRestart, "Restart", ""}}
+	if operator {
+		out = append(out, siteActionButton{manage.ActionRedeploy, "Redeploy", ""})
+	}
+	return out
 }
 
 // statusData is the status panel's.
@@ -243,9 +266,8 @@ func (u *UI) renderSite(w http.ResponseWriter, r *http.Request, req *request, re
 		return err
 	}
 	d := siteData{Site: site, URL: u.siteURL(site.Subdomain), Status: statusData{Ref: site.Subdomain, Status: st},
-		Env: maskEnv(site.Env), Operator: req.Scope == nil, Actions: []string{manage.ActionStart, manage.ActionStop, manage.ActionRestart}}
+		Env: maskEnv(site.Env), Operator: req.Scope == nil, Actions: siteActions(req.Scope == nil)}
 	if d.Operator {
-		d.Actions = append(d.Actions, manage.ActionRedeploy)
 		if d.Template, err = u.svc.GetTemplate(ctx, site.TemplateID); err != nil {
 			return err
 		}
@@ -475,6 +497,9 @@ func (u *UI) siteEnv(w http.ResponseWriter, r *http.Request, req *request) error
 	}
 	added, err := parseEnv("env", r.PostFormValue("env"))
 	if err == nil {
+		err = unmask("env", added, site.Env)
+	}
+	if err == nil {
 		for k, val := range added {
 			env[k] = val
 		}
@@ -506,8 +531,7 @@ func (u *UI) siteInto(ctx context.Context, req *request, v *view, site *manage.S
 		return err
 	}
 	d := siteData{Site: site, URL: u.siteURL(site.Subdomain), Status: statusData{Ref: site.Subdomain, Status: st},
-		Env: maskEnv(site.Env), Operator: true,
-		Actions: []string{manage.ActionStart, manage.ActionStop, manage.ActionRestart, manage.ActionRedeploy}}
+		Env: maskEnv(site.Env), Operator: true, Actions: siteActions(true)}
 	if d.Template, err = u.svc.GetTemplate(ctx, site.TemplateID); err != nil {
 		return err
 	}
@@ -706,12 +730,28 @@ func parseEnv(field, text string) (map[string]string, error) {
 	return env, nil
 }
 
-// overrides are the variables of env that differ from the defaults; a
-// masked value keeps the default.
+// unmask gives each masked value of env its value in prev; a masked value
+// prev does not have (a secret typed into a form that came back with an
+// error) must be typed again.
+func unmask(field string, env, prev map[string]string) error {
+	for _, k := range sortedKeys(env) {
+		if env[k] != maskValue {
+			continue
+		}
+		old, ok := prev[k]
+		if !ok {
+			return &manage.Error{Code: manage.Invalid, Field: field, Message: k + ": type the secret's value again"}
+		}
+		env[k] = old
+	}
+	return nil
+}
+
+// overrides are the variables of env that differ from the defaults.
 func overrides(env, defaults map[string]string) map[string]string {
 	out := map[string]string{}
 	for k, v := range env {
-		if d, ok := defaults[k]; ok && (v == d || v == maskValue) {
+		if d, ok := defaults[k]; ok && v == d {
 			continue
 		}
 		out[k] = v

@@ -153,8 +153,22 @@ func TestSiteWizardValidation(t *testing.T) {
 	form.Set("customer_id", "nobody@example.com")
 	form.Set("env", "")
 	status, _, body = b.post("/sites/new", form)
-	if status == http.StatusSeeOther {
-		t.Fatalf("an unknown customer made a site")
+	if status != http.StatusUnprocessableEntity && status != http.StatusNotFound || !strings.Contains(body, `value="fine"`) || !strings.Contains(body, "nobody@example.com") {
+		t.Fatalf("an unknown customer: %d\n%s", status, body)
+	}
+
+	// A secret typed into a form that came back must be typed again.
+	form.Set("customer_id", a.ID)
+	form.Set("subdomain", "Bad")
+	form.Set("env", "NEW_SECRET=typed-secret-5521")
+	_, _, body = b.post("/sites/new", form)
+	if strings.Contains(body, "typed-secret-5521") || !strings.Contains(body, "NEW_SECRET=********") {
+		t.Fatalf("the form shows a typed secret again:\n%s", body)
+	}
+	form.Set("subdomain", "fine")
+	form.Set("env", "NEW_SECRET=********")
+	if status, _, body := b.post("/sites/new", form); status != http.StatusUnprocessableEntity || !strings.Contains(body, "NEW_SECRET: type the secret&#39;s value again") {
+		t.Fatalf("a masked secret without a value: %d\n%s", status, body)
 	}
 
 	form.Set("customer_id", a.ID)
@@ -219,6 +233,14 @@ func TestSiteEnvMasking(t *testing.T) {
 	status, _, body = b.post("/sites/alpha/env", url.Values{"env": {"MY_SECRET=s3cr3t-typed-0042\nbroken"}})
 	if status != http.StatusUnprocessableEntity || !strings.Contains(body, "line 2: expected KEY=VALUE") || strings.Contains(body, "s3cr3t-typed-0042") {
 		t.Fatalf("a bad env line: %d\n%s", status, body)
+	}
+
+	status, loc, _ = b.post("/sites/alpha/delete", url.Values{"purge": {"1"}})
+	if status != http.StatusSeeOther || loc != "/sites" {
+		t.Fatalf("deleting: %d %q", status, loc)
+	}
+	if _, err := tu.svc.GetSite(context.Background(), "alpha"); !manage.IsCode(err, manage.NotFound) {
+		t.Fatalf("after deleting: %v", err)
 	}
 }
 

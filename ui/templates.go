@@ -170,12 +170,12 @@ func readTemplate(f url.Values, old *tenants.Template) (*tenants.Template, error
 	if err != nil {
 		return nil, err
 	}
-	for k, v := range env {
-		if v == maskValue && old != nil {
-			if prev, ok := old.Env[k]; ok {
-				env[k] = prev
-			}
-		}
+	var prev map[string]string
+	if old != nil {
+		prev = old.Env
+	}
+	if err := unmask("env", env, prev); err != nil {
+		return nil, err
 	}
 	if len(env) > 0 {
 		t.Env = env
