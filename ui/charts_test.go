@@ -152,3 +152,27 @@ func TestChartsNothing(t *testing.T) {
 		t.Fatalf("zeros:\n%s", out)
 	}
 }
+
+// The overview shows the platform's charts and the memory of the running
+// sites (none here: no data yet), well-formed.
+func TestOverviewCharts(t *testing.T) {
+	t.Parallel()
+	tu := newTestUI(t, manage.Config{})
+	tu.operator("ops@example.org")
+	b := tu.browser()
+	b.login("ops@example.org")
+	status, _, body := b.get("/")
+	if status != 200 {
+		t.Fatalf("overview: %d\n%s", status, body)
+	}
+	i := strings.Index(body, `<section class="charts"`)
+	j := strings.Index(body[i:], "</section>")
+	if i < 0 || j < 0 {
+		t.Fatalf("no charts section:\n%s", body)
+	}
+	charts := body[i : i+j+len("</section>")]
+	c := parseXML(t, charts)
+	if c["figure"] != 3 || !strings.Contains(charts, "Memory per running site") || !strings.Contains(charts, "Cold starts and failed starts") {
+		t.Fatalf("overview charts:\n%s", charts)
+	}
+}
