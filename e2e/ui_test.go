@@ -103,6 +103,7 @@ func (p *uiPlatform) siteURL(host, path string) string {
 // each flow builds on what the ones before made, so a failed flow skips
 // the ones that need it.
 func TestUI(t *testing.T) {
+	t.Parallel()
 	p := newUIPlatform(t)
 	b := newBrowser(t)
 	op := b.tab(t, "operator", false)
