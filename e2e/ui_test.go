@@ -429,6 +429,22 @@ func (p *uiPlatform) flowCustomerPortal(t *testing.T, b *browser, op *tab) {
 			t.Fatalf("another customer's site: the 404 page shows %q", leak)
 		}
 	}
+	// Nor act on it: a restart posted with the customer's own CSRF token
+	// but the other site's id is refused as not found, and nothing runs.
+	ctx, cancel := context.WithTimeout(cust.ctx, 20*time.Second)
+	status, err := chromedp.Run(ctx, chromedp.Evaluate[int](`(async () => {
+		const csrf = document.querySelector('input[name=csrf]').value;
+		const r = await fetch('/sites/`+p.other.ID+`/actions/restart', {method: 'POST', body: new URLSearchParams({csrf})});
+		return r.status;
+	})()`, chromedp.EvalAwaitPromise))
+	cancel()
+	if err != nil || status != http.StatusNotFound {
+		t.Errorf("restarting another customer's site: %d %v, want 404", status, err)
+	}
+	if p.running(p.other.ID) {
+		t.Error("another customer's site runs after the customer's restart")
+	}
+	cust.check("other-customers-restart")
 	cust.expectError(regexp.QuoteMeta("/sites/" + p.other.ID + "/logs"))
 	if status := cust.open("other-customers-logs", p.base+"/sites/"+p.other.ID+"/logs"); status != http.StatusNotFound {
 		t.Errorf("another customer's logs: %d, want 404", status)
