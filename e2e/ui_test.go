@@ -408,7 +408,15 @@ func (p *uiPlatform) flowCustomerPortal(t *testing.T, b *browser, op *tab) {
 	cust.do("choosing a password",
 		chromedp.SendKeys(chromedp.CSS("#f-password"), uiCustomerPassword),
 		chromedp.SendKeys(chromedp.CSS("#f-confirm"), uiCustomerPassword))
-	cust.submit("portal-home", "form:has(#f-password)")
+	cust.submit("invitation-accepted", "form:has(#f-password)")
+	cust.wantText(p.subdomain)
+	// Then, as every later day: sign out, sign in with the password.
+	cust.click("signed-out", "form[action='/logout'] button")
+	cust.do("filling the sign-in form",
+		chromedp.SendKeys(chromedp.CSS("#f-email"), p.customerEmail),
+		chromedp.SendKeys(chromedp.CSS("#f-password"), uiCustomerPassword))
+	cust.submit("portal-home", "form[action='/login']")
+	cust.wantText("Your sites")
 	cust.wantText(p.subdomain)
 	if strings.Contains(cust.text(), "othersite") {
 		t.Fatal("the customer's home lists another customer's site")
