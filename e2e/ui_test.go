@@ -305,12 +305,7 @@ func (p *uiPlatform) flowLiveStatus(t *testing.T, b *browser, op *tab) {
 func (p *uiPlatform) flowLiveLogs(t *testing.T, b *browser, op *tab) {
 	op.t = t
 	op.open("site-logs", p.base+"/sites/"+p.siteID+"/logs")
-	if eval[bool](op, `!document.querySelector('pre[data-follow]')`) {
-		// The page may offer following as a link (the plain page works
-		// without JS); take it.
-		op.do("following the logs", chromedp.Click(chromedp.CSS(`a[href*="follow"]`)))
-		op.waitFor("the followed log", `!!document.querySelector('pre[data-follow]')`, 10*time.Second)
-	}
+	op.waitFor("the followed log", `document.querySelector('pre[data-follow]') && document.getElementById('log-status').textContent.includes('following')`, 10*time.Second)
 	op.do("marking the page", js("window.__sameDocument = true"))
 	path := "/seen-in-the-browser-" + fmt.Sprint(time.Now().UnixNano())
 	status, _, _ := p.get(host(p.subdomain), path, nil)
@@ -558,17 +553,14 @@ func (tb *tab) fill(name, value string) {
 	})()`))
 }
 
-// fillEnv sets an environment variable in the env editor of a form, when
-// the page has one: a key/value pair of inputs, or a textarea of KEY=value
-// lines.
+// fillEnv adds KEY=value to the env textarea of the page's form (its
+// KEY=VALUE lines), unless the key is there already.
 func (tb *tab) fillEnv(key, value string) {
 	tb.t.Helper()
 	tb.do("filling the env "+key, js(`(() => {
 		const ta = document.querySelector('textarea[name=env]');
-		if (ta) { if (!ta.value.includes(`+jsString(key+"=")+`)) ta.value += (ta.value && !ta.value.endsWith('\n') ? '\n' : '') + `+jsString(key+"="+value)+`; return true; }
-		const k = document.querySelector('input[name=env_key], input[name^=env_key], input[name="env.key"]');
-		const v = document.querySelector('input[name=env_value], input[name^=env_value], input[name="env.value"]');
-		if (k && v && !k.value) { k.value = `+jsString(key)+`; v.value = `+jsString(value)+`; }
+		if (!ta) throw new Error('no env textarea');
+		if (!ta.value.includes(`+jsString(key+"=")+`)) ta.value += (ta.value && !ta.value.endsWith('\n') ? '\n' : '') + `+jsString(key+"="+value)+`;
 		return true;
 	})()`))
 }
