@@ -5,7 +5,9 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
 	"path"
 	"sort"
@@ -83,6 +85,9 @@ func (u *uiPlatform) Certificates(ctx context.Context) ([]ui.Certificate, error)
 		return nil, nil
 	}
 	keys, err := u.storage.List(ctx, "certificates", true)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil // none issued yet: storage has no such folder
+	}
 	if err != nil {
 		return nil, fmt.Errorf("listing certificates: %w", err)
 	}

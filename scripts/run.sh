@@ -3,7 +3,9 @@
 # of Caddyfile.example) with the freshly built bin/caddy; when DATABASE_URL
 # is unset, a throwaway PostgreSQL under .data/ holds the data. A demo site
 # (image built locally) is registered, so http://demo.localhost:8080/ works,
-# and the built-in template catalog is imported.
+# the built-in template catalog is imported, and an operator of the web UI
+# at http://admin.localhost:8080/ is made on the first run (admin@localhost;
+# its password, random, is printed and kept in .data/dev-admin-password).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,6 +25,7 @@ run: the CLI finds the dev database through DATABASE_URL; in another shell:
        bin/caddy tenants templates ls
        bin/caddy tenants sites status demo
        bin/caddy tenants sites logs demo
+run: the web UI: http://admin.localhost:8080/  (admin@localhost, password: $(cat .data/dev-admin-password 2>/dev/null || echo 'see above'))
 run: serving dev/Caddyfile on :8080 (Ctrl-C stops it)
 MSG
 exec bin/caddy run --config dev/Caddyfile

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test.sh: what `make test` runs. Brings up what the tests need (PostgreSQL,
-# a Docker engine), then vets, runs every test with the race detector, fuzzes
-# briefly, and checks that the shipped configs adapt and validate.
+# a Docker engine, chromium), then vets, runs every test with the race
+# detector, fuzzes briefly, and checks that the shipped configs adapt and
+# validate.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,6 +31,13 @@ echo "using $TENANTS_TEST_DATABASE_URL"
 step "docker"
 scripts/docker-up.sh
 docker version --format 'engine {{.Server.Version}}, api {{.Server.APIVersion}}'
+
+step "chromium"
+# The browser tests (e2e/ui_test.go) drive Debian's chromium; they find it
+# through CHROMIUM (empty: not installed, and they skip unless CI=true).
+CHROMIUM=$(scripts/chromium-up.sh)
+export CHROMIUM
+[ -n "$CHROMIUM" ] && "$CHROMIUM" --version 2>/dev/null || true
 
 step "gofmt and go vet"
 unformatted=$(gofmt -l .)

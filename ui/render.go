@@ -206,13 +206,18 @@ func (u *UI) redirect(w http.ResponseWriter, r *http.Request, req *request, targ
 // notFound is the error of a page that does not exist.
 var notFound = &manage.Error{Code: manage.NotFound, Message: "there is no such page"}
 
+// queryValue escapes s for a URL's query. It is typed as a URL so that
+// html/template leaves its escapes alone: a plain string in a query would
+// be escaped twice ("a:b" linked as a%253Ab, which finds nothing).
+func queryValue(s string) template.URL { return template.URL(url.QueryEscape(s)) }
+
 var funcs = template.FuncMap{
 	"ago":      ago,
 	"when":     when,
 	"bytes":    humanBytes,
 	"cpus":     func(nano int64) string { return fmt.Sprintf("%.2g", float64(nano)/1e9) },
 	"pathq":    url.PathEscape,
-	"query":    url.QueryEscape,
+	"query":    queryValue,
 	"lower":    strings.ToLower,
 	"join":     strings.Join,
 	"stateOf":  stateOf,

@@ -2,16 +2,20 @@
 // serves: it builds a small demo site image locally (no registry needed),
 // applies migrations, imports the built-in template catalog and registers
 // a demo customer, template and site, so that http://demo.localhost:8080/
-// shows a lazily started container. It is idempotent: what exists is left
+// shows a lazily started container, and an operator of the web UI
+// (admin@localhost, its password printed) for http://admin.localhost:8080/. It is idempotent: what exists is left
 // as it is.
 package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -22,6 +26,11 @@ import (
 )
 
 const (
+	// devAdminEmail is the operator make run creates, once, with a random
+	// password kept in devAdminPasswordFile.
+	devAdminEmail        = "admin@localhost"
+	devAdminPasswordFile = ".data/dev-admin-password"
+
 	demoImage = "caddy-multitenant-demo:latest"
 	actor     = "make-run"
 )
@@ -111,7 +120,42 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	password, err := devAdmin(ctx, svc)
+	if err != nil {
+		return err
+	}
 	fmt.Printf("devsetup: demo site ready: curl http://demo.localhost:8080/\n")
+	fmt.Printf("devsetup: web UI:          http://admin.localhost:8080/  sign in as %s, password %s\n", devAdminEmail, password)
 	fmt.Printf("devsetup: admin API:       curl -H 'Authorization: Bearer %s' http://admin.localhost:8080/api/v1/\n", string(token[:len(token)-1]))
 	return nil
+}
+
+// devAdmin makes the dev instance's operator on first run, with a random
+// password written next to the dev database (it cannot be read back from
+// its hash), and returns that password. A user made otherwise (the file
+// gone) keeps its password: the message says how to set one.
+func devAdmin(ctx context.Context, svc *manage.Service) (string, error) {
+	if data, err := os.ReadFile(devAdminPasswordFile); err == nil {
+		return strings.TrimSpace(string(data)), nil
+	}
+	if _, err := svc.GetUser(ctx, devAdminEmail); err == nil {
+		return "(unknown: set one with: bin/caddy tenants admins passwd " + devAdminEmail + " --password-stdin)", nil
+	} else if !manage.IsCode(err, manage.NotFound) {
+		return "", fmt.Errorf("dev admin user: %w", err)
+	}
+	b := make([]byte, 12)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	password := base64.RawURLEncoding.EncodeToString(b)
+	if _, err := svc.CreateOperator(ctx, actor, devAdminEmail, "Dev admin", password); err != nil {
+		return "", fmt.Errorf("dev admin user: %w", err)
+	}
+	if err := os.MkdirAll(filepath.Dir(devAdminPasswordFile), 0o755); err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(devAdminPasswordFile, []byte(password+"\n"), 0o600); err != nil {
+		return "", err
+	}
+	return password, nil
 }
