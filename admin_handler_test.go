@@ -82,7 +82,7 @@ func TestAdminHandlerSecurityHeaders(t *testing.T) {
 		}
 		got := w.Result().Header
 		if w.Code != want.status || got.Get("Content-Security-Policy") != want.csp || got.Get("X-Frame-Options") != "DENY" ||
-			got.Get("Referrer-Policy") != "no-referrer" || got.Get("X-Content-Type-Options") != "nosniff" {
+			got.Get("Referrer-Policy") != admin.ReferrerPolicy(want.csp) || got.Get("X-Content-Type-Options") != "nosniff" {
 			t.Errorf("%s: %d %v", path, w.Code, got)
 		}
 		if api := admin.Handles(path); api != (got.Get(admin.RequestIDHeader) != "") {

@@ -13,13 +13,17 @@ func TestSetSecurityHeaders(t *testing.T) {
 	want := map[string]string{
 		"Content-Security-Policy": PolicyPages,
 		"X-Frame-Options":         "DENY",
-		"Referrer-Policy":         "no-referrer",
+		"Referrer-Policy":         "same-origin",
 		"X-Content-Type-Options":  "nosniff",
 	}
 	for k, v := range want {
 		if got := h.Values(k); len(got) != 1 || got[0] != v {
 			t.Errorf("%s: %q, want %q", k, got, v)
 		}
+	}
+	SetSecurityHeaders(h, PolicyAPI)
+	if got := h.Get("Referrer-Policy"); got != "no-referrer" {
+		t.Errorf("the API's Referrer-Policy: %q", got)
 	}
 	for _, csp := range []string{PolicyAPI, PolicyPages} {
 		if !strings.Contains(csp, "frame-ancestors 'none'") {

@@ -238,7 +238,7 @@ func (p *adminPlatform) wantRefused(t *testing.T, c hostile) {
 func wantAdminHeaders(t *testing.T, name string, h http.Header, csp string) {
 	t.Helper()
 	for k, v := range map[string]string{"Content-Security-Policy": csp, "X-Frame-Options": "DENY",
-		"Referrer-Policy": "no-referrer", "X-Content-Type-Options": "nosniff"} {
+		"Referrer-Policy": admin.ReferrerPolicy(csp), "X-Content-Type-Options": "nosniff"} {
 		if h.Get(k) != v {
 			t.Errorf("%s: %s %q, want %q", name, k, h.Get(k), v)
 		}

@@ -26,7 +26,7 @@ import (
 // docs/ as well.
 
 const (
-	uiHost             = "admin.localhost"
+	uiHost             = adminHost
 	uiOperatorEmail    = "ops@example.org"
 	uiOperatorPassword = "correct horse battery"
 	uiCustomerPassword = "customer staple battery"
@@ -36,7 +36,7 @@ const (
 // made along the way (later flows build on earlier ones).
 type uiPlatform struct {
 	*adminPlatform
-	base string // the UI's URL: http://admin.localhost:port
+	base string // the UI's URL: http://<admin host>:port
 
 	customerEmail string
 	customerID    string
@@ -50,12 +50,10 @@ type uiPlatform struct {
 func newUIPlatform(t *testing.T) *uiPlatform {
 	t.Helper()
 	dns := dnstest.Start(t)
-	// The browser signs in at admin.localhost, as on `make run`: a
-	// loopback name is a secure context, so the browser sends the fetch
-	// metadata (Sec-Fetch-Site) that the UI's CSRF check accepts in place
-	// of the Origin a no-referrer page withholds (it sends "null"). The API
-	// calls go to the admin host proper.
-	ap := startAdminPlatform(t, dns, platformOptions{Sites: fmt.Sprintf(`http://%s:{HTTP_PORT}, http://%s:{HTTP_PORT} {
+	// The browser uses the admin host proper over plain HTTP, not a
+	// loopback name (a secure context): its form posts must carry an
+	// Origin the CSRF check accepts there too.
+	ap := startAdminPlatform(t, dns, platformOptions{Sites: fmt.Sprintf(`http://%s:{HTTP_PORT} {
 	route {
 		tenant_admin {
 			public_ips 203.0.113.10
@@ -64,7 +62,7 @@ func newUIPlatform(t *testing.T) *uiPlatform {
 			session_lifetime 2h
 		}
 	}
-}`, adminHost, uiHost, dns.Addr)})
+}`, adminHost, dns.Addr)})
 	_, port, _ := strings.Cut(ap.caddy.HTTP, ":")
 	p := &uiPlatform{adminPlatform: ap, base: "http://" + uiHost + ":" + port}
 
