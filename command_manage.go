@@ -390,6 +390,16 @@ func cmdSitesStatus(ctx context.Context, cmd *cobra.Command, env *cliEnv, args [
 		fmt.Fprintf(env.out, "upstream:\t%s\n", dash(st.Upstream))
 		fmt.Fprintf(env.out, "last started:\t%s\n", when(st.LastStartedAt))
 		fmt.Fprintf(env.out, "last active:\t%s\n", when(st.LastActiveAt))
+		if st.Health != "" {
+			health := st.Health
+			if st.HealthFailures > 0 {
+				health += fmt.Sprintf(" (%d failed checks in a row: %s)", st.HealthFailures, st.HealthError)
+			}
+			if st.Restarting {
+				health += ", restarting"
+			}
+			fmt.Fprintf(env.out, "health:\t%s\n", health)
+		}
 		if f := st.Failure; f != nil {
 			fmt.Fprintf(env.out, "last failure:\t%s: %s", when(&f.At), f.Reason)
 			if f.ExitCode != nil {

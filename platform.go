@@ -589,6 +589,7 @@ func toStoreRuntime(rt provisioner.SiteRuntime) tenants.SiteRuntime {
 		State:       string(rt.State),
 		Upstream:    rt.Upstream,
 		LastError:   rt.Error,
+		Health:      string(rt.Health),
 	}
 	if !rt.LastStart.IsZero() {
 		t := rt.LastStart
@@ -622,9 +623,14 @@ func (a *App) sitePolicy() sitePolicy {
 }
 
 // spec turns a resolved route into what the provisioner needs: what the
-// site runs (its live release).
+// site runs (its live release), checked the way its template says now
+// (health monitoring is no part of a release: it shapes no container).
 func (sp sitePolicy) spec(route *tenants.Route) provisioner.Spec {
-	return sp.releaseSpec(route, route.Spec())
+	s := sp.releaseSpec(route, route.Spec())
+	t := &route.Template
+	s.HealthInterval = time.Duration(t.HealthIntervalMs) * time.Millisecond
+	s.UnhealthyAfter, s.RestartAfter = t.UnhealthyAfter, t.RestartAfter
+	return s
 }
 
 // releaseSpec is what the provisioner needs to run rs as the site of
