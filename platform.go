@@ -53,6 +53,7 @@ type platform struct {
 	backupDir  string          // where API backups go; "" without the backup option
 	alerter    *alerts.Alerter // nil without the alerts option
 	siteAlerts *siteAlerts     // the provisioner's reports as alerts; nil without alerter
+	uptime     *uptimeRecorder // the provisioner's reports as uptime history
 	jobs       *jobs           // the durable job queue; nil without backups or alerts
 	collectors collectorSet
 	logger     *zap.Logger
@@ -151,13 +152,18 @@ func newPlatform(a *App) (_ *platform, err error) {
 	if p.alerter, err = newAlerter(a, p.store); err != nil {
 		return nil, err
 	}
-	cfg.OnChange = p.queueRuntime
+	p.uptime = newUptimeRecorder(p.store, a.logger.Named("uptime"))
 	if p.alerter != nil {
 		p.siteAlerts = newSiteAlerts(p.alerter, a.Alerts)
-		cfg.OnChange = func(rt provisioner.SiteRuntime) {
-			p.queueRuntime(rt)
+	}
+	cfg.OnChange = func(rt provisioner.SiteRuntime) {
+		p.queueRuntime(rt)
+		p.uptime.observe(rt)
+		if p.siteAlerts != nil {
 			p.siteAlerts.observe(rt)
 		}
+	}
+	if p.alerter != nil {
 		cfg.OnCapacity = func(string) {
 			p.alerter.Raise(alerts.RuleCapacity, "", "max_running containers run and none is idle: a site could not start")
 		}
@@ -274,6 +280,11 @@ func (p *platform) doStart() error {
 	go func() {
 		defer p.wg.Done()
 		p.shareActivity(runCtx)
+	}()
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		p.uptime.run(runCtx)
 	}()
 	p.wg.Add(1)
 	go func() {

@@ -189,8 +189,11 @@ func (p *Provisioner) checkHealth(ctx context.Context, st *siteState, b *backend
 	}
 	h.lastCheck = now
 	changed, restart := false, false
+	was := h.state
 	if err == nil {
-		changed = h.state == HealthUnhealthy
+		// The first pass is a change too: what follows a restart
+		// resolves the incident.
+		changed = h.state != HealthHealthy
 		h.state, h.fails, h.since, h.lastErr = HealthHealthy, 0, time.Time{}, ""
 		h.restartBackoff, h.restartUntil = 0, time.Time{}
 	} else {
@@ -209,10 +212,11 @@ func (p *Provisioner) checkHealth(ctx context.Context, st *siteState, b *backend
 	st.mu.Unlock()
 
 	if changed {
-		if err != nil {
+		switch {
+		case err != nil:
 			p.metrics.unhealthy.Inc()
 			p.log.Warn("site unhealthy", zap.String("site_id", st.id), zap.Int("failed_checks", fails), zap.Error(err))
-		} else {
+		case was == HealthUnhealthy:
 			p.metrics.unhealthy.Dec()
 			p.log.Info("site healthy again", zap.String("site_id", st.id))
 		}
