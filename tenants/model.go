@@ -88,11 +88,11 @@ type Template struct {
 	// RestartAfter failed checks in a row restart the site's container
 	// (with the backoff of failed starts between restarts); 0 takes the
 	// default, 5, and -1 never restarts.
-	RestartAfter int `json:"restart_after" db:"restart_after"`
-	MemoryBytes int64             `json:"memory_bytes" db:"memory_bytes"`
-	NanoCPUs    int64             `json:"nano_cpus" db:"nano_cpus"`
-	PidsLimit   int64             `json:"pids_limit" db:"pids_limit"`
-	CapAdd      []string          `json:"cap_add" db:"cap_add"`
+	RestartAfter int      `json:"restart_after" db:"restart_after"`
+	MemoryBytes  int64    `json:"memory_bytes" db:"memory_bytes"`
+	NanoCPUs     int64    `json:"nano_cpus" db:"nano_cpus"`
+	PidsLimit    int64    `json:"pids_limit" db:"pids_limit"`
+	CapAdd       []string `json:"cap_add" db:"cap_add"`
 	// User is the uid or uid:gid the container runs as; "" keeps the
 	// image's own user.
 	User string `json:"user" db:"run_as"`
