@@ -59,7 +59,7 @@ const (
 //		more_user_agents <substring>...   # add to it (or to user_agents)
 //		paths            <path>...        # replace /robots.txt /favicon.ico
 //		more_paths       <path>...
-//		robots_txt       <text>
+//		robots_txt       <text>           # a heredoc for several lines
 //		status           <code>
 //		retry_after      <duration>
 //		body             <text>
