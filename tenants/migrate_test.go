@@ -30,9 +30,9 @@ func TestMigrateFresh(t *testing.T) {
 	}
 	// plans customers templates sites domains site_runtime api_keys billing_events audit_log
 	// schema_version platform_settings nodes site_activity backups alerts releases
-	// site_figures platform_figures
-	if tables != 18 {
-		t.Fatalf("schema has %d tables, want 18", tables)
+	// site_figures platform_figures site_uptime
+	if tables != 19 {
+		t.Fatalf("schema has %d tables, want 19", tables)
 	}
 }
 
