@@ -179,6 +179,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	}
 	caddyhttp.SetVar(r.Context(), upstreamVar, upstream)
 	caddyhttp.SetVar(r.Context(), routeVar, route)
+	if quiet {
+		caddyhttp.SetVar(r.Context(), quietVar, true)
+	}
 
 	if upgrade {
 		endUpgraded := p.prov.BeginUpgraded(route.SiteID)
