@@ -148,6 +148,7 @@ func newPlatform(a *App) (_ *platform, err error) {
 	cfg := a.provisionerConfig(pool, a.logger.Named("provisioner"))
 	cfg.IdleTimeout = time.Duration(a.IdleTimeout)
 	cfg.MaxRunning = a.MaxRunning
+	cfg.HealthChecks = true
 	cfg.Metrics = &p.collectors
 	if p.alerter, err = newAlerter(a, p.store); err != nil {
 		return nil, err

@@ -16,6 +16,7 @@ func TestHealthChecksRestartUnhealthy(t *testing.T) {
 	var mu sync.Mutex
 	var seen []Health
 	p := newProv(t, func(c *Config) {
+		c.HealthChecks = true
 		c.OnChange = func(rt SiteRuntime) {
 			mu.Lock()
 			defer mu.Unlock()

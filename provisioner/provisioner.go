@@ -229,6 +229,10 @@ type Config struct {
 	// flight there; a rollout's drain waits for it as for its own. nil =
 	// this node alone counts.
 	PeersUse func(ctx context.Context, siteID, containerID string) (bool, error)
+	// HealthChecks turns on the checks of running sites' health paths
+	// (Spec.HealthInterval and the thresholds): the server's provisioner
+	// checks, a CLI's short-lived one does not. Default: false.
+	HealthChecks bool
 	// MaxRunning caps running containers; starting one more stops the
 	// least recently used idle site, or fails with ErrCapacity. 0 = unlimited.
 	MaxRunning int
@@ -404,8 +408,10 @@ func (p *Provisioner) Start(ctx context.Context) error {
 	}
 	p.wg.Add(1)
 	go p.watchEvents(life)
-	p.wg.Add(1)
-	go p.watchHealth(life)
+	if p.cfg.HealthChecks {
+		p.wg.Add(1)
+		go p.watchHealth(life)
+	}
 	p.engineUp.Store(true)
 	p.log.Info("provisioner started", zap.String("namespace", p.cfg.Namespace),
 		zap.Int("adopted_running", int(p.running.Load())), zap.Duration("idle_timeout", p.cfg.IdleTimeout))
