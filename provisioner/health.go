@@ -172,7 +172,10 @@ func (p *Provisioner) checkHealth(ctx context.Context, st *siteState, b *backend
 	cfg := h.cfg
 	st.mu.Unlock()
 
-	cctx, cancel := context.WithTimeout(ctx, min(cfg.interval, probeTimeout))
+	// The timeout is not the interval's: a short interval must not turn a
+	// busy machine's slow answers into failures. The next check is an
+	// interval after this one ends, so checks of a site never overlap.
+	cctx, cancel := context.WithTimeout(ctx, probeTimeout)
 	err := healthGet(cctx, b.upstream, cfg.path)
 	cancel()
 	if ctx.Err() != nil {
