@@ -2,6 +2,7 @@ package tenants
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -79,5 +80,38 @@ func TestUptimeIntervals(t *testing.T) {
 
 	if err := s.RecordUptime(ctx, "00000000-0000-4000-8000-000000000001", UptimeUp, t0); err != nil {
 		t.Fatalf("a deleted site: %v", err)
+	}
+}
+
+// A template's health settings are bounded; 0 takes the defaults and
+// restart_after -1 turns restarts off.
+func TestTemplateHealthSettings(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, _ := newTestStore(t)
+	tpl := &Template{Slug: "checked", Name: "Checked", Image: "img", Port: 80, HealthPath: "/health",
+		HealthIntervalMs: 500, UnhealthyAfter: 2, RestartAfter: -1}
+	if err := s.CreateTemplate(ctx, "test", tpl); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.GetTemplate(ctx, tpl.ID)
+	if err != nil || got.HealthIntervalMs != 500 || got.UnhealthyAfter != 2 || got.RestartAfter != -1 {
+		t.Fatalf("stored: %+v %v", got, err)
+	}
+	for _, c := range []struct {
+		field string
+		mod   func(*Template)
+	}{
+		{"health_interval_ms", func(t *Template) { t.HealthIntervalMs = 50 }},
+		{"health_interval_ms", func(t *Template) { t.HealthIntervalMs = -1 }},
+		{"unhealthy_after", func(t *Template) { t.UnhealthyAfter = -1 }},
+		{"restart_after", func(t *Template) { t.RestartAfter = -2 }},
+	} {
+		bad := *got
+		c.mod(&bad)
+		var verr *ValidationError
+		if err := s.UpdateTemplate(ctx, "test", &bad); !errors.As(err, &verr) || verr.Field != c.field {
+			t.Errorf("%+v: %v, want a validation error of %s", bad, err, c.field)
+		}
 	}
 }
