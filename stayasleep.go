@@ -106,7 +106,7 @@ type StayAsleep struct {
 // quietRequests is a provisioned StayAsleep.
 type quietRequests struct {
 	off        bool
-	agents     [][]byte // lowercase
+	byFirst    [256][][]byte // the lowercase substrings by their first byte: one pass over a User-Agent
 	paths      []string
 	robots     []byte
 	status     int
@@ -128,7 +128,8 @@ func (s *StayAsleep) provision() (*quietRequests, error) {
 		if a = strings.TrimSpace(a); a == "" {
 			return nil, errors.New("stay_asleep user_agents: an empty substring would match every request")
 		}
-		q.agents = append(q.agents, []byte(strings.ToLower(a)))
+		lower := []byte(strings.ToLower(a))
+		q.byFirst[lower[0]] = append(q.byFirst[lower[0]], lower)
 	}
 	q.paths = c.Paths
 	if len(q.paths) == 0 {
@@ -188,9 +189,11 @@ func (q *quietRequests) matches(r *http.Request) bool {
 			lower[i] = c + ('a' - 'A')
 		}
 	}
-	for _, a := range q.agents {
-		if bytes.Contains(lower, a) {
-			return true
+	for i, c := range lower {
+		for _, a := range q.byFirst[c] {
+			if bytes.HasPrefix(lower[i:], a) {
+				return true
+			}
 		}
 	}
 	return false

@@ -128,3 +128,23 @@ func TestStayAsleepCaddyfile(t *testing.T) {
 		}
 	}
 }
+
+// The check is on the hot path of every request: it does not allocate.
+func TestStayAsleepMatchesAllocs(t *testing.T) {
+	q, _ := (*StayAsleep)(nil).provision()
+	r := httptest.NewRequest("GET", "http://a.example.com/page", nil)
+	r.Header.Set("User-Agent", "Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0")
+	if n := testing.AllocsPerRun(100, func() { q.matches(r) }); n != 0 {
+		t.Fatalf("%v allocations a request", n)
+	}
+}
+
+func BenchmarkStayAsleepMatches(b *testing.B) {
+	q, _ := (*StayAsleep)(nil).provision()
+	r := httptest.NewRequest("GET", "http://a.example.com/page", nil)
+	r.Header.Set("User-Agent", "Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0")
+	b.ReportAllocs()
+	for b.Loop() {
+		q.matches(r)
+	}
+}
