@@ -165,18 +165,20 @@ type siteAlerts struct {
 	exits   int
 	window  time.Duration
 
-	mu       sync.Mutex
-	recent   map[string][]time.Time // per site: its exits within the window
-	lastExit map[string]time.Time   // per site: the exit counted last
+	mu        sync.Mutex
+	recent    map[string][]time.Time // per site: its exits within the window
+	lastExit  map[string]time.Time   // per site: the exit counted last
+	unhealthy map[string]bool        // sites this node raised site_unhealthy for
 }
 
 func newSiteAlerts(a *alerts.Alerter, c *AlertsConfig) *siteAlerts {
 	return &siteAlerts{alerter: a, exits: c.CrashLoopExits, window: time.Duration(c.CrashLoopWindow),
-		recent: map[string][]time.Time{}, lastExit: map[string]time.Time{}}
+		recent: map[string][]time.Time{}, lastExit: map[string]time.Time{}, unhealthy: map[string]bool{}}
 }
 
 // observe takes one of the provisioner's state changes; it never blocks.
 func (s *siteAlerts) observe(rt provisioner.SiteRuntime) {
+	s.health(rt)
 	switch {
 	case rt.State == provisioner.StateFailed && rt.Failure != nil:
 		s.alerter.Raise(alerts.RuleStartFailed, rt.SiteID, "site "+rt.SiteID+" failed to start: "+rt.Failure.Reason)
@@ -188,6 +190,34 @@ func (s *siteAlerts) observe(rt provisioner.SiteRuntime) {
 		s.alerter.Clear(alerts.RuleCrashLoop, rt.SiteID)
 		s.alerter.Clear(alerts.RuleCapacity, "")
 	}
+}
+
+// health raises site_unhealthy when the checks find the site unhealthy
+// and clears it when they pass again or the site stopped (asleep is
+// not unhealthy); a restart the checks make is still the incident.
+func (s *siteAlerts) health(rt provisioner.SiteRuntime) {
+	sick := rt.Restarting || (rt.State == provisioner.StateRunning && rt.Health == provisioner.HealthUnhealthy)
+	s.mu.Lock()
+	raised := s.unhealthy[rt.SiteID]
+	switch {
+	case sick && !raised:
+		s.unhealthy[rt.SiteID] = true
+	case !sick && raised && (rt.Health == provisioner.HealthHealthy || rt.State != provisioner.StateRunning):
+		delete(s.unhealthy, rt.SiteID)
+	default:
+		s.mu.Unlock()
+		return
+	}
+	s.mu.Unlock()
+	if sick {
+		msg := fmt.Sprintf("site %s is unhealthy: %d health checks in a row failed", rt.SiteID, rt.HealthFailures)
+		if rt.HealthError != "" {
+			msg += ": " + rt.HealthError
+		}
+		s.alerter.Raise(alerts.RuleUnhealthy, rt.SiteID, msg)
+		return
+	}
+	s.alerter.Clear(alerts.RuleUnhealthy, rt.SiteID)
 }
 
 // exited counts an exit of the site's container (once, however many

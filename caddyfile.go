@@ -600,6 +600,9 @@ func (h *Handler) unmarshalOption(d *caddyfile.Dispenser) error {
 		return durationArg(d, &h.PageAfter)
 	case "pages_dir":
 		return oneArg(d, &h.PagesDir)
+	case "stay_asleep":
+		h.StayAsleep = new(StayAsleep)
+		return h.StayAsleep.unmarshalCaddyfile(d)
 	}
 	return d.Errf("unrecognized tenant option %q", d.Val())
 }
@@ -628,6 +631,7 @@ const DefaultRetries = 2
 //	tenant_proxy [<matcher>] {
 //		page_after <duration>
 //		pages_dir  <directory>
+//		stay_asleep { … }      # see StayAsleep
 //		# any reverse_proxy subdirective, e.g.
 //		header_up X-Tenant {tenant.site_id}
 //		transport http {
@@ -657,6 +661,17 @@ func parseTenantProxy(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue, erro
 					return nil, err
 				}
 				dispenser.DeleteN(2)
+			case "stay_asleep":
+				// A block: read from a copy of its tokens, then take them
+				// out for reverse_proxy.
+				seg := dispenser.NextSegment()
+				sub := caddyfile.NewDispenser(seg)
+				sub.Next()
+				tenantHandler.StayAsleep = new(StayAsleep)
+				if err := tenantHandler.StayAsleep.unmarshalCaddyfile(sub); err != nil {
+					return nil, err
+				}
+				dispenser.DeleteN(len(seg))
 			case "to", "dynamic":
 				return nil, dispenser.Errf("tenant_proxy chooses its upstream itself; %s is not allowed", dispenser.Val())
 			}

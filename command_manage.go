@@ -80,11 +80,13 @@ func addManageCommands(root *cobra.Command) {
 	} {
 		actions = append(actions, cmd(a.action+" <site>", a.short, cobra.ExactArgs(1), cmdSiteAction(a.action)))
 	}
+	sitesUptime := cmd("uptime <site>", "Shows a site's uptime history: its intervals up, asleep, failed and unhealthy, and its uptime percentage (asleep left out)", cobra.ExactArgs(1), cmdSitesUptime)
+	sitesUptime.Flags().Duration("window", manage.DefaultUptimeWindow, "How far back (at most 720h)")
 	sitesLogs := cmd("logs <site>", "Prints a site container's output (or its last failed start)", cobra.ExactArgs(1), cmdSitesLogs)
 	sitesLogs.Flags().Int("tail", manage.DefaultLogTail, "Number of last lines (0: all)")
 	sitesLogs.Flags().BoolP("follow", "f", false, "Keep printing new output")
 	group("sites", "Lists, adds, removes, starts, stops, restarts, redeploys, deploys and rolls back sites; shows their status, logs and releases",
-		append(append([]*cobra.Command{sitesLs, sitesAdd, sitesRm, sitesStatus, sitesLogs}, actions...), releaseCommands(cmd)...)...)
+		append(append([]*cobra.Command{sitesLs, sitesAdd, sitesRm, sitesStatus, sitesUptime, sitesLogs}, actions...), releaseCommands(cmd)...)...)
 
 	domainsLs := cmd("ls", "Lists custom domains", cobra.NoArgs, cmdDomainsLs)
 	domainsLs.Flags().String("site", "", "Only the domains of this site (id or subdomain)")
@@ -392,6 +394,16 @@ func cmdSitesStatus(ctx context.Context, cmd *cobra.Command, env *cliEnv, args [
 		fmt.Fprintf(env.out, "upstream:\t%s\n", dash(st.Upstream))
 		fmt.Fprintf(env.out, "last started:\t%s\n", when(st.LastStartedAt))
 		fmt.Fprintf(env.out, "last active:\t%s\n", when(st.LastActiveAt))
+		if st.Health != "" {
+			health := st.Health
+			if st.HealthFailures > 0 {
+				health += fmt.Sprintf(" (%d failed checks in a row: %s)", st.HealthFailures, st.HealthError)
+			}
+			if st.Restarting {
+				health += ", restarting"
+			}
+			fmt.Fprintf(env.out, "health:\t%s\n", health)
+		}
 		if f := st.Failure; f != nil {
 			fmt.Fprintf(env.out, "last failure:\t%s: %s", when(&f.At), f.Reason)
 			if f.ExitCode != nil {
@@ -402,6 +414,32 @@ func cmdSitesStatus(ctx context.Context, cmd *cobra.Command, env *cliEnv, args [
 				env.out.Flush()
 				fmt.Fprintf(cmd.OutOrStdout(), "its last log lines:\n%s\n", tail)
 			}
+		}
+	})
+}
+
+func cmdSitesUptime(ctx context.Context, cmd *cobra.Command, env *cliEnv, args []string) error {
+	window, _ := cmd.Flags().GetDuration("window")
+	u, err := env.svc.SiteUptime(ctx, args[0], window)
+	if err != nil {
+		return err
+	}
+	return emit(cmd, env, u, func() {
+		pct := "-"
+		if u.UptimePercent != nil {
+			pct = fmt.Sprintf("%.3f%%", *u.UptimePercent)
+		}
+		fmt.Fprintf(env.out, "uptime:\t%s (since %s; asleep left out)\n", pct, when(&u.Since))
+		for _, st := range tenants.UptimeStates {
+			fmt.Fprintf(env.out, "%s:\t%s\n", st, (time.Duration(u.Seconds[st]) * time.Second).Round(time.Second))
+		}
+		fmt.Fprintln(env.out, "STATE\tFROM\tUNTIL")
+		for _, in := range u.Intervals {
+			until := "now"
+			if in.EndedAt != nil {
+				until = when(in.EndedAt)
+			}
+			fmt.Fprintf(env.out, "%s\t%s\t%s\n", in.State, when(&in.StartedAt), until)
 		}
 	})
 }

@@ -39,6 +39,7 @@ const DefaultPageAfter = 2 * time.Second
 //	tenant [<matcher>] {
 //		page_after <duration>
 //		pages_dir  <directory>
+//		stay_asleep { … }      # see StayAsleep
 //	}
 type Handler struct {
 	// PageAfter is how long a browser navigation (a GET accepting HTML)
@@ -52,10 +53,17 @@ type Handler struct {
 	// replace the built-in pages. Default: none (built-in pages).
 	PagesDir string `json:"pages_dir,omitempty"`
 
+	// StayAsleep names the requests (uptime monitors, crawlers,
+	// /robots.txt, /favicon.ico) that do not wake a stopped site and are
+	// no activity of a running one. Default: on, with the default lists
+	// (see StayAsleep).
+	StayAsleep *StayAsleep `json:"stay_asleep,omitempty"`
+
 	// platform is captured at Provision: a request of this config may
 	// outlive it (a cold start past the grace period of a reload).
 	platform *platform
 	pages    pageSet
+	quiet    *quietRequests
 	logger   *zap.Logger
 }
 
@@ -81,6 +89,9 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return err
 	}
 	h.platform = app.platform
+	if h.quiet, err = h.StayAsleep.provision(); err != nil {
+		return err
+	}
 	h.pages, err = loadPages(h.PagesDir)
 	return err
 }
@@ -121,8 +132,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	}
 
 	// Begin before anything else: the idle reaper never stops a site with
-	// a request in flight.
-	end := p.prov.Begin(route.SiteID)
+	// a request in flight. A monitor's or crawler's is no activity: it
+	// does not keep the site awake.
+	quiet := h.quiet.matches(r)
+	var end func()
+	if quiet {
+		end = p.prov.BeginPassive(route.SiteID)
+	} else {
+		end = p.prov.Begin(route.SiteID)
+	}
 	defer end()
 
 	if r.URL.Path == readyPath {
@@ -149,6 +167,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	}()
 
 	upstream, running := p.prov.Upstream(route.SiteID)
+	if !running && quiet {
+		return h.quiet.serve(w, r)
+	}
 	if !running {
 		var handled bool
 		upstream, handled, err = h.coldStart(w, r, route)
@@ -158,6 +179,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	}
 	caddyhttp.SetVar(r.Context(), upstreamVar, upstream)
 	caddyhttp.SetVar(r.Context(), routeVar, route)
+	if quiet {
+		caddyhttp.SetVar(r.Context(), quietVar, true)
+	}
 
 	if upgrade {
 		endUpgraded := p.prov.BeginUpgraded(route.SiteID)

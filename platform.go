@@ -53,6 +53,7 @@ type platform struct {
 	backupDir  string          // where API backups go; "" without the backup option
 	alerter    *alerts.Alerter // nil without the alerts option
 	siteAlerts *siteAlerts     // the provisioner's reports as alerts; nil without alerter
+	uptime     *uptimeRecorder // the provisioner's reports as uptime history
 	jobs       *jobs           // the durable job queue; nil without backups or alerts
 	collectors collectorSet
 	logger     *zap.Logger
@@ -147,17 +148,23 @@ func newPlatform(a *App) (_ *platform, err error) {
 	cfg := a.provisionerConfig(pool, a.logger.Named("provisioner"))
 	cfg.IdleTimeout = time.Duration(a.IdleTimeout)
 	cfg.MaxRunning = a.MaxRunning
+	cfg.HealthChecks = true
 	cfg.Metrics = &p.collectors
 	if p.alerter, err = newAlerter(a, p.store); err != nil {
 		return nil, err
 	}
-	cfg.OnChange = p.queueRuntime
+	p.uptime = newUptimeRecorder(p.store, a.logger.Named("uptime"))
 	if p.alerter != nil {
 		p.siteAlerts = newSiteAlerts(p.alerter, a.Alerts)
-		cfg.OnChange = func(rt provisioner.SiteRuntime) {
-			p.queueRuntime(rt)
+	}
+	cfg.OnChange = func(rt provisioner.SiteRuntime) {
+		p.queueRuntime(rt)
+		p.uptime.observe(rt)
+		if p.siteAlerts != nil {
 			p.siteAlerts.observe(rt)
 		}
+	}
+	if p.alerter != nil {
 		cfg.OnCapacity = func(string) {
 			p.alerter.Raise(alerts.RuleCapacity, "", "max_running containers run and none is idle: a site could not start")
 		}
@@ -274,6 +281,11 @@ func (p *platform) doStart() error {
 	go func() {
 		defer p.wg.Done()
 		p.shareActivity(runCtx)
+	}()
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		p.uptime.run(runCtx)
 	}()
 	p.wg.Add(1)
 	go func() {
@@ -589,6 +601,7 @@ func toStoreRuntime(rt provisioner.SiteRuntime) tenants.SiteRuntime {
 		State:       string(rt.State),
 		Upstream:    rt.Upstream,
 		LastError:   rt.Error,
+		Health:      string(rt.Health),
 	}
 	if !rt.LastStart.IsZero() {
 		t := rt.LastStart
@@ -622,9 +635,14 @@ func (a *App) sitePolicy() sitePolicy {
 }
 
 // spec turns a resolved route into what the provisioner needs: what the
-// site runs (its live release).
+// site runs (its live release), checked the way its template says now
+// (health monitoring is no part of a release: it shapes no container).
 func (sp sitePolicy) spec(route *tenants.Route) provisioner.Spec {
-	return sp.releaseSpec(route, route.Spec())
+	s := sp.releaseSpec(route, route.Spec())
+	t := &route.Template
+	s.HealthInterval = time.Duration(t.HealthIntervalMs) * time.Millisecond
+	s.UnhealthyAfter, s.RestartAfter = t.UnhealthyAfter, t.RestartAfter
+	return s
 }
 
 // releaseSpec is what the provisioner needs to run rs as the site of

@@ -185,6 +185,13 @@ func runtimeStatus(s provisioner.SiteRuntime) manage.RuntimeStatus {
 		InFlight:      s.InFlight,
 		Upgraded:      s.Upgraded,
 		RetryAfter:    timeOrNil(s.RetryAfter),
+
+		Health:          string(s.Health),
+		HealthFailures:  s.HealthFailures,
+		HealthError:     s.HealthError,
+		HealthCheckedAt: timeOrNil(s.HealthCheckedAt),
+		UnhealthySince:  timeOrNil(s.UnhealthySince),
+		Restarting:      s.Restarting,
 	}
 	if s.Failure != nil {
 		st.Failure = failure(s.Failure, s.FailedAt)

@@ -22,6 +22,7 @@ func init() {
 const (
 	upstreamVar = "tenant.upstream"
 	routeVar    = "tenant.route"
+	quietVar    = "tenant.quiet" // set for a request that must not wake its site (stay_asleep)
 )
 
 // Upstreams is the dynamic upstream source of reverse_proxy that sends a
@@ -85,6 +86,16 @@ func (u *Upstreams) ResetCache(r *http.Request) error {
 	}
 	p := u.platform
 	p.prov.Unreachable(route.SiteID, failed)
+	if quiet, _ := caddyhttp.GetVar(r.Context(), quietVar).(bool); quiet {
+		// A monitor's or crawler's retry takes a container another node
+		// started meanwhile, but never starts one.
+		upstream, running := p.prov.Upstream(route.SiteID)
+		if !running {
+			return errNoTenantUpstream
+		}
+		caddyhttp.SetVar(r.Context(), upstreamVar, upstream)
+		return nil
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), p.settings.startTimeout)
 	defer cancel()
 	upstream, err := p.prov.Ensure(ctx, p.policy.spec(route))

@@ -156,6 +156,7 @@ func (a *API) register() {
 	a.handle("POST", "/sites/{id}/rollback", a.rollback)
 	a.handle("POST", "/sites/{id}/deploy", a.deploy)
 	a.handle("GET", "/sites/{id}/figures", a.siteFigures)
+	a.handle("GET", "/sites/{id}/uptime", a.siteUptime)
 	a.handle("GET", "/sites/{id}/domains", a.listSiteDomains)
 	a.handle("POST", "/sites/{id}/domains", a.createSiteDomain)
 

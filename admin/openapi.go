@@ -87,6 +87,7 @@ var operations = []operation{
 	{method: "POST", path: "/sites/{id}/rollback", summary: "A new release with the spec of release N (body optional; default: the one live before the live one), rolled out like any release", body: RollbackInput{}, status: 200, resp: Release{}},
 	{method: "POST", path: "/sites/{id}/deploy", summary: "Deploy from source: the body is a tar.gz build context with a Dockerfile at its root (at most max_upload); the engine builds it and the release rolls out. Answers a text/event-stream: log events (the build's output, a line each), then a release event (the release as it ended) or an error event", upload: true, status: 200, resp: Release{}},
 	{method: "GET", path: "/sites/{id}/figures", summary: "The site's figures over the last window (default 24h, at most 30d) in steps of whole minutes (default: about 100 steps; at most 1500): requests, 5xx errors, p50/p95 latency, cold starts and their mean duration, container CPU and memory", query: figureParamNames, status: 200, resp: SiteFigures{}},
+	{method: "GET", path: "/sites/{id}/uptime", summary: "The site's uptime history over the last window (default 24h, at most 30d): its intervals up, asleep (stopped by idle or an operator: no downtime), failed and unhealthy, the seconds in each, and the uptime percentage, up / (up + unhealthy + failed): asleep and unknown time left out", query: []string{"window"}, status: 200, resp: SiteUptime{}},
 	{method: "GET", path: "/sites/{id}/domains", summary: "List the site's custom domains", query: pageParams, status: 200, resp: domainList{}},
 	{method: "POST", path: "/sites/{id}/domains", summary: "Add a custom domain to the site (unverified)", body: DomainInput{}, status: 201, resp: Domain{}},
 
@@ -444,6 +445,8 @@ var required = map[string][]string{
 		"cold_starts", "cold_start_ms", "cpu", "memory"},
 	"PlatformFigures": {"since", "step", "running", "cold_starts", "failures"},
 	"Series":          {"name", "unit", "points"},
+	"SiteUptime":      {"site_id", "since", "until", "intervals", "seconds"},
+	"UptimeInterval":  {"state", "started_at"},
 	"Point":           {"at", "value"},
 }
 
@@ -464,6 +467,10 @@ func answerField(schemaName, member string, prop map[string]any) {
 		prop["enum"] = tenants.CustomerStatuses
 	case member == "status" && schemaName == "Site":
 		prop["enum"] = tenants.SiteStatuses
+	case member == "state" && schemaName == "UptimeInterval":
+		prop["enum"] = tenants.UptimeStates
+	case member == "health" && schemaName == "RuntimeStatus":
+		prop["enum"] = []string{"healthy", manage.HealthUnhealthy}
 	case member == "source" && schemaName == "RuntimeStatus":
 		prop["enum"] = []string{"live", "recorded"}
 	case member == "step" && strings.HasSuffix(schemaName, "Figures"):

@@ -38,6 +38,7 @@ type platformOptions struct {
 	Global      string // more global options
 	Tenants     string // more lines for the tenants option
 	Sites       string // more site blocks, before the catch-all tenant block
+	Proxy       string // more lines for the catch-all's tenant_proxy
 	Env         []string
 	NoFixtures  bool                // no customer and template made
 	BeforeCaddy func(*testPlatform) // runs after the fixtures, before Caddy starts
@@ -104,6 +105,7 @@ http://:{HTTP_PORT} {
 	tenant_proxy {
 		page_after %s
 		%s
+		%s
 		header_down X-Tenant-Site {tenant.site_id}
 		header_down X-Tenant-Subdomain {tenant.subdomain}
 		header_down X-Tenant-Customer {tenant.customer_id}
@@ -111,7 +113,7 @@ http://:{HTTP_PORT} {
 	}
 }
 `, opts.Global, opts.DatabaseURL, opts.Schema, baseDomain, opts.IdleTimeout, opts.MaxRunning, opts.Tenants, opts.Sites,
-		opts.PageAfter, pagesDir(opts.PagesDir))
+		opts.PageAfter, pagesDir(opts.PagesDir), opts.Proxy)
 	if opts.BeforeCaddy != nil {
 		opts.BeforeCaddy(p)
 	}

@@ -65,6 +65,18 @@ type RuntimeStatus struct {
 	RetryAfter    *time.Time `json:"retry_after,omitempty"`
 	// Failure is the site's last failed start, until a start succeeds.
 	Failure *Failure `json:"failure,omitempty"`
+	// Health is what the checks of the running container's health path
+	// say: healthy, unhealthy (unhealthy_after checks in a row failed,
+	// since UnhealthySince), or absent (not checked yet, no health path,
+	// not running). HealthFailures counts the failed checks in a row and
+	// HealthError is the last failure's; HealthCheckedAt is the last
+	// check. Restarting is set while the checks restart the container.
+	Health          string     `json:"health,omitempty"`
+	HealthFailures  int        `json:"health_failures,omitempty"`
+	HealthError     string     `json:"health_error,omitempty"`
+	HealthCheckedAt *time.Time `json:"health_checked_at,omitempty"`
+	UnhealthySince  *time.Time `json:"unhealthy_since,omitempty"`
+	Restarting      bool       `json:"restarting,omitempty"`
 	// Source says where the status comes from: "live" (this process's
 	// provisioner) or "recorded" (the last state saved in the database,
 	// e.g. by another node).
@@ -84,6 +96,9 @@ type Failure struct {
 const (
 	StateAbsent  = "absent"  // nothing known: never started here, nothing recorded
 	StateRunning = "running" // the provisioner's, named here for clients
+	// HealthUnhealthy is RuntimeStatus.Health of a site whose checks
+	// keep failing.
+	HealthUnhealthy = "unhealthy"
 )
 
 // Config sets up a Service.

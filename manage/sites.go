@@ -327,6 +327,7 @@ func (s *Service) status(ctx context.Context, siteID string) *RuntimeStatus {
 	if recErr == nil {
 		st.State, st.ContainerID, st.Upstream = rec.State, rec.ContainerID, rec.Upstream
 		st.LastStartedAt, st.LastActiveAt = rec.LastStartedAt, rec.LastActiveAt
+		st.Health = rec.Health
 		st.Failure = recordedFailure(rec)
 	}
 	return st

@@ -32,13 +32,21 @@ type TemplateInput struct {
 	// once: a release then starts beside the live container instead of
 	// after it stopped.
 	ShareVolume bool `json:"share_volume,omitempty"`
+	// HealthIntervalMs, UnhealthyAfter and RestartAfter shape the checks
+	// of running sites' health path (see tenants.Template); 0 takes the
+	// defaults: every 30s, unhealthy after 3 failures in a row, restarted
+	// after 5.
+	HealthIntervalMs int `json:"health_interval_ms,omitempty"`
+	UnhealthyAfter   int `json:"unhealthy_after,omitempty"`
+	RestartAfter     int `json:"restart_after,omitempty"`
 }
 
 func (in *TemplateInput) template() *tenants.Template {
 	return &tenants.Template{Slug: in.Slug, Name: in.Name, Description: in.Description, Image: in.Image,
 		Port: in.Port, Env: in.Env, DataPath: in.DataPath, HealthPath: in.HealthPath,
 		MemoryBytes: in.MemoryBytes, NanoCPUs: in.NanoCPUs, PidsLimit: in.PidsLimit, CapAdd: in.CapAdd,
-		User: in.User, ReadOnly: in.ReadOnly, Egress: in.Egress, ShareVolume: in.ShareVolume}
+		User: in.User, ReadOnly: in.ReadOnly, Egress: in.Egress, ShareVolume: in.ShareVolume,
+		HealthIntervalMs: in.HealthIntervalMs, UnhealthyAfter: in.UnhealthyAfter, RestartAfter: in.RestartAfter}
 }
 
 // TemplatePatch changes the given fields of a template. Env and cap_add
@@ -63,6 +71,10 @@ type TemplatePatch struct {
 	// Egress is true, false, or null for the platform's default.
 	Egress      Nullable[bool] `json:"egress,omitzero"`
 	ShareVolume *bool          `json:"share_volume,omitempty"`
+	// Health monitoring applies at each site's next start.
+	HealthIntervalMs *int `json:"health_interval_ms,omitempty"`
+	UnhealthyAfter   *int `json:"unhealthy_after,omitempty"`
+	RestartAfter     *int `json:"restart_after,omitempty"`
 }
 
 func (p *TemplatePatch) apply(t *tenants.Template) {
@@ -81,6 +93,9 @@ func (p *TemplatePatch) apply(t *tenants.Template) {
 	set(&t.User, p.User)
 	set(&t.ReadOnly, p.ReadOnly)
 	set(&t.ShareVolume, p.ShareVolume)
+	set(&t.HealthIntervalMs, p.HealthIntervalMs)
+	set(&t.UnhealthyAfter, p.UnhealthyAfter)
+	set(&t.RestartAfter, p.RestartAfter)
 	if p.Egress.Set {
 		t.Egress = p.Egress.Value
 	}

@@ -76,6 +76,7 @@ func (p *Provisioner) adoptOne(ctx, life context.Context, siteID string, c *cont
 		case p.ready(ctx, &spec, upstream, direct):
 			ready = true
 			p.setReady(st, upstream, c.ID)
+			p.watchHealthOf(st, &spec, true)
 		default:
 			st.mu.Lock()
 			st.state = StateStarting
@@ -120,6 +121,7 @@ func (p *Provisioner) finishStart(life context.Context, st *siteState, spec Spec
 	switch {
 	case err == nil:
 		p.setReady(st, upstream, id)
+		p.watchHealthOf(st, &spec, true)
 		p.notify(st)
 		p.log.Info("adopted site is ready", zap.String("site_id", spec.SiteID), zap.String("upstream", upstream))
 	case life.Err() == nil:
@@ -180,7 +182,7 @@ func (p *Provisioner) Settle(ctx context.Context, siteID string, finish func(con
 	if err != nil {
 		return p.failStart(st, siteID, err)
 	}
-	old := p.switchTo(st, &cand, upstream)
+	old := p.switchTo(st, &cand, upstream, &spec, true)
 	live, err := p.cli.ContainerInspect(ctx, containerName(p.cfg.Namespace, siteID))
 	if err != nil {
 		// Gone already: only its name is left to take.

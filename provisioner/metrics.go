@@ -17,6 +17,9 @@ type metrics struct {
 	running          prometheus.Gauge
 	idleStops        prometheus.Counter
 	evictions        prometheus.Counter
+	healthChecks     *prometheus.CounterVec
+	healthRestarts   prometheus.Counter
+	unhealthy        prometheus.Gauge
 }
 
 const metricsNamespace = "caddy_tenants"
@@ -49,6 +52,21 @@ func newMetrics(reg prometheus.Registerer, log *zap.Logger) *metrics {
 			Name:      "capacity_evictions_total",
 			Help:      "Idle site containers stopped to make room under max_running.",
 		}),
+		healthChecks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: metricsNamespace,
+			Name:      "health_checks_total",
+			Help:      "Checks of running sites' health paths, by result (passed, failed).",
+		}, []string{"result"}),
+		healthRestarts: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: metricsNamespace,
+			Name:      "health_restarts_total",
+			Help:      "Site containers restarted because their health checks kept failing.",
+		}),
+		unhealthy: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: metricsNamespace,
+			Name:      "unhealthy_sites",
+			Help:      "Running sites whose health checks failed unhealthy_after times in a row.",
+		}),
 	}
 	if reg == nil {
 		return m
@@ -58,6 +76,9 @@ func newMetrics(reg prometheus.Registerer, log *zap.Logger) *metrics {
 	m.running = register(reg, m.running, log)
 	m.idleStops = register(reg, m.idleStops, log)
 	m.evictions = register(reg, m.evictions, log)
+	m.healthChecks = register(reg, m.healthChecks, log)
+	m.healthRestarts = register(reg, m.healthRestarts, log)
+	m.unhealthy = register(reg, m.unhealthy, log)
 	return m
 }
 

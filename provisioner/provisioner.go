@@ -84,6 +84,15 @@ type Spec struct {
 	// same template is kept (the spec comes from a stale cache).
 	TemplateSlug    string
 	TemplateVersion int
+	// HealthInterval is how often the HealthPath of the running
+	// container is checked; UnhealthyAfter failed checks in a row mark
+	// the site unhealthy and RestartAfter restart its container (with the
+	// backoff of failed starts between restarts; negative: never). 0s
+	// mean DefaultHealthInterval, DefaultUnhealthyAfter and
+	// DefaultRestartAfter. They do not shape the container.
+	HealthInterval time.Duration
+	UnhealthyAfter int
+	RestartAfter   int
 	// ShareVolume lets a rollout start the new container beside the live
 	// one while both mount the volume; without it (and with a DataPath)
 	// the live container stops while the new one starts. It does not
@@ -144,6 +153,17 @@ type SiteRuntime struct {
 	// or was stopped behind the provisioner's back); stops the
 	// provisioner makes do not count.
 	LastExit time.Time
+	// Health is what the checks of the running container's health path
+	// say; HealthFailures counts the failed ones in a row, HealthError is
+	// the last failure, HealthCheckedAt the last check, UnhealthySince
+	// when the failures of an unhealthy site began. Restarting is set
+	// while the checks restart the container (a stop that is no sleep).
+	Health          Health
+	HealthFailures  int
+	HealthError     string
+	HealthCheckedAt time.Time
+	UnhealthySince  time.Time
+	Restarting      bool
 }
 
 // Locker serializes the container operations of one site across processes
@@ -209,6 +229,10 @@ type Config struct {
 	// flight there; a rollout's drain waits for it as for its own. nil =
 	// this node alone counts.
 	PeersUse func(ctx context.Context, siteID, containerID string) (bool, error)
+	// HealthChecks turns on the checks of running sites' health paths
+	// (Spec.HealthInterval and the thresholds): the server's provisioner
+	// checks, a CLI's short-lived one does not. Default: false.
+	HealthChecks bool
 	// MaxRunning caps running containers; starting one more stops the
 	// least recently used idle site, or fails with ErrCapacity. 0 = unlimited.
 	MaxRunning int
@@ -384,6 +408,10 @@ func (p *Provisioner) Start(ctx context.Context) error {
 	}
 	p.wg.Add(1)
 	go p.watchEvents(life)
+	if p.cfg.HealthChecks {
+		p.wg.Add(1)
+		go p.watchHealth(life)
+	}
 	p.engineUp.Store(true)
 	p.log.Info("provisioner started", zap.String("namespace", p.cfg.Namespace),
 		zap.Int("adopted_running", int(p.running.Load())), zap.Duration("idle_timeout", p.cfg.IdleTimeout))
@@ -444,6 +472,24 @@ func (p *Provisioner) Begin(siteID string) (end func()) {
 	}
 	st.unbound.Add(1)
 	return st.endFn
+}
+
+// BeginPassive records a request in flight that is no activity of the
+// site's (an uptime monitor's, a crawler's) until the returned end is
+// called (exactly once): an idle stop does not cut it off, but neither
+// it nor its end keeps the site awake.
+func (p *Provisioner) BeginPassive(siteID string) (end func()) {
+	st := p.sites.get(siteID)
+	if st == nil {
+		st = p.sites.getOrCreate(siteID)
+	}
+	st.inflight.Add(1)
+	if b := st.upstream.Load(); b != nil {
+		b.inflight.Add(1)
+		return b.endPassiveFn
+	}
+	st.unbound.Add(1)
+	return st.endPassiveFn
 }
 
 // BeginUpgraded records an open upgraded connection (a WebSocket) until the
@@ -667,6 +713,9 @@ func (p *Provisioner) setNotRunning(st *siteState) *backend {
 	if old != nil {
 		p.running.Add(-1)
 		p.metrics.running.Dec()
+		st.mu.Lock()
+		p.resetHealth(&st.health)
+		st.mu.Unlock()
 	}
 	return old
 }

@@ -163,7 +163,7 @@ func (p *Provisioner) startBeside(ctx context.Context, st *siteState, spec *Spec
 	if err != nil {
 		return res, err
 	}
-	old := p.switchTo(st, &c, upstream)
+	old := p.switchTo(st, &c, upstream, spec, false)
 	res.ContainerID, res.Upstream = c.ID, upstream
 	if opts.Switched != nil {
 		opts.Switched(ctx, c.ID)
@@ -190,7 +190,7 @@ func (p *Provisioner) replaceInPlace(ctx context.Context, st *siteState, spec *S
 		p.restore(ctx, st, live)
 		return res, err
 	}
-	p.switchTo(st, &c, upstream)
+	p.switchTo(st, &c, upstream, spec, false)
 	res.ContainerID, res.Upstream = c.ID, upstream
 	if opts.Switched != nil {
 		opts.Switched(ctx, c.ID)
@@ -222,7 +222,8 @@ func (p *Provisioner) restore(ctx context.Context, st *siteState, live *containe
 		p.log.Error("starting the live container again after a failed rollout", zap.String("site_id", st.id), zap.Error(err))
 		return
 	}
-	p.switchTo(st, &c, upstream)
+	spec := adoptedSpec(st.id, &c)
+	p.switchTo(st, &c, upstream, &spec, true)
 }
 
 // startCandidate creates and starts the new container of spec beside the
@@ -277,8 +278,9 @@ func (p *Provisioner) startCandidate(ctx context.Context, spec *Spec) (container
 
 // switchTo makes c the site's container on the hot path and returns the
 // backend it replaced, if any.
-func (p *Provisioner) switchTo(st *siteState, c *container.InspectResponse, upstream string) *backend {
+func (p *Provisioner) switchTo(st *siteState, c *container.InspectResponse, upstream string, spec *Spec, adopted bool) *backend {
 	old := p.setReady(st, upstream, c.ID)
+	p.watchHealthOf(st, spec, adopted)
 	st.mu.Lock()
 	st.version, st.lastStart = labelVersion(c), time.Now()
 	st.mu.Unlock()

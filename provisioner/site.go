@@ -32,6 +32,7 @@ type siteState struct {
 	// them without allocating a closure per request.
 	endFn         func()
 	endUpgradedFn func()
+	endPassiveFn  func() // an end that is no activity (BeginPassive)
 
 	// op serializes container operations (start, stop, remove) on this
 	// site, so that a stop can never interleave with a start.
@@ -48,6 +49,7 @@ type siteState struct {
 	failedAt    time.Time
 	failUntil   time.Time
 	failBackoff time.Duration
+	health      siteHealth
 }
 
 func newSiteState(id string, clock *coarseClock) *siteState {
@@ -62,6 +64,10 @@ func newSiteState(id string, clock *coarseClock) *siteState {
 		st.lastActive.Store(clock.now())
 		st.upgraded.Add(-1)
 	}
+	st.endPassiveFn = func() {
+		st.unbound.Add(-1)
+		st.inflight.Add(-1)
+	}
 	return st
 }
 
@@ -71,15 +77,20 @@ type backend struct {
 	upstream    string
 	containerID string
 	inflight    atomic.Int64
-	// endFn is allocated with the backend, so that Begin returns it
-	// without allocating per request.
-	endFn func()
+	// endFn and endPassiveFn are allocated with the backend, so that
+	// Begin and BeginPassive return them without allocating per request.
+	endFn        func()
+	endPassiveFn func()
 }
 
 func newBackend(st *siteState, clock *coarseClock, upstream, containerID string) *backend {
 	b := &backend{upstream: upstream, containerID: containerID}
 	b.endFn = func() {
 		st.lastActive.Store(clock.now())
+		b.inflight.Add(-1)
+		st.inflight.Add(-1)
+	}
+	b.endPassiveFn = func() {
 		b.inflight.Add(-1)
 		st.inflight.Add(-1)
 	}
@@ -173,6 +184,7 @@ func (st *siteState) snapshot() SiteRuntime {
 	if la := st.lastActive.Load(); la != 0 {
 		rt.LastActivity = time.Unix(0, la)
 	}
+	st.health.fill(&rt)
 	if st.failErr != nil {
 		rt.Error = st.failErr.Error()
 		rt.RetryAfter = st.failUntil

@@ -194,6 +194,7 @@ func (p *Provisioner) startHeld(ctx context.Context, st *siteState, spec *Spec) 
 	}
 
 	p.setReady(st, upstream, c.ID)
+	p.watchHealthOf(st, spec, false)
 	p.notify(st)
 	return upstream, nil
 }

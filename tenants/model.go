@@ -78,10 +78,21 @@ type Template struct {
 	Env         map[string]string `json:"env" db:"env"`
 	DataPath    string            `json:"data_path" db:"data_path"`
 	HealthPath  string            `json:"health_path" db:"health_path"`
-	MemoryBytes int64             `json:"memory_bytes" db:"memory_bytes"`
-	NanoCPUs    int64             `json:"nano_cpus" db:"nano_cpus"`
-	PidsLimit   int64             `json:"pids_limit" db:"pids_limit"`
-	CapAdd      []string          `json:"cap_add" db:"cap_add"`
+	// HealthIntervalMs is how often a running site's health path is
+	// checked, in milliseconds; 0 takes the default, 30s. Without a
+	// health path nothing is checked.
+	HealthIntervalMs int `json:"health_interval_ms" db:"health_interval_ms"`
+	// UnhealthyAfter failed checks in a row mark a site unhealthy; 0
+	// takes the default, 3.
+	UnhealthyAfter int `json:"unhealthy_after" db:"unhealthy_after"`
+	// RestartAfter failed checks in a row restart the site's container
+	// (with the backoff of failed starts between restarts); 0 takes the
+	// default, 5, and -1 never restarts.
+	RestartAfter int      `json:"restart_after" db:"restart_after"`
+	MemoryBytes  int64    `json:"memory_bytes" db:"memory_bytes"`
+	NanoCPUs     int64    `json:"nano_cpus" db:"nano_cpus"`
+	PidsLimit    int64    `json:"pids_limit" db:"pids_limit"`
+	CapAdd       []string `json:"cap_add" db:"cap_add"`
 	// User is the uid or uid:gid the container runs as; "" keeps the
 	// image's own user.
 	User string `json:"user" db:"run_as"`
@@ -146,6 +157,9 @@ type SiteRuntime struct {
 	FailureLogTail  string     `json:"failure_log_tail,omitempty" db:"failure_log_tail"`
 	FailedAt        *time.Time `json:"failed_at,omitempty" db:"failed_at"`
 	UpdatedAt       time.Time  `json:"updated_at" db:"updated_at"`
+	// Health is what the health checks last said of the running
+	// container: healthy, unhealthy or "" (not checked).
+	Health string `json:"health,omitempty" db:"health"`
 }
 
 // APIKey is an admin API credential. Only a hash of its secret is stored;

@@ -107,7 +107,7 @@ const routeSelect = `SELECT s.id, s.subdomain, s.status, s.env, c.id, c.status,
 		t.id, t.slug, t.name, t.image, t.port, t.env, t.data_path, t.health_path,
 		t.memory_bytes, t.nano_cpus, t.pids_limit, t.cap_add, t.run_as, t.read_only, t.egress,
 		t.version, t.updated_at, coalesce(d.verified, true), s.image, t.share_volume,
-		coalesce(r.number, 0), r.spec
+		coalesce(r.number, 0), r.spec, t.health_interval_ms, t.unhealthy_after, t.restart_after
 	FROM sites s
 	JOIN customers c ON c.id = s.customer_id
 	LEFT JOIN plans p ON p.id = c.plan_id
@@ -153,7 +153,7 @@ func scanRoute(row pgx.Row) (*Route, error) {
 		&t.ID, &t.Slug, &t.Name, &t.Image, &t.Port, &t.Env, &t.DataPath, &t.HealthPath,
 		&t.MemoryBytes, &t.NanoCPUs, &t.PidsLimit, &t.CapAdd, &t.User, &t.ReadOnly, &t.Egress,
 		&t.Version, &updated, &r.Verified, &r.SiteImage, &t.ShareVolume,
-		&r.LiveRelease, &r.Live)
+		&r.LiveRelease, &r.Live, &t.HealthIntervalMs, &t.UnhealthyAfter, &t.RestartAfter)
 	if err != nil {
 		return nil, err
 	}

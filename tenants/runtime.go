@@ -7,7 +7,7 @@ import (
 )
 
 const runtimeColumns = `site_id, container_id, state, upstream, last_error, last_started_at,
-	last_active_at, failure_reason, failure_exit_code, failure_log_tail, failed_at, updated_at`
+	last_active_at, failure_reason, failure_exit_code, failure_log_tail, failed_at, updated_at, health`
 
 // SaveRuntimes upserts a batch of runtime records in one round trip. It is
 // how the provisioner's in-memory state reaches the database: in batches,
@@ -21,8 +21,8 @@ func (s *Store) SaveRuntimes(ctx context.Context, runtimes []SiteRuntime) error 
 	batch := &pgx.Batch{}
 	for _, r := range runtimes {
 		batch.Queue(`INSERT INTO site_runtime (site_id, container_id, state, upstream, last_error,
-				last_started_at, last_active_at, failure_reason, failure_exit_code, failure_log_tail, failed_at, updated_at)
-			SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, now() WHERE EXISTS (SELECT 1 FROM sites WHERE id = $1)
+				last_started_at, last_active_at, failure_reason, failure_exit_code, failure_log_tail, failed_at, updated_at, health)
+			SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, now(), $12 WHERE EXISTS (SELECT 1 FROM sites WHERE id = $1)
 			ON CONFLICT (site_id) DO UPDATE SET container_id = excluded.container_id,
 				state = excluded.state, upstream = excluded.upstream, last_error = excluded.last_error,
 				last_started_at = coalesce(excluded.last_started_at, site_runtime.last_started_at),
@@ -35,9 +35,9 @@ func (s *Store) SaveRuntimes(ctx context.Context, runtimes []SiteRuntime) error 
 					WHEN excluded.state = 'running' THEN '' ELSE site_runtime.failure_log_tail END,
 				failed_at = CASE WHEN excluded.failed_at IS NOT NULL THEN excluded.failed_at
 					WHEN excluded.state = 'running' THEN NULL ELSE site_runtime.failed_at END,
-				updated_at = now()`,
+				updated_at = now(), health = excluded.health`,
 			r.SiteID, r.ContainerID, r.State, r.Upstream, r.LastError, r.LastStartedAt, r.LastActiveAt,
-			r.FailureReason, r.FailureExitCode, r.FailureLogTail, r.FailedAt)
+			r.FailureReason, r.FailureExitCode, r.FailureLogTail, r.FailedAt, r.Health)
 	}
 	return mapError("saving site runtime", s.pool.SendBatch(ctx, batch).Close())
 }

@@ -338,10 +338,31 @@ func validateTemplateAllowing(t *Template, allowedCaps []string) error {
 	if err := validateLimits(t.MemoryBytes, t.NanoCPUs, t.PidsLimit); err != nil {
 		return err
 	}
+	if err := validateHealth(t.HealthIntervalMs, t.UnhealthyAfter, t.RestartAfter); err != nil {
+		return err
+	}
 	caps, err := validateCapabilities(t.CapAdd, allowedCaps)
 	if err != nil {
 		return err
 	}
 	t.CapAdd = caps
 	return validateUser(t.User)
+}
+
+// MaxHealthIntervalMs bounds a template's health_interval_ms (a day).
+const MaxHealthIntervalMs = 24 * 60 * 60 * 1000
+
+// validateHealth checks a template's health monitoring settings.
+func validateHealth(intervalMs, unhealthyAfter, restartAfter int) error {
+	switch {
+	case intervalMs < 0 || intervalMs > MaxHealthIntervalMs:
+		return invalid("health_interval_ms", "must be between 0 (the default, 30s) and %d", MaxHealthIntervalMs)
+	case intervalMs > 0 && intervalMs < 100:
+		return invalid("health_interval_ms", "must be at least 100 (or 0 for the default, 30s)")
+	case unhealthyAfter < 0 || unhealthyAfter > 1000:
+		return invalid("unhealthy_after", "must be between 0 (the default, 3) and 1000")
+	case restartAfter < -1 || restartAfter > 1000:
+		return invalid("restart_after", "must be between -1 (never) and 1000, 0 for the default (5)")
+	}
+	return nil
 }

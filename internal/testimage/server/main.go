@@ -12,8 +12,9 @@
 // Routes: GET / ("hello from <SITE_NAME>"), GET /env (JSON), PUT|GET
 // /file?name=x, GET /health, GET /ws (raw upgrade, then byte echo), POST
 // /exit?code=N, GET /status?code=N (answers with that status, for the
-// figures' error counts) and GET /burn?ms=N (keeps a CPU busy that long,
-// for the figures' CPU use).
+// figures' error counts), GET /burn?ms=N (keeps a CPU busy that long,
+// for the figures' CPU use) and POST /sick (GET /health answers 500 from
+// then on, until the process restarts, for the health monitoring).
 //
 // Probes, for the isolation tests, each answering a JSON probeResult from
 // inside the container: GET /probe/dial?addr=host:port (a TCP connection,
@@ -34,6 +35,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -71,8 +73,18 @@ func main() {
 		}
 		fmt.Fprintf(w, "hello from %s", os.Getenv("SITE_NAME"))
 	})
+	var sick atomic.Bool
 	mux.HandleFunc("/health", func(w http.ResponseWriter, r *http.Request) {
+		if sick.Load() {
+			http.Error(w, "sick", http.StatusInternalServerError)
+			return
+		}
 		io.WriteString(w, "ok")
+	})
+	mux.HandleFunc("POST /sick", func(w http.ResponseWriter, r *http.Request) {
+		sick.Store(true)
+		logger.Printf("health path fails from now on")
+		io.WriteString(w, "sick")
 	})
 	mux.HandleFunc("/env", func(w http.ResponseWriter, r *http.Request) {
 		env := map[string]string{}
