@@ -177,3 +177,12 @@ func (c *CustomerScope) DeleteDomain(ctx context.Context, actor, ref string) (*t
 func (c *CustomerScope) Portal(ctx context.Context, actor, returnURL string) (string, error) {
 	return c.s.Portal(ctx, actor, c.customerID, returnURL)
 }
+
+// SiteUptime returns the uptime history of the customer's site ref names.
+func (c *CustomerScope) SiteUptime(ctx context.Context, ref string, window time.Duration) (*SiteUptime, error) {
+	site, err := c.site(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	return c.s.SiteUptime(ctx, site.ID, window)
+}

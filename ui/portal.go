@@ -28,6 +28,7 @@ type siteScope interface {
 	SiteAction(ctx context.Context, actor, ref, action string) (*manage.RuntimeStatus, error)
 	SiteLogs(ctx context.Context, ref string, tail int, follow bool) (io.ReadCloser, error)
 	SiteFigures(ctx context.Context, ref string, window, step time.Duration) (*manage.SiteFigures, error)
+	SiteUptime(ctx context.Context, ref string, window time.Duration) (*manage.SiteUptime, error)
 	Domains(ctx context.Context, siteRef string) ([]manage.Domain, error)
 	CreateDomain(ctx context.Context, actor string, in manage.DomainInput) (*manage.Domain, error)
 	VerifyDomain(ctx context.Context, actor, ref string) (*manage.VerifyResult, error)
@@ -41,6 +42,10 @@ type opScope struct{ s *manage.Service }
 
 func (o opScope) Site(ctx context.Context, ref string) (*manage.Site, error) {
 	return o.s.GetSite(ctx, ref)
+}
+
+func (o opScope) SiteUptime(ctx context.Context, ref string, window time.Duration) (*manage.SiteUptime, error) {
+	return o.s.SiteUptime(ctx, ref, window)
 }
 
 func (o opScope) SiteStatus(ctx context.Context, ref string) (*manage.RuntimeStatus, error) {

@@ -254,6 +254,12 @@ func stateOf(state string) stateInfo {
 		return stateInfo{"failed", "✕", "bad"}
 	case "unhealthy":
 		return stateInfo{"unhealthy", "▲", "bad"}
+	case "healthy":
+		return stateInfo{"healthy", "●", "ok"}
+	case "up":
+		return stateInfo{"up", "●", "ok"}
+	case "asleep":
+		return stateInfo{"asleep", "○", "idle"}
 	case "stopped":
 		return stateInfo{"stopped (asleep)", "○", "idle"}
 	case "paused":

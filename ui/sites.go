@@ -212,6 +212,8 @@ type siteData struct {
 	Template         *tenants.Template
 	Limits           []limitRow
 	Charts           template.HTML
+	Uptime           *manage.SiteUptime
+	UptimeChart      template.HTML
 	Actions          []siteActionButton
 	Operator         bool
 }
@@ -281,6 +283,10 @@ func (u *UI) renderSite(w http.ResponseWriter, r *http.Request, req *request, re
 		return err
 	}
 	d.Charts = siteCharts(fig)
+	if d.Uptime, err = sc.SiteUptime(ctx, site.ID, 24*time.Hour); err != nil {
+		return err
+	}
+	d.UptimeChart = uptimeChart(d.Uptime)
 	status := http.StatusOK
 	v := u.view(r, req, site.Subdomain, "sites", d)
 	if actionErr != nil {
