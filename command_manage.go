@@ -329,7 +329,11 @@ func cmdSitesLs(ctx context.Context, cmd *cobra.Command, env *cliEnv, _ []string
 			if s.Failure != nil {
 				failure = when(&s.Failure.At) + " " + s.Failure.Reason
 			}
-			fmt.Fprintf(env.out, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.ID, s.Subdomain, s.CustomerEmail, s.TemplateSlug, s.Status, s.State, failure)
+			container := s.State
+			if s.Health == manage.HealthUnhealthy {
+				container += " (unhealthy)"
+			}
+			fmt.Fprintf(env.out, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.ID, s.Subdomain, s.CustomerEmail, s.TemplateSlug, s.Status, container, failure)
 		}
 	})
 }

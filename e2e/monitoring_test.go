@@ -37,7 +37,7 @@ func TestSiteUnhealthyRestarted(t *testing.T) {
 	}
 	api := &adminPlatform{testPlatform: p, token: token}
 	p.template = &tenants.Template{Slug: "checked", Name: "Checked", Image: p.template.Image, Port: 8080,
-		HealthPath: "/health", HealthIntervalMs: 200, UnhealthyAfter: 2, RestartAfter: 10, MemoryBytes: 64 << 20, PidsLimit: 64}
+		HealthPath: "/health", HealthIntervalMs: 200, UnhealthyAfter: 2, RestartAfter: 20, MemoryBytes: 64 << 20, PidsLimit: 64}
 	if err := p.store.CreateTemplate(ctx, "e2e", p.template); err != nil {
 		t.Fatal(err)
 	}
@@ -56,9 +56,22 @@ func TestSiteUnhealthyRestarted(t *testing.T) {
 	if st, body := post(t, p, host("sick"), "/sick"); st != http.StatusOK {
 		t.Fatalf("POST /sick: %d %s", st, body)
 	}
-	eventually(t, 30*time.Second, "the API shows the site unhealthy", func() bool {
+	listedHealth := func() string {
+		var list struct {
+			Items []manage.Site `json:"items"`
+		}
+		api.mustAPI("GET", "/api/v1/sites", nil, http.StatusOK, &list)
+		for _, l := range list.Items {
+			if l.ID == s.ID {
+				return l.Health
+			}
+		}
+		return ""
+	}
+	eventually(t, 30*time.Second, "the API shows the site unhealthy, in its status and the list of sites", func() bool {
 		st := status()
-		return st.Health == manage.HealthUnhealthy && st.HealthFailures >= 2 && st.UnhealthySince != nil
+		return st.Health == manage.HealthUnhealthy && st.HealthFailures >= 2 && st.UnhealthySince != nil &&
+			listedHealth() == manage.HealthUnhealthy
 	})
 	eventually(t, 60*time.Second, "the site is restarted and healthy again", func() bool {
 		st := status()

@@ -47,6 +47,9 @@ type Site struct {
 	// State is the container's: live on this node, else as recorded,
 	// else absent.
 	State string `json:"state"`
+	// Health is the running container's health checks' verdict (healthy
+	// or unhealthy), absent when not checked or not running.
+	Health string `json:"health,omitempty"`
 	// Failure is the last failed start, until a start succeeds.
 	Failure *Failure `json:"failure,omitempty"`
 	// LastActiveAt is when the site last served a request, as known.
@@ -80,8 +83,11 @@ func (s *Service) ListSites(ctx context.Context, f SiteFilter, page Page) ([]Sit
 	out := make([]Site, len(list))
 	for i, l := range list {
 		out[i] = Site{Site: l.Site, CustomerEmail: l.CustomerEmail, TemplateSlug: l.TemplateSlug, State: l.RecordedState, LastActiveAt: l.LastActiveAt}
+		if l.RecordedState == StateRunning {
+			out[i].Health = l.Health
+		}
 		if st := s.liveStatus(l.ID); st.State != "" {
-			out[i].State = st.State
+			out[i].State, out[i].Health = st.State, st.Health
 			if st.LastActiveAt != nil {
 				out[i].LastActiveAt = st.LastActiveAt
 			}
@@ -397,6 +403,6 @@ func (s *Service) siteOut(ctx context.Context, site *tenants.Site, warnings []st
 	}
 	out.CustomerEmail, out.TemplateSlug = c.Email, t.Slug
 	st := s.status(ctx, site.ID)
-	out.State, out.Failure, out.LastActiveAt = st.State, st.Failure, st.LastActiveAt
+	out.State, out.Failure, out.LastActiveAt, out.Health = st.State, st.Failure, st.LastActiveAt, st.Health
 	return out, nil
 }

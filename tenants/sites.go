@@ -175,6 +175,7 @@ type SiteListing struct {
 	FailureReason string     `json:"-" db:"failure_reason"`
 	FailedAt      *time.Time `json:"-" db:"failed_at"`
 	LastActiveAt  *time.Time `json:"-" db:"last_active_at"`
+	Health        string     `json:"-" db:"health"`
 }
 
 // ListSites returns a page of sites matching f, with names and recorded
@@ -198,7 +199,8 @@ func (s *Store) ListSites(ctx context.Context, f SiteFilter, page Page) ([]SiteL
 	}
 	list, err := collectAll[SiteListing](s.pool.Query(ctx, `SELECT s.id, s.customer_id, s.subdomain, s.template_id,
 			s.env, s.status, s.image, s.created_at, s.updated_at, c.email AS customer_email, t.slug AS template_slug,
-			coalesce(r.state, '') AS recorded_state, coalesce(r.failure_reason, '') AS failure_reason, r.failed_at, r.last_active_at
+			coalesce(r.state, '') AS recorded_state, coalesce(r.failure_reason, '') AS failure_reason, r.failed_at, r.last_active_at,
+			coalesce(r.health, '') AS health
 		FROM sites s
 		JOIN customers c ON c.id = s.customer_id
 		JOIN templates t ON t.id = s.template_id
