@@ -29,6 +29,7 @@ type siteScope interface {
 	SiteLogs(ctx context.Context, ref string, tail int, follow bool) (io.ReadCloser, error)
 	SiteFigures(ctx context.Context, ref string, window, step time.Duration) (*manage.SiteFigures, error)
 	SiteUptime(ctx context.Context, ref string, window time.Duration) (*manage.SiteUptime, error)
+	Releases(ctx context.Context, ref string, before, limit int) ([]manage.Release, error)
 	Domains(ctx context.Context, siteRef string) ([]manage.Domain, error)
 	CreateDomain(ctx context.Context, actor string, in manage.DomainInput) (*manage.Domain, error)
 	VerifyDomain(ctx context.Context, actor, ref string) (*manage.VerifyResult, error)
@@ -46,6 +47,10 @@ func (o opScope) Site(ctx context.Context, ref string) (*manage.Site, error) {
 
 func (o opScope) SiteUptime(ctx context.Context, ref string, window time.Duration) (*manage.SiteUptime, error) {
 	return o.s.SiteUptime(ctx, ref, window)
+}
+
+func (o opScope) Releases(ctx context.Context, ref string, before, limit int) ([]manage.Release, error) {
+	return o.s.ListReleases(ctx, ref, before, limit)
 }
 
 func (o opScope) SiteStatus(ctx context.Context, ref string) (*manage.RuntimeStatus, error) {

@@ -88,6 +88,12 @@ func TestReleasesPagesOperator(t *testing.T) {
 		t.Fatal("a secret shows on the releases page")
 	}
 
+	// The site's own page lists its latest releases, newest first.
+	status, _, body = b.get("/sites/ada")
+	if i3, i1 := strings.Index(body, `href="/sites/ada/releases/3"`), strings.Index(body, `href="/sites/ada/releases/1"`); status != http.StatusOK || i3 < 0 || i1 < i3 {
+		t.Errorf("the site's page does not list its releases newest first: %d", status)
+	}
+
 	status, _, body = b.get("/sites/ada/releases/3")
 	if status != http.StatusOK {
 		t.Fatalf("release 3: %d\n%s", status, body)

@@ -213,6 +213,7 @@ type siteData struct {
 	Limits           []limitRow
 	Charts           template.HTML
 	Uptime           *manage.SiteUptime
+	Releases         []manage.Release // the latest few
 	UptimeChart      template.HTML
 	Actions          []siteActionButton
 	Operator         bool
@@ -287,6 +288,9 @@ func (u *UI) renderSite(w http.ResponseWriter, r *http.Request, req *request, re
 		return err
 	}
 	d.UptimeChart = uptimeChart(d.Uptime)
+	if d.Releases, err = sc.Releases(ctx, site.ID, 0, 5); err != nil {
+		return err
+	}
 	status := http.StatusOK
 	v := u.view(r, req, site.Subdomain, "sites", d)
 	if actionErr != nil {
