@@ -255,6 +255,41 @@ func (u *UI) siteDetail(w http.ResponseWriter, r *http.Request, req *request) er
 	return u.renderSite(w, r, req, r.PathValue("ref"), nil)
 }
 
+// siteData gathers the page of site as req's user sees it: through the
+// customer's scope for a customer's user, with the template, its env and
+// the limits for operators.
+func (u *UI) siteData(ctx context.Context, req *request, site *manage.Site) (siteData, error) {
+	sc := u.sites(req)
+	st, err := sc.SiteStatus(ctx, site.ID)
+	if err != nil {
+		return siteData{}, err
+	}
+	d := siteData{Site: site, URL: u.siteURL(site.Subdomain), Status: statusData{Ref: site.Subdomain, Status: st},
+		Env: maskEnv(site.Env), Operator: req.Scope == nil, Actions: siteActions(req.Scope == nil)}
+	if d.Operator {
+		if d.Template, err = u.svc.GetTemplate(ctx, site.TemplateID); err != nil {
+			return siteData{}, err
+		}
+		d.TemplateEnv = maskEnv(d.Template.Env)
+		if d.Limits, err = u.siteLimits(ctx, site, d.Template); err != nil {
+			return siteData{}, err
+		}
+	}
+	fig, err := sc.SiteFigures(ctx, site.ID, 24*time.Hour, 0)
+	if err != nil {
+		return siteData{}, err
+	}
+	d.Charts = siteCharts(fig)
+	if d.Uptime, err = sc.SiteUptime(ctx, site.ID, 24*time.Hour); err != nil {
+		return siteData{}, err
+	}
+	d.UptimeChart = uptimeChart(d.Uptime)
+	if d.Releases, err = sc.Releases(ctx, site.ID, 0, 5); err != nil {
+		return siteData{}, err
+	}
+	return d, nil
+}
+
 // renderSite renders the page of the site ref names; a non-nil actionErr
 // is an action's failure, shown above the page with its status.
 func (u *UI) renderSite(w http.ResponseWriter, r *http.Request, req *request, ref string, actionErr error) error {
@@ -264,31 +299,8 @@ func (u *UI) renderSite(w http.ResponseWriter, r *http.Request, req *request, re
 	if err != nil {
 		return err
 	}
-	st, err := sc.SiteStatus(ctx, site.ID)
+	d, err := u.siteData(ctx, req, site)
 	if err != nil {
-		return err
-	}
-	d := siteData{Site: site, URL: u.siteURL(site.Subdomain), Status: statusData{Ref: site.Subdomain, Status: st},
-		Env: maskEnv(site.Env), Operator: req.Scope == nil, Actions: siteActions(req.Scope == nil)}
-	if d.Operator {
-		if d.Template, err = u.svc.GetTemplate(ctx, site.TemplateID); err != nil {
-			return err
-		}
-		d.TemplateEnv = maskEnv(d.Template.Env)
-		if d.Limits, err = u.siteLimits(ctx, site, d.Template); err != nil {
-			return err
-		}
-	}
-	fig, err := sc.SiteFigures(ctx, site.ID, 24*time.Hour, 0)
-	if err != nil {
-		return err
-	}
-	d.Charts = siteCharts(fig)
-	if d.Uptime, err = sc.SiteUptime(ctx, site.ID, 24*time.Hour); err != nil {
-		return err
-	}
-	d.UptimeChart = uptimeChart(d.Uptime)
-	if d.Releases, err = sc.Releases(ctx, site.ID, 0, 5); err != nil {
 		return err
 	}
 	status := http.StatusOK
@@ -533,27 +545,13 @@ func (u *UI) siteEnv(w http.ResponseWriter, r *http.Request, req *request) error
 	return nil
 }
 
-// siteInto fills v's data with the operator's page of site (for a form
-// shown again with its error).
+// siteInto fills v's data with the page of site (for a form shown again
+// with its error).
 func (u *UI) siteInto(ctx context.Context, req *request, v *view, site *manage.Site) error {
-	st, err := u.svc.SiteStatus(ctx, site.ID)
+	d, err := u.siteData(ctx, req, site)
 	if err != nil {
 		return err
 	}
-	d := siteData{Site: site, URL: u.siteURL(site.Subdomain), Status: statusData{Ref: site.Subdomain, Status: st},
-		Env: maskEnv(site.Env), Operator: true, Actions: siteActions(true)}
-	if d.Template, err = u.svc.GetTemplate(ctx, site.TemplateID); err != nil {
-		return err
-	}
-	d.TemplateEnv = maskEnv(d.Template.Env)
-	if d.Limits, err = u.siteLimits(ctx, site, d.Template); err != nil {
-		return err
-	}
-	fig, err := u.svc.SiteFigures(ctx, site.ID, 24*time.Hour, 0)
-	if err != nil {
-		return err
-	}
-	d.Charts = siteCharts(fig)
 	v.Data = d
 	return nil
 }
