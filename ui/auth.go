@@ -97,7 +97,7 @@ func (u *UI) login(w http.ResponseWriter, r *http.Request, _ *request) error {
 		return err
 	}
 	if user.HasTOTP() {
-		http.Redirect(w, r, "/login/totp?next="+queryEscape(next), http.StatusSeeOther)
+		http.Redirect(w, r, "/login/totp?next="+url.QueryEscape(next), http.StatusSeeOther)
 		return nil
 	}
 	http.Redirect(w, r, next, http.StatusSeeOther)
@@ -337,5 +337,3 @@ func totpURL(issuer, account, secret string) string {
 	v := url.Values{"secret": {secret}, "issuer": {issuer}, "algorithm": {"SHA1"}, "digits": {"6"}, "period": {"30"}}
 	return "otpauth://totp/" + url.PathEscape(issuer+":"+account) + "?" + v.Encode()
 }
-
-func queryEscape(s string) string { return url.QueryEscape(s) }

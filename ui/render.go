@@ -68,6 +68,26 @@ type view struct {
 	Data   any
 }
 
+// navItem is an entry of the main navigation; Key is the view's Nav
+// that marks it current.
+type navItem struct{ Key, Href, Label string }
+
+var (
+	operatorNav = []navItem{{"overview", "/", "Overview"}, {"sites", "/sites", "Sites"}, {"customers", "/customers", "Customers"},
+		{"templates", "/templates", "Templates"}, {"plans", "/plans", "Plans"}, {"domains", "/domains", "Domains"},
+		{"certificates", "/certificates", "Certificates"}, {"backups", "/backups", "Backups"}, {"billing", "/billing", "Billing"},
+		{"audit", "/audit", "Audit log"}, {"keys", "/keys", "API keys"}, {"users", "/users", "Admins"}, {"settings", "/settings", "Settings"}}
+	customerNav = []navItem{{"sites", "/", "Your sites"}, {"billing", "/billing", "Billing"}}
+)
+
+// Menu is the main navigation of v's user.
+func (v *view) Menu() []navItem {
+	if v.Operator {
+		return operatorNav
+	}
+	return customerNav
+}
+
 // page is the view of req for a page.
 func (u *UI) view(r *http.Request, req *request, title, nav string, data any) *view {
 	v := &view{Title: title, Nav: nav, Path: r.URL.Path, Data: data, Form: url.Values{}, Errors: map[string]string{}}
@@ -222,12 +242,7 @@ var funcs = template.FuncMap{
 	"join":     strings.Join,
 	"stateOf":  stateOf,
 	"sortKeys": sortedKeys,
-	"deref": func(s *string) string {
-		if s == nil {
-			return ""
-		}
-		return *s
-	},
+	"deref":    deref,
 	"dict": func(kv ...any) map[string]any {
 		m := make(map[string]any, len(kv)/2)
 		for i := 0; i+1 < len(kv); i += 2 {
