@@ -88,6 +88,11 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 //			keep  <n>
 //			dir   <directory>
 //		}
+//		serve_stale {
+//			max_site_bytes     <size>
+//			max_response_bytes <size>
+//			persist            on|off
+//		}
 //		alerts {
 //			webhook <url> {
 //				secret <secret>
@@ -206,6 +211,16 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				a.Backup = new(BackupConfig)
 			}
 			if err := a.Backup.unmarshalCaddyfile(d); err != nil {
+				return err
+			}
+		case "serve_stale":
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			if a.ServeStale == nil {
+				a.ServeStale = new(ServeStaleConfig)
+			}
+			if err := a.ServeStale.unmarshalCaddyfile(d); err != nil {
 				return err
 			}
 		case "alerts":
@@ -426,6 +441,34 @@ func (c *StripeConfig) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 		default:
 			return d.Errf("unrecognized stripe option %q", d.Val())
+		}
+	}
+	return nil
+}
+
+func (c *ServeStaleConfig) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		switch d.Val() {
+		case "max_site_bytes":
+			if err := sizeArg(d, &c.MaxSiteBytes); err != nil {
+				return err
+			}
+		case "max_response_bytes":
+			if err := sizeArg(d, &c.MaxResponseBytes); err != nil {
+				return err
+			}
+		case "persist":
+			var s string
+			if err := oneArg(d, &s); err != nil {
+				return err
+			}
+			on, err := onOff(s)
+			if err != nil {
+				return d.Errf("serve_stale persist: %v", err)
+			}
+			c.Persist = &on
+		default:
+			return d.Errf("unrecognized serve_stale option %q", d.Val())
 		}
 	}
 	return nil

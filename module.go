@@ -88,6 +88,11 @@ const (
 //				keep  7
 //				dir   /var/backups/tenants
 //			}
+//			serve_stale {
+//				max_site_bytes     8MiB
+//				max_response_bytes 1MiB
+//				persist            on
+//			}
 //			alerts {
 //				webhook https://hooks.example.com/tenants {
 //					secret {env.ALERT_WEBHOOK_SECRET}
@@ -178,6 +183,12 @@ type App struct {
 	// Backup schedules backups of the whole platform, one per period
 	// across every node. Default: none (backups only when asked for).
 	Backup *BackupConfig `json:"backup,omitempty"`
+
+	// ServeStale bounds the last good responses kept of the sites that
+	// serve stale while they start (their template's or their own
+	// serve_stale setting), and whether PostgreSQL keeps a copy. Default:
+	// see ServeStaleConfig.
+	ServeStale *ServeStaleConfig `json:"serve_stale,omitempty"`
 
 	// Alerts notifies the operator of incidents (failed starts, crash
 	// loops, certificate renewals, capacity, payments, backups) by signed
@@ -315,6 +326,10 @@ func (a *App) expand() error {
 	if a.Alerts != nil {
 		a.Alerts.expand()
 	}
+	if a.ServeStale == nil {
+		a.ServeStale = new(ServeStaleConfig)
+	}
+	a.ServeStale.expand()
 	if a.Metrics == "" {
 		a.Metrics = MetricsPlatform
 	}
@@ -377,6 +392,11 @@ func (a *App) validate() error {
 	}
 	if a.Alerts != nil {
 		if _, err := a.Alerts.alertsConfig(); err != nil {
+			return err
+		}
+	}
+	if a.ServeStale != nil {
+		if err := a.ServeStale.validate(); err != nil {
 			return err
 		}
 	}
