@@ -55,6 +55,7 @@ type platform struct {
 	siteAlerts *siteAlerts     // the provisioner's reports as alerts; nil without alerter
 	uptime     *uptimeRecorder // the provisioner's reports as uptime history
 	jobs       *jobs           // the durable job queue; nil without backups or alerts
+	stale      *staleResponses // last good responses of the sites that serve stale while starting
 	collectors collectorSet
 	logger     *zap.Logger
 
@@ -154,6 +155,7 @@ func newPlatform(a *App) (_ *platform, err error) {
 		return nil, err
 	}
 	p.uptime = newUptimeRecorder(p.store, a.logger.Named("uptime"))
+	p.stale = newStaleResponses(a.ServeStale, p.store, a.logger.Named("stale"))
 	if p.alerter != nil {
 		p.siteAlerts = newSiteAlerts(p.alerter, a.Alerts)
 	}
@@ -292,6 +294,18 @@ func (p *platform) doStart() error {
 		defer p.wg.Done()
 		p.followReleases(runCtx)
 	}()
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		p.stale.runStarts(runCtx, p.prov, p.settings.startTimeout, &p.wg)
+	}()
+	if p.stale.persist {
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			p.stale.writeBehind(runCtx)
+		}()
+	}
 	if p.alerter != nil {
 		p.wg.Add(1)
 		go func() {
