@@ -43,6 +43,8 @@ func main() {
 		err = coldstart(ctx, args)
 	case "herd":
 		err = herd(ctx, args)
+	case "stale":
+		err = staleBench(ctx, args)
 	case "deploy":
 		err = deploy(ctx, args)
 	case "cleanup":
@@ -57,7 +59,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: benchtool freeports|setup|upstream|wait|coldstart|herd|deploy|cleanup [flags]")
+	fmt.Fprintln(os.Stderr, "usage: benchtool freeports|setup|upstream|wait|coldstart|herd|stale|deploy|cleanup [flags]")
 	os.Exit(2)
 }
 

@@ -31,6 +31,8 @@ func setup(ctx context.Context, args []string) error {
 	schema := fs.String("schema", "", "schema (also the Docker namespace)")
 	sites := fs.String("sites", "", "comma-separated subdomains to create")
 	shareVolume := fs.Bool("share-volume", false, "the template lets a release start beside the live container")
+	serveStale := fs.Bool("serve-stale", false, "the template's sites serve stale while starting")
+	listenDelay := fs.String("listen-delay", "", "the template's LISTEN_DELAY: how long its app takes to listen (e.g. 2s)")
 	fs.Parse(args)
 	if *db == "" || *schema == "" {
 		return fmt.Errorf("-db and -schema are required")
@@ -60,7 +62,10 @@ func setup(ctx context.Context, args []string) error {
 	}
 	tmpl := &tenants.Template{Slug: "benchsite", Name: "Bench site", Image: Image, Port: 8080,
 		Env: map[string]string{"DATA_DIR": "/data"}, DataPath: "/data", HealthPath: "/health",
-		MemoryBytes: 64 << 20, PidsLimit: 64, ShareVolume: *shareVolume}
+		MemoryBytes: 64 << 20, PidsLimit: 64, ShareVolume: *shareVolume, ServeStale: *serveStale}
+	if *listenDelay != "" {
+		tmpl.Env["LISTEN_DELAY"] = *listenDelay
+	}
 	if err := store.CreateTemplate(ctx, "bench", tmpl); err != nil {
 		return err
 	}
