@@ -175,7 +175,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		return h.quiet.serve(w, r)
 	}
 	if !running && route.ServeStale() {
-		if resp, ok := p.stale.lookup(r, route.SiteID); ok {
+		if resp, ok := p.stale.lookup(r, route); ok {
 			p.stale.startInBackground(p.policy.spec(route))
 			return serveStale(w, resp)
 		}
@@ -197,7 +197,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		endUpgraded := p.prov.BeginUpgraded(route.SiteID)
 		defer endUpgraded()
 	} else if route.ServeStale() && stale.StorableRequest(r) {
-		return p.stale.record(w, r, route.SiteID, next)
+		return p.stale.record(w, r, route, next)
 	}
 	return next.ServeHTTP(w, r)
 }

@@ -64,11 +64,11 @@ func newStaleResponses(c *ServeStaleConfig, db *tenants.Store, logger *zap.Logge
 // lookup returns the site's copy of the answer to r, from memory, else
 // from the database (then kept in memory too), if r may be answered
 // with one.
-func (s *staleResponses) lookup(r *http.Request, siteID string) (*stale.Response, bool) {
+func (s *staleResponses) lookup(r *http.Request, route *tenants.Route) (*stale.Response, bool) {
 	if !stale.ServableRequest(r) {
 		return nil, false
 	}
-	key := stale.Key(r)
+	siteID, key := route.SiteID, stale.Key(route.Host, r)
 	resp, ok := s.kept.Get(siteID, key)
 	if !ok && s.persist {
 		resp, ok = s.load(r.Context(), siteID, key)
@@ -150,7 +150,7 @@ func (s *staleResponses) runStarts(ctx context.Context, prov *provisioner.Provis
 
 // record passes the request on to next, keeping a copy of the answer if
 // it may be served stale later.
-func (s *staleResponses) record(w http.ResponseWriter, r *http.Request, siteID string, next caddyhttp.Handler) error {
+func (s *staleResponses) record(w http.ResponseWriter, r *http.Request, route *tenants.Route, next caddyhttp.Handler) error {
 	rec := &staleRecorder{ResponseWriterWrapper: caddyhttp.ResponseWriterWrapper{ResponseWriter: w}, max: s.maxResponse}
 	err := next.ServeHTTP(rec, r)
 	if err != nil || rec.status == 0 || rec.skip || r.Context().Err() != nil {
@@ -160,7 +160,7 @@ func (s *staleResponses) record(w http.ResponseWriter, r *http.Request, siteID s
 		return nil // cut short
 	}
 	resp := &stale.Response{Status: rec.status, Header: rec.header, Body: bytes.Clone(rec.body.Bytes()), StoredAt: time.Now()}
-	key := stale.Key(r)
+	siteID, key := route.SiteID, stale.Key(route.Host, r)
 	if !s.kept.Put(siteID, key, resp) || !s.persist {
 		return nil
 	}

@@ -6,11 +6,13 @@ import (
 	"strings"
 )
 
-// Key is the key a request's response is kept under: method, host, path
-// and query. Nothing of the request's headers is in it, which is why
-// only responses that vary on nothing but Accept-Encoding are kept.
-func Key(r *http.Request) string {
-	return r.Method + " " + strings.ToLower(r.Host) + r.URL.RequestURI()
+// Key is the key a request's response is kept under: method, host (as
+// the site's routing normalized it: lowercase, no port, so that nodes
+// behind different ports share copies), path and query. Nothing of the
+// request's headers is in it, which is why only responses that vary on
+// nothing but Accept-Encoding are kept.
+func Key(host string, r *http.Request) string {
+	return r.Method + " " + host + r.URL.RequestURI()
 }
 
 // StorableRequest reports whether the response to r may be kept, by the

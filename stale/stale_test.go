@@ -18,19 +18,24 @@ func request(method, target string, header ...string) *http.Request {
 }
 
 func TestKey(t *testing.T) {
-	a := Key(request(http.MethodGet, "http://Shop.Example.com/a/b?x=1&y=2"))
+	a := Key("shop.example.com", request(http.MethodGet, "http://Shop.Example.com:8080/a/b?x=1&y=2"))
 	if a != "GET shop.example.com/a/b?x=1&y=2" {
 		t.Fatalf("key %q", a)
 	}
+	if b := Key("shop.example.com", request(http.MethodGet, "http://shop.example.com/a/b?x=1&y=2")); b != a {
+		t.Errorf("another port: key %q", b)
+	}
 	for _, other := range []*http.Request{
 		request(http.MethodHead, "http://shop.example.com/a/b?x=1&y=2"),
-		request(http.MethodGet, "http://blog.example.com/a/b?x=1&y=2"),
 		request(http.MethodGet, "http://shop.example.com/a/c?x=1&y=2"),
 		request(http.MethodGet, "http://shop.example.com/a/b?x=1"),
 	} {
-		if Key(other) == a {
+		if Key("shop.example.com", other) == a {
 			t.Errorf("%s %s has the key of another request", other.Method, other.URL)
 		}
+	}
+	if Key("blog.example.com", request(http.MethodGet, "http://shop.example.com/a/b?x=1&y=2")) == a {
+		t.Error("another host has the same key")
 	}
 }
 
