@@ -217,3 +217,32 @@ func TestStoreBoundAndLRU(t *testing.T) {
 		t.Fatal("Forget kept responses")
 	}
 }
+
+// Sites put and get concurrently (run with -race): each stays within its
+// bound.
+func TestStoreConcurrent(t *testing.T) {
+	const bound = 4096
+	s := NewStore(bound)
+	var done = make(chan struct{})
+	for w := range 8 {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			site := fmt.Sprintf("site-%d", w%3)
+			for i := range 500 {
+				key := fmt.Sprintf("GET %s/%d", site, i%20)
+				s.Put(site, key, &Response{Status: 200, Header: http.Header{}, Body: make([]byte, 100+i%300)})
+				if resp, ok := s.Get(site, key); ok && resp.Status != 200 {
+					t.Errorf("got status %d", resp.Status)
+				}
+			}
+		}()
+	}
+	for range 8 {
+		<-done
+	}
+	for i := range 3 {
+		if n, bytes := s.Stats(fmt.Sprintf("site-%d", i)); n == 0 || bytes > bound {
+			t.Errorf("site-%d: %d responses, %d bytes (bound %d)", i, n, bytes, bound)
+		}
+	}
+}
