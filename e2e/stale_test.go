@@ -78,7 +78,9 @@ func notStale(t *testing.T, what string, h http.Header) {
 // the live site.
 func TestServeStaleWhileStarting(t *testing.T) {
 	t.Parallel()
-	p := newPlatform(t, platformOptions{})
+	// With the race detector: the copies are written by one request's
+	// goroutine and read by others, and the start runs on after them.
+	p := newPlatform(t, platformOptions{Race: true})
 	s := p.staleSite("stale")
 	h := host("stale")
 
