@@ -32,6 +32,8 @@ const (
 	// MaxWeeks is the longest history the model looks at: the per-site
 	// figures the wake-ups are read from are kept 30 days.
 	MaxWeeks = 4
+	// Retention is how long pre-warms are kept, as the figures are.
+	Retention = 30 * 24 * time.Hour
 )
 
 // Week is the period of the pattern the model looks for, and Slot the

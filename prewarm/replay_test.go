@@ -64,7 +64,9 @@ func session(r *rand.Rand, start time.Time) []time.Time {
 	}
 }
 
-func weekday(day time.Time) bool { return day.Weekday() != time.Saturday && day.Weekday() != time.Sunday }
+func weekday(day time.Time) bool {
+	return day.Weekday() != time.Saturday && day.Weekday() != time.Sunday
+}
 
 var replayKinds = []siteKind{
 	// Office sites: a weekday morning's first visitor at 09:00 to 09:20
@@ -144,7 +146,7 @@ type simPlatform struct {
 	firsts  map[int64]time.Time // event id (index+1) → first visitor
 
 	maxSeen, refused, evicted int
-	containerMinutes       map[string]int
+	containerMinutes          map[string]int
 }
 
 func newSimPlatform(sites []string) *simPlatform {
@@ -253,6 +255,8 @@ func (p *simPlatform) RecordPrewarm(_ context.Context, e prewarm.Event) (int64, 
 	p.events = append(p.events, e)
 	return int64(len(p.events)), true, nil
 }
+
+func (p *simPlatform) Prune(context.Context, time.Time) error { return nil }
 
 func (p *simPlatform) SetFirstRequests(_ context.Context, firsts []prewarm.FirstRequest) error {
 	for _, f := range firsts {

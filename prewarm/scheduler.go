@@ -50,6 +50,8 @@ type Store interface {
 	RecordPrewarm(ctx context.Context, e Event) (id int64, recorded bool, err error)
 	// SetFirstRequests records first visitors, in one batch.
 	SetFirstRequests(ctx context.Context, firsts []FirstRequest) error
+	// Prune removes the pre-warms made before before.
+	Prune(ctx context.Context, before time.Time) error
 }
 
 // Engine starts sites.
@@ -72,7 +74,7 @@ type Config struct {
 	// Lead is how long before a slot its sites are started. Default: 2m.
 	Lead time.Duration
 	// Model decides which sites to start.
-	Model Model
+	Model  Model
 	Store  Store
 	Engine Engine
 	// Now is the clock. Default: time.Now.
@@ -142,6 +144,9 @@ func (s *Scheduler) Warm(ctx context.Context, slot time.Time) (Report, error) {
 	cands, err := s.cfg.Store.Candidates(ctx, slot, s.cfg.Model.Weeks)
 	if err != nil {
 		return rep, fmt.Errorf("reading the sites' first requests: %w", err)
+	}
+	if err := s.cfg.Store.Prune(ctx, slot.Add(-Retention)); err != nil {
+		s.log.Warn("pruning old pre-warms", zap.Error(err))
 	}
 	for _, c := range cands {
 		rep.Decisions = append(rep.Decisions, s.cfg.Model.Decide(c.SiteID, slot, c.FirstRequests))

@@ -34,11 +34,13 @@ func (s *Scheduler) arm(siteID string, eventID int64, at time.Time) {
 	s.pending[siteID] = pending{eventID: eventID, at: at}
 }
 
-// Pending returns how many pre-warms wait for their first visitor.
+// Pending returns how many pre-warms wait for their first visitor, or
+// for it to be recorded: while none does, Observe and Flush have nothing
+// to do.
 func (s *Scheduler) Pending() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return len(s.pending)
+	return len(s.pending) + len(s.found)
 }
 
 // Observe takes the use of the sites as seen at asOf: every site running
