@@ -102,7 +102,8 @@ func TestPrewarmStartsSitesBeforeTheirSlot(t *testing.T) {
 	f.history(warm.ID, 1, 2, 3)        // p = 0.75
 	f.history(optedOut.ID, 1, 2, 3, 4) // p = 1, but its switch is off
 	f.history(noRoom.ID, 1, 3)         // p = 0.5: after warm, no room
-	if _, err := f.pool.Exec(ctx, `UPDATE sites SET prewarm = false WHERE id = $1`, optedOut.ID); err != nil {
+	optedOut.Prewarm = false
+	if err := p.store.UpdateSite(ctx, "e2e", optedOut); err != nil {
 		t.Fatal(err)
 	}
 	if st, _, _ := p.get(host("pw-busy"), "/", nil); st != http.StatusOK {

@@ -39,6 +39,12 @@ func TestSitePagePrewarms(t *testing.T) {
 		"Tue Dec 1, 09:00 UTC", "50 %", "pre-warmed at 08:59, no visitor<")
 	_, _, body = b.get("/sites/beta")
 	mustContain(t, "/sites/beta", body, "Not pre-warmed yet")
+	off := false
+	if _, err := tu.svc.UpdateSite(ctx, "test", "beta", manage.SitePatch{Prewarm: &off}); err != nil {
+		t.Fatal(err)
+	}
+	_, _, body = b.get("/sites/beta")
+	mustContain(t, "/sites/beta", body, "Pre-warm is off for this site.")
 
 	cb := tu.browser()
 	cb.login("a@example.com")
