@@ -192,3 +192,56 @@ func TestPrewarmOff(t *testing.T) {
 		t.Fatalf("site started with prewarm off")
 	}
 }
+
+// With two nodes, the slot's job runs on one of them, once; the first
+// visitor through the other node is recorded all the same (the node that
+// pre-warmed reads it from the activity the nodes share), and the other
+// node's request starts no container.
+func TestPrewarmTwoNodes(t *testing.T) {
+	t.Parallel()
+	p := newPlatform(t, platformOptions{})
+	b := p.node()
+	f := newPrewarmFixture(t, p)
+	s := p.site("pw-nodes", nil)
+	f.history(s.ID, 1, 2)
+	if state := f.warm(); state != "completed" {
+		t.Fatalf("the pre-warm job ended %s", state)
+	}
+	ev := f.event(s.ID)
+	if ev == nil || !p.running(s.ID) {
+		t.Fatalf("not pre-warmed: %+v", ev)
+	}
+	warmer, other := p.caddy, b
+	if b.Metric("caddy_tenants_prewarm_starts_total") == 1 {
+		warmer, other = b, p.caddy
+	}
+	if n, m := warmer.Metric("caddy_tenants_prewarm_starts_total"), other.Metric("caddy_tenants_prewarm_starts_total"); n != 1 || m != 0 {
+		t.Fatalf("pre-warm starts %v and %v, want 1 and 0", n, m)
+	}
+	startedAt := func() string {
+		t.Helper()
+		cs := p.containers(s.ID)
+		if len(cs) != 1 {
+			t.Fatalf("%d containers of the site, want 1", len(cs))
+		}
+		c, err := p.docker.ContainerInspect(context.Background(), cs[0].ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c.ID + " " + c.State.StartedAt
+	}
+	before := startedAt()
+	if st, _, _, err := tryGetAt(other, host("pw-nodes"), "/", nil); err != nil || st != http.StatusOK {
+		t.Fatalf("visitor through the other node: %d %v", st, err)
+	}
+	eventually(t, 15*time.Second, "the first visitor through the other node recorded", func() bool {
+		ev = f.event(s.ID)
+		return ev.FirstRequestAt != nil
+	})
+	if n := warmer.Metric("caddy_tenants_prewarm_hits_total"); n != 1 {
+		t.Errorf("hits on the node that pre-warmed: %v, want 1", n)
+	}
+	if after := startedAt(); after != before {
+		t.Errorf("the other node's request started the container again: %s, was %s", after, before)
+	}
+}
