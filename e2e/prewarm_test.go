@@ -110,6 +110,19 @@ func TestPrewarmStartsSitesBeforeTheirSlot(t *testing.T) {
 		t.Fatalf("busy site: %d", st)
 	}
 
+	// The queue's leader has inserted the coming slot's job, due lead
+	// before it.
+	coming := f.slot.Add(-prewarm.Slot)
+	eventually(t, 30*time.Second, "the coming slot's job inserted", func() bool {
+		var due time.Time
+		err := f.pool.QueryRow(ctx, `SELECT scheduled_at FROM river_job WHERE kind = 'tenants_prewarm' AND (args->>'slot')::timestamptz = $1`,
+			coming).Scan(&due)
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			t.Fatal(err)
+		}
+		return due.Equal(coming.Add(-prewarm.DefaultLead))
+	})
+
 	if state := f.warm(); state != "completed" {
 		t.Fatalf("the pre-warm job ended %s", state)
 	}
