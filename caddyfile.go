@@ -470,8 +470,8 @@ func (c *PrewarmConfig) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		switch name {
 		case "lead":
 			v, err := caddy.ParseDuration(s)
-			if err != nil || v < 0 || v > maxPrewarmLead {
-				return d.Errf("prewarm lead: %q is not a duration between 0s and %s", s, maxPrewarmLead)
+			if err != nil || v <= 0 || v > maxPrewarmLead {
+				return d.Errf("prewarm lead: %q is not a duration above 0s and at most %s", s, maxPrewarmLead)
 			}
 			c.Lead = caddy.Duration(v)
 		case "weeks":

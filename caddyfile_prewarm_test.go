@@ -34,8 +34,9 @@ func TestUnmarshalCaddyfilePrewarmErrors(t *testing.T) {
 		"tenants {\nprewarm maybe\n}":               `prewarm: "maybe": expected on or off`,
 		"tenants {\nprewarm off extra\n}":           "wrong argument count",
 		"tenants {\nprewarm off {\nweeks 2\n}\n}":   "prewarm: a block of settings does not go with off",
-		"tenants {\nprewarm {\nlead soon\n}\n}":     `prewarm lead: "soon" is not a duration between 0s and 30m0s`,
+		"tenants {\nprewarm {\nlead soon\n}\n}":     `prewarm lead: "soon" is not a duration above 0s and at most 30m0s`,
 		"tenants {\nprewarm {\nlead 2h\n}\n}":       `prewarm lead: "2h" is not a duration`,
+		"tenants {\nprewarm {\nlead 0s\n}\n}":       `prewarm lead: "0s" is not a duration above 0s`,
 		"tenants {\nprewarm {\nweeks 0\n}\n}":       `prewarm weeks: "0" is not a number of weeks from 1 to 4`,
 		"tenants {\nprewarm {\nweeks 6\n}\n}":       `prewarm weeks: "6" is not a number of weeks from 1 to 4`,
 		"tenants {\nprewarm {\nthreshold 0\n}\n}":   `prewarm threshold: "0" is not a fraction above 0 and at most 1`,
@@ -59,7 +60,7 @@ func TestValidatePrewarm(t *testing.T) {
 		cfg  PrewarmConfig
 		want string
 	}{
-		"lead":      {PrewarmConfig{Lead: caddy.Duration(time.Hour)}, "prewarm lead: 1h0m0s, want between 0s and 30m0s"},
+		"lead":      {PrewarmConfig{Lead: caddy.Duration(time.Hour)}, "prewarm lead: 1h0m0s, want above 0s and at most 30m0s"},
 		"weeks":     {PrewarmConfig{Weeks: 5}, "prewarm weeks: 5, want 1 to 4"},
 		"threshold": {PrewarmConfig{Threshold: 2}, "prewarm threshold: 2, want above 0 and at most 1"},
 	} {

@@ -31,8 +31,8 @@ type PrewarmConfig struct {
 	// (pre-warm on).
 	Off bool `json:"off,omitempty"`
 
-	// Lead is how long before an hour slot its sites are started, at
-	// most 30m. Default: 2m.
+	// Lead is how long before an hour slot its sites are started, above
+	// 0 and at most 30m. Default: 2m.
 	Lead caddy.Duration `json:"lead,omitempty"`
 
 	// Weeks is how many past weeks the model looks at, 1 to 4 (the
@@ -64,7 +64,7 @@ func (c *PrewarmConfig) expand() {
 func (c *PrewarmConfig) validate() error {
 	switch {
 	case c.Lead < 0 || time.Duration(c.Lead) > maxPrewarmLead:
-		return fmt.Errorf("prewarm lead: %s, want between 0s and %s", time.Duration(c.Lead), maxPrewarmLead)
+		return fmt.Errorf("prewarm lead: %s, want above 0s and at most %s", time.Duration(c.Lead), maxPrewarmLead)
 	case c.Weeks < 0 || c.Weeks > prewarm.MaxWeeks:
 		return fmt.Errorf("prewarm weeks: %d, want 1 to %d (the figures are kept 30 days)", c.Weeks, prewarm.MaxWeeks)
 	case c.Threshold < 0 || c.Threshold > 1:
