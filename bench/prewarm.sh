@@ -13,3 +13,4 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 go test -count=1 -run 'TestReplay' -v ./prewarm/ | sed -n 's/^        //p'
+go test -count=1 -run "^$" -bench Replay ./prewarm/ | grep "^Benchmark"

@@ -295,7 +295,7 @@ func (r replayResult) hours() float64 {
 
 // replay runs the platform over the traffic, minute by minute, with the
 // scheduler when withPrewarm.
-func replay(t *testing.T, withPrewarm bool, sites []string, kindOf map[string]string, visits []visit) replayResult {
+func replay(t testing.TB, withPrewarm bool, sites []string, kindOf map[string]string, visits []visit) replayResult {
 	t.Helper()
 	p := newSimPlatform(sites)
 	ctx := context.Background()
@@ -425,4 +425,21 @@ func slicesOfKinds() []string {
 		out = append(out, k.name)
 	}
 	return out
+}
+
+// BenchmarkReplay reports the replay's figures as benchmark metrics:
+// warm-hit rate of first requests and container-hours over the last 4
+// weeks, without and with pre-warm (go test -run '^$' -bench Replay
+// ./prewarm/).
+func BenchmarkReplay(b *testing.B) {
+	sites, kindOf, visits := replayTraffic(2026)
+	var without, with replayResult
+	for range b.N {
+		without = replay(b, false, sites, kindOf, visits)
+		with = replay(b, true, sites, kindOf, visits)
+	}
+	b.ReportMetric(100*without.rate(""), "warm%-without")
+	b.ReportMetric(100*with.rate(""), "warm%-with")
+	b.ReportMetric(without.hours(), "container-h-without")
+	b.ReportMetric(with.hours(), "container-h-with")
 }
