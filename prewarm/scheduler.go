@@ -166,13 +166,13 @@ func (s *Scheduler) Warm(ctx context.Context, slot time.Time) (Report, error) {
 			continue
 		}
 		if !s.cfg.Engine.Room() {
-			rep.NoRoom = append(rep.NoRoom, noRoom(rep.Decisions[i:])...)
+			rep.NoRoom = append(rep.NoRoom, s.noRoom(rep.Decisions[i:])...)
 			break
 		}
 		err := s.cfg.Engine.StartIfRoom(ctx, d.SiteID)
 		switch {
 		case errors.Is(err, ErrNoRoom):
-			rep.NoRoom = append(rep.NoRoom, noRoom(rep.Decisions[i:])...)
+			rep.NoRoom = append(rep.NoRoom, s.noRoom(rep.Decisions[i:])...)
 			return rep, nil
 		case err != nil:
 			s.log.Warn("pre-warming site", zap.String("site_id", d.SiteID), zap.Error(err))
@@ -194,11 +194,11 @@ func (s *Scheduler) Warm(ctx context.Context, slot time.Time) (Report, error) {
 	return rep, nil
 }
 
-// noRoom lists the sites of ds the model would start.
-func noRoom(ds []Decision) []string {
+// noRoom lists the sites of ds the model would start that are asleep.
+func (s *Scheduler) noRoom(ds []Decision) []string {
 	var ids []string
 	for _, d := range ds {
-		if d.Warm {
+		if d.Warm && !s.cfg.Engine.Running(d.SiteID) {
 			ids = append(ids, d.SiteID)
 		}
 	}
