@@ -93,6 +93,11 @@ const (
 //				max_response_bytes 1MiB
 //				persist            on
 //			}
+//			prewarm {
+//				lead      2m
+//				weeks     4
+//				threshold 0.5
+//			}
 //			alerts {
 //				webhook https://hooks.example.com/tenants {
 //					secret {env.ALERT_WEBHOOK_SECRET}
@@ -189,6 +194,11 @@ type App struct {
 	// serve_stale setting), and whether PostgreSQL keeps a copy. Default:
 	// see ServeStaleConfig.
 	ServeStale *ServeStaleConfig `json:"serve_stale,omitempty"`
+
+	// Prewarm starts sites shortly before the hours of the week their
+	// first visitors usually come in (see PrewarmConfig); `prewarm off`
+	// turns it off. Default: on, lead 2m, weeks 4, threshold 0.5.
+	Prewarm *PrewarmConfig `json:"prewarm,omitempty"`
 
 	// Alerts notifies the operator of incidents (failed starts, crash
 	// loops, certificate renewals, capacity, payments, backups) by signed
@@ -330,6 +340,12 @@ func (a *App) expand() error {
 		a.ServeStale = new(ServeStaleConfig)
 	}
 	a.ServeStale.expand()
+	if a.Prewarm == nil {
+		a.Prewarm = new(PrewarmConfig)
+	}
+	if !a.Prewarm.Off {
+		a.Prewarm.expand()
+	}
 	if a.Metrics == "" {
 		a.Metrics = MetricsPlatform
 	}
@@ -397,6 +413,11 @@ func (a *App) validate() error {
 	}
 	if a.ServeStale != nil {
 		if err := a.ServeStale.validate(); err != nil {
+			return err
+		}
+	}
+	if a.Prewarm != nil {
+		if err := a.Prewarm.validate(); err != nil {
 			return err
 		}
 	}

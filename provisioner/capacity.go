@@ -23,6 +23,9 @@ func (p *Provisioner) reserve(ctx context.Context, self *siteState) (release fun
 	defer p.capMu.Unlock()
 	var tried map[*siteState]bool
 	for int(p.running.Load())+p.starting >= p.cfg.MaxRunning {
+		if self.roomOnly.Load() > 0 {
+			return nil, ErrCapacity // a pre-warm stops no site
+		}
 		victim := p.lruIdle(self, tried)
 		if victim == nil {
 			return nil, ErrCapacity

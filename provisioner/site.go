@@ -28,6 +28,10 @@ type siteState struct {
 	peerBusy   atomic.Bool  // a request or upgraded connection in flight there
 	peerActive atomic.Int64 // unix nanoseconds of their last activity; 0 for none
 
+	// roomOnly counts the StartIfRoom calls waiting on the site's start:
+	// while any does, the start takes free room only.
+	roomOnly atomic.Int32
+
 	// endFn and endUpgradedFn are allocated once so that Begin returns
 	// them without allocating a closure per request.
 	endFn         func()

@@ -214,6 +214,7 @@ type siteData struct {
 	Limits           []limitRow
 	Charts           template.HTML
 	Uptime           *manage.SiteUptime
+	Prewarms         []prewarmRow     // the latest few
 	Releases         []manage.Release // the latest few
 	UptimeChart      template.HTML
 	Actions          []siteActionButton
@@ -297,6 +298,11 @@ func (u *UI) siteData(ctx context.Context, req *request, site *manage.Site) (sit
 		return siteData{}, err
 	}
 	d.UptimeChart = uptimeChart(d.Uptime)
+	prewarms, err := sc.SitePrewarms(ctx, site.ID, prewarmsShown)
+	if err != nil {
+		return siteData{}, err
+	}
+	d.Prewarms = prewarmRows(prewarms, time.Now())
 	if d.Releases, err = sc.Releases(ctx, site.ID, 0, 5); err != nil {
 		return siteData{}, err
 	}
