@@ -93,6 +93,7 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 //		serve_stale {
 //			max_site_bytes     <size>
 //			max_response_bytes <size>
+//			max_memory_bytes   <size>
 //			persist            on|off
 //		}
 //		prewarm [off] {
@@ -469,6 +470,10 @@ func (c *ServeStaleConfig) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 		case "max_response_bytes":
 			if err := sizeArg(d, &c.MaxResponseBytes); err != nil {
+				return err
+			}
+		case "max_memory_bytes":
+			if err := sizeArg(d, &c.MaxMemoryBytes); err != nil {
 				return err
 			}
 		case "persist":

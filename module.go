@@ -91,6 +91,7 @@ const (
 //			serve_stale {
 //				max_site_bytes     8MiB
 //				max_response_bytes 1MiB
+//				max_memory_bytes   256MiB
 //				persist            on
 //			}
 //			prewarm {

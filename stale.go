@@ -50,7 +50,7 @@ type staleResponses struct {
 
 func newStaleResponses(c *ServeStaleConfig, db *tenants.Store, logger *zap.Logger) *staleResponses {
 	return &staleResponses{
-		kept:        stale.NewStore(c.MaxSiteBytes),
+		kept:        stale.NewStore(c.MaxSiteBytes, c.MaxMemoryBytes),
 		db:          db,
 		maxSite:     c.MaxSiteBytes,
 		maxResponse: c.MaxResponseBytes,

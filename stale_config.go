@@ -10,6 +10,7 @@ import (
 const (
 	DefaultStaleMaxSiteBytes     = 8 << 20
 	DefaultStaleMaxResponseBytes = 1 << 20
+	DefaultStaleMaxMemoryBytes   = 256 << 20
 )
 
 // ServeStaleConfig bounds what the platform keeps of the sites that serve
@@ -24,6 +25,7 @@ const (
 //	serve_stale {
 //		max_site_bytes     8MiB
 //		max_response_bytes 1MiB
+//		max_memory_bytes   256MiB
 //		persist            on|off
 //	}
 type ServeStaleConfig struct {
@@ -36,6 +38,12 @@ type ServeStaleConfig struct {
 	// passed on and not kept. At most MaxSiteBytes. Default: 1048576
 	// (1 MiB).
 	MaxResponseBytes int64 `json:"max_response_bytes,omitempty"`
+
+	// MaxMemoryBytes bounds what one node keeps in memory of every site
+	// together; past it the least recently used responses, whichever
+	// site's, go first (with Persist, PostgreSQL still has them). At
+	// least MaxSiteBytes. Default: 268435456 (256 MiB).
+	MaxMemoryBytes int64 `json:"max_memory_bytes,omitempty"`
 
 	// Persist keeps a copy in PostgreSQL (table stale_responses), read
 	// by a node that has none in memory. Default: true.
@@ -50,6 +58,9 @@ func (c *ServeStaleConfig) expand() {
 	if c.MaxResponseBytes == 0 {
 		c.MaxResponseBytes = min(DefaultStaleMaxResponseBytes, c.MaxSiteBytes)
 	}
+	if c.MaxMemoryBytes == 0 {
+		c.MaxMemoryBytes = max(DefaultStaleMaxMemoryBytes, c.MaxSiteBytes)
+	}
 	if c.Persist == nil {
 		persist := true
 		c.Persist = &persist
@@ -62,6 +73,11 @@ func (c *ServeStaleConfig) validate() error {
 		return fmt.Errorf("serve_stale max_site_bytes: must not be negative, got %d", c.MaxSiteBytes)
 	case c.MaxResponseBytes < 0:
 		return fmt.Errorf("serve_stale max_response_bytes: must not be negative, got %d", c.MaxResponseBytes)
+	case c.MaxMemoryBytes < 0:
+		return fmt.Errorf("serve_stale max_memory_bytes: must not be negative, got %d", c.MaxMemoryBytes)
+	case c.MaxMemoryBytes < c.MaxSiteBytes:
+		return fmt.Errorf("serve_stale max_memory_bytes: %s is less than max_site_bytes (%s)",
+			humanize.IBytes(uint64(c.MaxMemoryBytes)), humanize.IBytes(uint64(c.MaxSiteBytes)))
 	case c.MaxResponseBytes > c.MaxSiteBytes:
 		return fmt.Errorf("serve_stale max_response_bytes: %s is more than max_site_bytes (%s)",
 			humanize.IBytes(uint64(c.MaxResponseBytes)), humanize.IBytes(uint64(c.MaxSiteBytes)))

@@ -9,12 +9,12 @@ import (
 
 func TestUnmarshalCaddyfileServeStale(t *testing.T) {
 	var app App
-	input := "tenants {\ndatabase_url postgres://x\nserve_stale {\nmax_site_bytes 16MiB\nmax_response_bytes 256KiB\npersist off\n}\n}"
+	input := "tenants {\ndatabase_url postgres://x\nserve_stale {\nmax_site_bytes 16MiB\nmax_response_bytes 256KiB\nmax_memory_bytes 1GiB\npersist off\n}\n}"
 	if err := app.UnmarshalCaddyfile(caddyfile.NewTestDispenser(input)); err != nil {
 		t.Fatal(err)
 	}
 	c := app.ServeStale
-	if c == nil || c.MaxSiteBytes != 16<<20 || c.MaxResponseBytes != 256<<10 || c.Persist == nil || *c.Persist {
+	if c == nil || c.MaxSiteBytes != 16<<20 || c.MaxResponseBytes != 256<<10 || c.MaxMemoryBytes != 1<<30 || c.Persist == nil || *c.Persist {
 		t.Fatalf("serve_stale = %+v", c)
 	}
 	if err := expandAndValidate(&app); err != nil {
@@ -29,7 +29,8 @@ func TestUnmarshalCaddyfileServeStale(t *testing.T) {
 	if err := expandAndValidate(&plain); err != nil {
 		t.Fatal(err)
 	}
-	if c := plain.ServeStale; c.MaxSiteBytes != DefaultStaleMaxSiteBytes || c.MaxResponseBytes != DefaultStaleMaxResponseBytes || !*c.Persist {
+	if c := plain.ServeStale; c.MaxSiteBytes != DefaultStaleMaxSiteBytes || c.MaxResponseBytes != DefaultStaleMaxResponseBytes ||
+		c.MaxMemoryBytes != DefaultStaleMaxMemoryBytes || !*c.Persist {
 		t.Fatalf("default serve_stale = %+v", c)
 	}
 
@@ -49,9 +50,27 @@ func TestUnmarshalCaddyfileServeStale(t *testing.T) {
 		"tenants {\nserve_stale {\nmax_site_bytes lots\n}\n}":          `max_site_bytes: "lots" is not a size`,
 		"tenants {\nserve_stale {\nmax_response_bytes 0\n}\n}":         `max_response_bytes: "0" is not a size`,
 		"tenants {\nserve_stale {\nmax_response_bytes 1MiB 2MiB\n}\n}": "max_response_bytes: expected one argument, got more",
+		"tenants {\nserve_stale {\nmax_memory_bytes -1\n}\n}":          `max_memory_bytes: "-1" is not a size`,
 		"tenants {\nserve_stale {\npersist maybe\n}\n}":                `serve_stale persist: "maybe": expected on or off`,
 		"tenants {\nserve_stale {\npersist\n}\n}":                      "persist: expected one argument",
 	})
+
+	var tight App
+	input = "tenants {\ndatabase_url postgres://x\nserve_stale {\nmax_site_bytes 64MiB\nmax_memory_bytes 32MiB\n}\n}"
+	if err := tight.UnmarshalCaddyfile(caddyfile.NewTestDispenser(input)); err != nil {
+		t.Fatal(err)
+	}
+	if err := expandAndValidate(&tight); err == nil || !strings.Contains(err.Error(), "serve_stale max_memory_bytes: 32 MiB is less than max_site_bytes (64 MiB)") {
+		t.Fatalf("a memory bound below the site bound: %v", err)
+	}
+	var big App
+	input = "tenants {\ndatabase_url postgres://x\nserve_stale {\nmax_site_bytes 512MiB\n}\n}"
+	if err := big.UnmarshalCaddyfile(caddyfile.NewTestDispenser(input)); err != nil {
+		t.Fatal(err)
+	}
+	if err := expandAndValidate(&big); err != nil || big.ServeStale.MaxMemoryBytes != 512<<20 {
+		t.Fatalf("the memory bound under a 512 MiB site bound: %d, %v", big.ServeStale.MaxMemoryBytes, err)
+	}
 
 	var inverted App
 	input = "tenants {\ndatabase_url postgres://x\nserve_stale {\nmax_site_bytes 1MiB\nmax_response_bytes 2MiB\n}\n}"

@@ -18,7 +18,7 @@ import (
 // client got it, and served back with the marks of a stale copy.
 func TestStaleRecordAndServe(t *testing.T) {
 	persist := false
-	s := newStaleResponses(&ServeStaleConfig{MaxSiteBytes: 1 << 20, MaxResponseBytes: 1000, Persist: &persist}, nil, zap.NewNop())
+	s := newStaleResponses(&ServeStaleConfig{MaxSiteBytes: 1 << 20, MaxResponseBytes: 1000, MaxMemoryBytes: 1 << 20, Persist: &persist}, nil, zap.NewNop())
 	route := &tenants.Route{SiteID: "site", Host: "shop.example.com"}
 	pass := func(path string, next caddyhttp.HandlerFunc) (*httptest.ResponseRecorder, error) {
 		w := httptest.NewRecorder()

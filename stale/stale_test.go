@@ -160,7 +160,7 @@ func TestCleanHeaderAndAge(t *testing.T) {
 
 func TestStoreBoundAndLRU(t *testing.T) {
 	const bound = 10_000
-	s := NewStore(bound)
+	s := NewStore(bound, 1<<30)
 	body := []byte(strings.Repeat("x", 1000))
 	put := func(site, key string) bool {
 		return s.Put(site, key, &Response{Status: 200, Header: http.Header{"Content-Type": {"text/plain"}}, Body: body})
@@ -222,7 +222,7 @@ func TestStoreBoundAndLRU(t *testing.T) {
 // bound.
 func TestStoreConcurrent(t *testing.T) {
 	const bound = 4096
-	s := NewStore(bound)
+	s := NewStore(bound, 3*bound)
 	var done = make(chan struct{})
 	for w := range 8 {
 		go func() {
@@ -244,5 +244,52 @@ func TestStoreConcurrent(t *testing.T) {
 		if n, bytes := s.Stats(fmt.Sprintf("site-%d", i)); n == 0 || bytes > bound {
 			t.Errorf("site-%d: %d responses, %d bytes (bound %d)", i, n, bytes, bound)
 		}
+	}
+}
+
+// All sites together stay within the total: the least recently used
+// response goes first, whichever site's it is.
+func TestStoreTotalBound(t *testing.T) {
+	const total = 10_000
+	s := NewStore(6000, total)
+	body := make([]byte, 1000)
+	put := func(site string, i int) {
+		s.Put(site, fmt.Sprintf("GET %s/%d", site, i), &Response{Status: 200, Header: http.Header{}, Body: body})
+	}
+	for i := range 5 {
+		put("a", i)
+	}
+	for i := range 4 {
+		put("b", i)
+	}
+	s.Get("a", "GET a/0") // a/1 is now the least recently used
+	put("c", 0)
+	put("c", 1)
+	if s.Total() > total {
+		t.Fatalf("total %d over %d", s.Total(), total)
+	}
+	if _, ok := s.Get("a", "GET a/1"); ok {
+		t.Fatal("the least recently used response of all survived")
+	}
+	for _, k := range []string{"GET a/0", "GET b/0", "GET c/1"} {
+		site := strings.Fields(k)[1][:1]
+		if _, ok := s.Get(site, k); !ok {
+			t.Fatalf("%s was evicted", k)
+		}
+	}
+	na, _ := s.Stats("a")
+	nb, _ := s.Stats("b")
+	nc, _ := s.Stats("c")
+	if na+nb+nc != 9 {
+		t.Fatalf("%d+%d+%d responses kept, want 9 of ~1 KB within 10 KB", na, nb, nc)
+	}
+	// A site evicted to nothing leaves no trace.
+	s.Forget("a")
+	s.Forget("b")
+	if s.Total() != 2*(1000+int64(len("GET c/0"))) {
+		t.Fatalf("total after forgetting a and b: %d", s.Total())
+	}
+	if s.Put("c", "GET c/huge", &Response{Status: 200, Body: make([]byte, total+1)}) {
+		t.Fatal("a response over the total was kept")
 	}
 }

@@ -67,115 +67,134 @@ func CleanHeader(h http.Header) http.Header {
 	return out
 }
 
-// Store holds the kept responses of every site, each site's within
-// MaxSiteBytes, evicting its least recently used first.
+// Store holds the kept responses of every site: each site's within
+// maxSite, all of them within maxTotal, the least recently used evicted
+// first (the site's own to keep within its bound, anyone's for the
+// total).
 type Store struct {
-	maxSite int64
+	maxSite, maxTotal int64
 
-	mu    sync.RWMutex
+	mu    sync.Mutex
 	sites map[string]*siteResponses
+	all   list.List // of *entry, most recently used first
+	total int64
 }
 
-// siteResponses are one site's kept responses, most recently used at the
-// front.
+// siteResponses are one site's kept responses.
 type siteResponses struct {
-	mu    sync.Mutex
-	byKey map[string]*list.Element
-	lru   list.List // of *entry
+	id    string
+	byKey map[string]*entry
+	lru   list.List // of *entry, most recently used first
 	bytes int64
 }
 
 type entry struct {
-	key  string
-	resp *Response
-	size int64
+	site          *siteResponses
+	key           string
+	resp          *Response
+	size          int64
+	inSite, inAll *list.Element
 }
 
 // NewStore returns an empty store whose sites each keep at most
-// maxSiteBytes.
-func NewStore(maxSiteBytes int64) *Store {
-	return &Store{maxSite: maxSiteBytes, sites: make(map[string]*siteResponses)}
+// maxSiteBytes, and all together at most maxTotalBytes.
+func NewStore(maxSiteBytes, maxTotalBytes int64) *Store {
+	return &Store{maxSite: maxSiteBytes, maxTotal: maxTotalBytes, sites: make(map[string]*siteResponses)}
 }
 
 // Put keeps resp as the site's response under key, replacing the one
-// kept there, and evicts the site's least recently used responses until
-// it is within its bound. A response larger than the bound on its own is
-// not kept (and the one it would replace is dropped: it is no longer the
-// last good one); Put reports whether resp was kept.
+// kept there, and evicts the least recently used responses until the
+// site and the store are within their bounds. A response larger than a
+// bound on its own is not kept (and the one it would replace is
+// dropped: it is no longer the last good one); Put reports whether resp
+// was kept.
 func (s *Store) Put(siteID, key string, resp *Response) bool {
 	size := resp.size(key)
-	site := s.site(siteID, true)
-	site.mu.Lock()
-	defer site.mu.Unlock()
-	if el, ok := site.byKey[key]; ok {
-		site.remove(el)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	site := s.sites[siteID]
+	if site != nil {
+		if e, ok := site.byKey[key]; ok {
+			s.remove(e)
+		}
 	}
-	if size > s.maxSite {
+	if size > s.maxSite || size > s.maxTotal {
 		return false
 	}
-	site.byKey[key] = site.lru.PushFront(&entry{key: key, resp: resp, size: size})
+	if site = s.sites[siteID]; site == nil { // remove may have dropped it
+		site = &siteResponses{id: siteID, byKey: make(map[string]*entry)}
+		s.sites[siteID] = site
+	}
+	e := &entry{site: site, key: key, resp: resp, size: size}
+	e.inSite, e.inAll = site.lru.PushFront(e), s.all.PushFront(e)
+	site.byKey[key] = e
 	site.bytes += size
+	s.total += size
 	for site.bytes > s.maxSite {
-		site.remove(site.lru.Back())
+		s.remove(site.lru.Back().Value.(*entry))
+	}
+	for s.total > s.maxTotal {
+		s.remove(s.all.Back().Value.(*entry))
 	}
 	return true
 }
 
 // Get returns the site's response kept under key, marking it used.
 func (s *Store) Get(siteID, key string) (*Response, bool) {
-	site := s.site(siteID, false)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	site := s.sites[siteID]
 	if site == nil {
 		return nil, false
 	}
-	site.mu.Lock()
-	defer site.mu.Unlock()
-	el, ok := site.byKey[key]
+	e, ok := site.byKey[key]
 	if !ok {
 		return nil, false
 	}
-	site.lru.MoveToFront(el)
-	return el.Value.(*entry).resp, true
+	site.lru.MoveToFront(e.inSite)
+	s.all.MoveToFront(e.inAll)
+	return e.resp, true
 }
 
 // Stats returns how many responses the site has kept and their size.
 func (s *Store) Stats(siteID string) (responses int, bytes int64) {
-	site := s.site(siteID, false)
-	if site == nil {
-		return 0, 0
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if site := s.sites[siteID]; site != nil {
+		return len(site.byKey), site.bytes
 	}
-	site.mu.Lock()
-	defer site.mu.Unlock()
-	return len(site.byKey), site.bytes
+	return 0, 0
+}
+
+// Total returns the size of every site's kept responses.
+func (s *Store) Total() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.total
 }
 
 // Forget drops everything the site kept.
 func (s *Store) Forget(siteID string) {
 	s.mu.Lock()
-	delete(s.sites, siteID)
-	s.mu.Unlock()
-}
-
-// site returns the site's responses, made first if create.
-func (s *Store) site(siteID string, create bool) *siteResponses {
-	s.mu.RLock()
-	site := s.sites[siteID]
-	s.mu.RUnlock()
-	if site != nil || !create {
-		return site
-	}
-	s.mu.Lock()
 	defer s.mu.Unlock()
-	if site = s.sites[siteID]; site == nil {
-		site = &siteResponses{byKey: make(map[string]*list.Element)}
-		s.sites[siteID] = site
+	if site := s.sites[siteID]; site != nil {
+		for _, e := range site.byKey {
+			s.remove(e)
+		}
 	}
-	return site
 }
 
-func (site *siteResponses) remove(el *list.Element) {
-	e := site.lru.Remove(el).(*entry)
+// remove drops e, and its site once it keeps nothing.
+func (s *Store) remove(e *entry) {
+	site := e.site
+	site.lru.Remove(e.inSite)
+	s.all.Remove(e.inAll)
 	delete(site.byKey, e.key)
 	site.bytes -= e.size
+	s.total -= e.size
+	if len(site.byKey) == 0 {
+		delete(s.sites, site.id)
+	}
 }
 
 // splitList splits a comma-separated header value into its trimmed,
