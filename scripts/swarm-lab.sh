@@ -8,6 +8,7 @@
 #   scripts/swarm-lab.sh status DIR      exit 0 when all three engines answer and are Ready
 #   scripts/swarm-lab.sh stop-node DIR N kill node N's engine and its containers (a node lost)
 #   scripts/swarm-lab.sh start-node DIR N start node N's engine again (it rejoins)
+#   scripts/swarm-lab.sh prepare DIR     install what the lab needs (DIR unused)
 #
 # What up builds (ID is a small number picked so that labs side by side
 # never share names or addresses; SWARM_LAB_ID forces one):
@@ -47,11 +48,15 @@
 set -euo pipefail
 
 WAIT=${SWARM_LAB_WAIT:-30} # seconds any one wait may take
+# The process the lab belongs to (internal/swarmlab passes the test
+# binary's pid): a lab whose owner is gone is removed by the next up.
+OWNER=${SWARM_LAB_OWNER:-$PPID}
+REGISTRY=/run/swarm-lab # one file per lab: its DIR and OWNER
 
 die() { echo "swarm-lab: $*" >&2; exit 1; }
 log() { echo "swarm-lab: $*" >&2; }
 
-usage() { sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
 [ $# -ge 2 ] || usage
 CMD=$1
@@ -116,6 +121,7 @@ load_id() {
 pick_id() {
 	exec 9>/run/swarm-lab.lock
 	flock -w "$WAIT" 9 || die "could not lock /run/swarm-lab.lock"
+	gc
 	local id=${SWARM_LAB_ID:-}
 	if [ -z "$id" ]; then
 		for id in $(seq 1 60); do
@@ -129,7 +135,32 @@ pick_id() {
 	touch "$DIR/.swarm-lab"
 	echo "$ID" >"$DIR/id"
 	ip netns add "$BR_NS"
+	mkdir -p "$REGISTRY"
+	printf '%s\n%s\n' "$DIR" "$OWNER" >"$REGISTRY/$ID"
 	exec 9>&-
+}
+
+# gc: removes every lab whose owner process is gone (a test binary killed
+# by its timeout runs no cleanup), so such labs never pile up. Called
+# under the lock by up.
+gc() {
+	local f id dir owner
+	for f in "$REGISTRY"/*; do
+		[ -f "$f" ] || continue
+		id=${f##*/}
+		{ read -r dir; read -r owner; } <"$f" || true
+		if [ -n "$owner" ] && kill -0 "$owner" 2>/dev/null; then
+			continue
+		fi
+		log "removing lab $id ($dir): its owner $owner is gone"
+		(
+			DIR=$dir
+			names "$id"
+			down_lab || true
+			[ -e "$DIR/.swarm-lab" ] && rm -rf "$DIR"
+		)
+		rm -f "$f"
+	done
 }
 
 start_engine() { # start_engine N
@@ -314,7 +345,19 @@ up() {
 }
 
 down() {
-	load_id 2>/dev/null || { [ -e "$DIR" ] && [ ! -e "$DIR/.swarm-lab" ] && die "$DIR is not a lab directory"; rm -rf "$DIR"; return 0; }
+	if ! load_id 2>/dev/null; then
+		[ ! -e "$DIR" ] || [ -e "$DIR/.swarm-lab" ] || die "$DIR is not a lab directory"
+		rm -rf "$DIR"
+		return 0
+	fi
+	down_lab || return 1
+	rm -f "$REGISTRY/$ID"
+	rm -rf "$DIR"
+}
+
+# down_lab: removes lab ID's processes, links, routes and namespaces
+# (DIR may be gone already).
+down_lab() {
 	local n rc=0
 	for n in 1 2 3; do stop_engine "$n" || rc=1; done
 	ip link del "${P}g" 2>/dev/null || true
@@ -322,8 +365,7 @@ down() {
 	for n in 1 2 3; do ip netns del "$(node_ns "$n")" 2>/dev/null || true; done
 	ip netns del "$BR_NS" 2>/dev/null || true
 	ip route del "$SUBNET" 2>/dev/null || true
-	[ $rc -eq 0 ] || return 1
-	rm -rf "$DIR"
+	return $rc
 }
 
 status() {
@@ -344,6 +386,7 @@ status() {
 }
 
 case $CMD in
+prepare) need_tools ;;
 up) up ;;
 down) down ;;
 status) status ;;

@@ -223,6 +223,9 @@ func (l *Lab) run(timeout time.Duration, command string, args ...string) ([]byte
 	// The engines the script leaves running get /dev/null and a log file,
 	// never these pipes, so this returns when the script does.
 	cmd.WaitDelay = 10 * time.Second
+	// The lab belongs to this process: if it dies without its cleanup
+	// (killed at its timeout), the next lab's up removes this one.
+	cmd.Env = append(os.Environ(), "SWARM_LAB_OWNER="+strconv.Itoa(os.Getpid()))
 	return cmd.CombinedOutput()
 }
 

@@ -22,7 +22,7 @@ const sitePort = 8080
 // publishedPort (when not 0) published in mode=host on the task's node.
 func siteService(l *Lab, image, name, constraint string, publishedPort uint32) swarm.ServiceSpec {
 	var zero uint64
-	grace := time.Second
+	grace, restartDelay := time.Second, 100*time.Millisecond
 	spec := swarm.ServiceSpec{
 		Annotations: swarm.Annotations{Name: name, Labels: map[string]string{"swarmlab.test": "1"}},
 		TaskTemplate: swarm.TaskSpec{
@@ -33,7 +33,9 @@ func siteService(l *Lab, image, name, constraint string, publishedPort uint32) s
 			},
 			Placement:     &swarm.Placement{Constraints: []string{constraint}},
 			Networks:      []swarm.NetworkAttachmentConfig{{Target: l.Network}},
-			RestartPolicy: &swarm.RestartPolicy{Condition: swarm.RestartPolicyConditionAny},
+			// Swarm waits 5 s before a replacement task by default, also
+			// when the old one was on a lost node.
+			RestartPolicy: &swarm.RestartPolicy{Condition: swarm.RestartPolicyConditionAny, Delay: &restartDelay},
 		},
 		Mode:         swarm.ServiceMode{Replicated: &swarm.ReplicatedService{Replicas: &zero}},
 		EndpointSpec: &swarm.EndpointSpec{Mode: swarm.ResolutionModeDNSRR},

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/docker/docker/api/types/filters"
@@ -24,21 +25,34 @@ type Task struct {
 }
 
 // Scale sets service's replica count through the manager's API and returns
-// without waiting for convergence (`docker service scale -d`).
+// without waiting for convergence (`docker service scale -d`). An update
+// racing another one (the manager's own, just after a create, bumps the
+// version too) fails with "update out of sequence": then it reads the
+// service again and retries.
 func (l *Lab) Scale(ctx context.Context, service string, replicas uint64) error {
 	cli := l.ManagerClient()
-	svc, _, err := cli.ServiceInspectWithRaw(ctx, service, swarm.ServiceInspectOptions{})
-	if err != nil {
-		return fmt.Errorf("inspecting service %s: %w", service, err)
+	for {
+		svc, _, err := cli.ServiceInspectWithRaw(ctx, service, swarm.ServiceInspectOptions{})
+		if err != nil {
+			return fmt.Errorf("inspecting service %s: %w", service, err)
+		}
+		if svc.Spec.Mode.Replicated == nil {
+			return fmt.Errorf("service %s is not replicated", service)
+		}
+		svc.Spec.Mode.Replicated.Replicas = &replicas
+		_, err = cli.ServiceUpdate(ctx, svc.ID, svc.Version, svc.Spec, swarm.ServiceUpdateOptions{})
+		if err == nil {
+			return nil
+		}
+		if !strings.Contains(err.Error(), "update out of sequence") {
+			return fmt.Errorf("scaling service %s to %d: %w", service, replicas, err)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("scaling service %s to %d: %w (last: %v)", service, replicas, ctx.Err(), err)
+		case <-time.After(10 * time.Millisecond):
+		}
 	}
-	if svc.Spec.Mode.Replicated == nil {
-		return fmt.Errorf("service %s is not replicated", service)
-	}
-	svc.Spec.Mode.Replicated.Replicas = &replicas
-	if _, err := cli.ServiceUpdate(ctx, svc.ID, svc.Version, svc.Spec, swarm.ServiceUpdateOptions{}); err != nil {
-		return fmt.Errorf("scaling service %s to %d: %w", service, replicas, err)
-	}
-	return nil
 }
 
 // Tasks lists service's tasks whose desired state is running, with their
