@@ -31,8 +31,8 @@ func siteService(l *Lab, image, name, constraint string, publishedPort uint32) s
 				Env:             []string{"SITE_NAME=" + name},
 				StopGracePeriod: &grace,
 			},
-			Placement:     &swarm.Placement{Constraints: []string{constraint}},
-			Networks:      []swarm.NetworkAttachmentConfig{{Target: l.Network}},
+			Placement: &swarm.Placement{Constraints: []string{constraint}},
+			Networks:  []swarm.NetworkAttachmentConfig{{Target: l.Network}},
 			// Swarm waits 5 s before a replacement task by default, also
 			// when the old one was on a lost node.
 			RestartPolicy: &swarm.RestartPolicy{Condition: swarm.RestartPolicyConditionAny, Delay: &restartDelay},
