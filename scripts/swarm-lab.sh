@@ -71,6 +71,7 @@ need_tools() {
 	command -v iptables >/dev/null || pkgs+=(iptables)
 	command -v dockerd >/dev/null && command -v docker >/dev/null || pkgs+=(docker.io)
 	command -v tar >/dev/null || pkgs+=(tar)
+	command -v hostname >/dev/null || pkgs+=(hostname)
 	command -v timeout >/dev/null || pkgs+=(coreutils)
 	if [ ${#pkgs[@]} -gt 0 ]; then
 		log "installing ${pkgs[*]}"
@@ -130,7 +131,11 @@ pick_id() {
 	fi
 	names "$id"
 	[ ! -e "/run/netns/$BR_NS" ] || die "lab $ID is in use (namespace $BR_NS exists)"
-	ip route get "$NET.1" 2>/dev/null | grep -q ' via ' || die "$NET.0/24 is routed on this machine"
+	# Unroutable, or only through a gateway: not a network of this machine.
+	local route
+	if route=$(ip route get "$NET.1" 2>/dev/null) && ! grep -q ' via ' <<<"$route"; then
+		die "$NET.0/24 is a network of this machine ($route); set SWARM_LAB_ID to another lab"
+	fi
 	mkdir -p "$DIR"
 	touch "$DIR/.swarm-lab"
 	echo "$ID" >"$DIR/id"
@@ -283,7 +288,7 @@ gateway() {
 	nsenter --net="/proc/$pid/ns/net" sh -ec "
 		ip addr add $GW_NET.2/30 dev slgw
 		ip link set slgw up
-		sysctl -qw net.ipv4.ip_forward=1
+		echo 1 >/proc/sys/net/ipv4/ip_forward
 		# A task just started is not resolvable by ARP for a moment (the
 		# overlay learns of it by gossip); probing every 100 ms, not every
 		# second, took the first answer here from ~2.4 s to ~1.4 s.
