@@ -9,6 +9,7 @@
 #   scripts/swarm-lab.sh stop-node DIR N kill node N's engine and its containers (a node lost)
 #   scripts/swarm-lab.sh start-node DIR N start node N's engine again (it rejoins)
 #   scripts/swarm-lab.sh prepare DIR     install what the lab needs (DIR unused)
+#   scripts/swarm-lab.sh gc DIR          remove labs whose owner process is gone (DIR unused)
 #
 # What up builds (ID is a small number picked so that labs side by side
 # never share names or addresses; SWARM_LAB_ID forces one):
@@ -56,7 +57,7 @@ REGISTRY=/run/swarm-lab # one file per lab: its DIR and OWNER
 die() { echo "swarm-lab: $*" >&2; exit 1; }
 log() { echo "swarm-lab: $*" >&2; }
 
-usage() { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
 [ $# -ge 2 ] || usage
 CMD=$1
@@ -392,6 +393,11 @@ status() {
 
 case $CMD in
 prepare) need_tools ;;
+gc)
+	exec 9>/run/swarm-lab.lock
+	flock -w "$WAIT" 9 || die "could not lock /run/swarm-lab.lock"
+	gc
+	;;
 up) up ;;
 down) down ;;
 status) status ;;

@@ -39,6 +39,8 @@ step "swarm lab"
 # fail when CI=true).
 if [ "$(id -u)" = 0 ]; then
 	scripts/swarm-lab.sh prepare .data/swarm-lab
+	# Labs of test binaries killed at their timeout in an earlier run.
+	scripts/swarm-lab.sh gc .data/swarm-lab
 else
 	echo "not root: the Swarm lab tests will skip (and fail if CI=true)"
 fi
