@@ -38,6 +38,10 @@ type Lab struct {
 	// Dir holds the lab's state (engines' data, sockets, logs, lab.env);
 	// it is removed with the lab.
 	Dir string
+	// ID numbers the lab among those running side by side: its names
+	// (namespaces slIDb, slIDn1…3, links slIDr, slIDg) and addresses
+	// (198.18.ID.0/24, overlay 198.19.ID.0/24) derive from it.
+	ID int
 	// Nodes are the three engines; Nodes[0] is the manager.
 	Nodes [3]*Node
 	// Manager is the manager's swarm address (host:2377).
@@ -95,6 +99,9 @@ func Start(t testing.TB) *Lab {
 		t.Fatalf("reading the lab's env: %v", err)
 	}
 	l.Manager, l.Network, l.Subnet = env["SWARM_LAB_MANAGER"], env["SWARM_LAB_NETWORK"], env["SWARM_LAB_SUBNET"]
+	if l.ID, err = strconv.Atoi(env["SWARM_LAB_ID"]); err != nil {
+		t.Fatalf("lab.env's SWARM_LAB_ID: %v", err)
+	}
 	for i := range l.Nodes {
 		p := "SWARM_LAB_NODE" + strconv.Itoa(i+1) + "_"
 		n := &Node{Index: i + 1, Host: env[p+"HOST"], Addr: env[p+"ADDR"], Hostname: env[p+"HOSTNAME"]}

@@ -1,9 +1,16 @@
 package swarmlab
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -239,4 +246,64 @@ func nodeState(ctx context.Context, t *testing.T, l *Lab, id string) swarm.NodeS
 		t.Fatal(err)
 	}
 	return n.Status.State
+}
+
+// Down leaves nothing of the lab: no process, namespace, link, route,
+// cgroup, registry entry or directory.
+func TestLabLeavesNothingBehind(t *testing.T) {
+	var l *Lab
+	var pids []int
+	t.Run("up", func(t *testing.T) {
+		l = Start(t)
+		for _, n := range l.Nodes {
+			b, err := os.ReadFile(filepath.Join(l.Dir, fmt.Sprintf("n%d", n.Index), "pid"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			pids = append(pids, pid)
+		}
+	})
+	if l == nil || len(pids) != 3 || t.Failed() {
+		t.Fatal("the lab did not come up")
+	}
+	// The subtest's cleanup took the lab down.
+	for _, pid := range pids {
+		// A zombie is dead; reaping it is init's business, not the lab's.
+		if stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil && !isZombie(stat) {
+			t.Errorf("dockerd %d still runs: %s", pid, stat)
+		}
+	}
+	p := fmt.Sprintf("sl%d", l.ID)
+	for _, path := range []string{
+		l.Dir,
+		"/run/netns/" + p + "b", "/run/netns/" + p + "n1", "/run/netns/" + p + "n2", "/run/netns/" + p + "n3",
+		"/sys/class/net/" + p + "r", "/sys/class/net/" + p + "g",
+		"/sys/fs/cgroup/pids/" + p + "-n1", "/sys/fs/cgroup/memory/" + p + "-n2",
+		fmt.Sprintf("/run/swarm-lab/%d", l.ID),
+	} {
+		if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("%s is left (%v)", path, err)
+		}
+	}
+	out, err := exec.Command("ip", "route", "show", l.Subnet).CombinedOutput()
+	if err != nil || len(bytes.TrimSpace(out)) != 0 {
+		t.Errorf("route to %s left: %s (%v)", l.Subnet, out, err)
+	}
+	mounts, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(mounts), l.Dir) {
+		t.Errorf("mounts under %s left", l.Dir)
+	}
+}
+
+// isZombie reads the state field of a /proc/PID/stat ("pid (comm) S …").
+func isZombie(stat []byte) bool {
+	i := bytes.LastIndexByte(stat, ')')
+	return i >= 0 && i+2 < len(stat) && stat[i+2] == 'Z'
 }
