@@ -163,8 +163,8 @@ gc() {
 			DIR=$dir
 			names "$id"
 			down_lab || true
-			[ -e "$DIR/.swarm-lab" ] && rm -rf "$DIR"
-		)
+			if [ -e "$DIR/.swarm-lab" ]; then rm -rf "$DIR"; fi
+		) || true
 		rm -f "$f"
 	done
 }
