@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # test.sh: what `make test` runs. Brings up what the tests need (PostgreSQL,
-# a Docker engine, chromium), then vets, runs every test with the race
-# detector, fuzzes briefly, and checks that the shipped configs adapt and
-# validate.
+# a Docker engine, the Swarm lab's tools, chromium), then vets, runs every
+# test with the race detector, fuzzes briefly, and checks that the shipped
+# configs adapt and validate.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -31,6 +31,19 @@ echo "using $TENANTS_TEST_DATABASE_URL"
 step "docker"
 scripts/docker-up.sh
 docker version --format 'engine {{.Server.Version}}, api {{.Server.APIVersion}}'
+
+step "swarm lab"
+# internal/swarmlab's tests (and the Swarm e2e tests) each bring up a real
+# three-node Swarm with scripts/swarm-lab.sh; install what it needs once
+# here, not from tests running in parallel. Without root they skip (and
+# fail when CI=true).
+if [ "$(id -u)" = 0 ]; then
+	scripts/swarm-lab.sh prepare .data/swarm-lab
+	# Labs of test binaries killed at their timeout in an earlier run.
+	scripts/swarm-lab.sh gc .data/swarm-lab
+else
+	echo "not root: the Swarm lab tests will skip (and fail if CI=true)"
+fi
 
 step "chromium"
 # The browser tests (e2e/ui_test.go) drive Debian's chromium; they find it
