@@ -31,6 +31,11 @@ const (
 // as it would without a copy.
 const staleLoadTimeout = 500 * time.Millisecond
 
+// staleRewriteAfter is how long an unchanged answer (same status and
+// body) is not written to the database again: a busy site's pages are
+// written about once a minute each, not at every request.
+const staleRewriteAfter = time.Minute
+
 // staleResponses serves sites that opt in (serve_stale) with their last
 // good responses while they start: it keeps what their running
 // containers answer, writes it behind to PostgreSQL, answers a request
@@ -159,9 +164,15 @@ func (s *staleResponses) record(w http.ResponseWriter, r *http.Request, route *t
 	if cl := rec.header.Get("Content-Length"); cl != "" && cl != strconv.Itoa(rec.body.Len()) {
 		return nil // cut short
 	}
-	resp := &stale.Response{Status: rec.status, Header: rec.header, Body: bytes.Clone(rec.body.Bytes()), StoredAt: time.Now()}
+	now := time.Now()
+	resp := &stale.Response{Status: rec.status, Header: rec.header, Body: bytes.Clone(rec.body.Bytes()), StoredAt: now, Written: now}
 	siteID, key := route.SiteID, stale.Key(route.Host, r)
-	if !s.kept.Put(siteID, key, resp) || !s.persist {
+	prev, had := s.kept.Get(siteID, key)
+	unchanged := had && prev.Status == resp.Status && bytes.Equal(prev.Body, resp.Body) && now.Sub(prev.Written) < staleRewriteAfter
+	if unchanged {
+		resp.Written = prev.Written
+	}
+	if !s.kept.Put(siteID, key, resp) || !s.persist || unchanged {
 		return nil
 	}
 	select {

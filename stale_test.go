@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
@@ -113,5 +114,42 @@ func TestStaleRecordAndServe(t *testing.T) {
 	}
 	if n, _ := s.kept.Stats("site"); n != 2 {
 		t.Fatalf("%d responses kept, want 2", n)
+	}
+}
+
+// With persist, an answer goes to the write-behind queue when it is new
+// or changed, not again while it stays the same.
+func TestStaleWriteBehindSkipsUnchanged(t *testing.T) {
+	persist := true
+	s := newStaleResponses(&ServeStaleConfig{MaxSiteBytes: 1 << 20, MaxResponseBytes: 1000, MaxMemoryBytes: 1 << 20, Persist: &persist}, nil, zap.NewNop())
+	route := &tenants.Route{SiteID: "site", Host: "shop.example.com"}
+	body := "v1"
+	next := caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+		w.Header().Set("Date", time.Now().Format(http.TimeFormat))
+		io.WriteString(w, body)
+		return nil
+	})
+	pass := func(path string) {
+		if err := s.record(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "http://shop.example.com"+path, nil), route, next); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pass("/")
+	pass("/")
+	pass("/")
+	if n := len(s.writes); n != 1 {
+		t.Fatalf("three equal answers queued %d writes, want 1", n)
+	}
+	pass("/other")
+	body = "v2"
+	pass("/")
+	if n := len(s.writes); n != 3 {
+		t.Fatalf("a new key and a changed answer: %d writes queued, want 3", n)
+	}
+	for range 3 {
+		w := <-s.writes
+		if w.SiteID != "site" || !strings.HasPrefix(w.Key, "GET shop.example.com/") {
+			t.Fatalf("queued %+v", w)
+		}
 	}
 }

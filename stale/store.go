@@ -20,6 +20,10 @@ type Response struct {
 	Header   http.Header
 	Body     []byte
 	StoredAt time.Time
+	// Written is when its copy in the database was last written (zero:
+	// never; set by the caller before Put, the response is not changed
+	// after).
+	Written time.Time
 }
 
 // size is what the response counts against its site's bound: its body,
