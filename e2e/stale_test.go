@@ -158,6 +158,16 @@ func TestServeStaleWhileStarting(t *testing.T) {
 		t.Fatalf("forced reload during a start: %d %q", status, body)
 	}
 	notStale(t, "forced reload", got)
+
+	// The stale answer alone starts the site: nothing but the readiness
+	// probe (which never starts a site) asks for it after.
+	p.stopSite(s)
+	status, _, got = p.get(h, "/page", nil)
+	if status != http.StatusOK {
+		t.Fatalf("GET /page during the last start: %d", status)
+	}
+	isStale(t, "GET /page during the last start", got)
+	eventually(t, 30*time.Second, "the site started in the background is up", func() bool { return readyNow(p, h) })
 }
 
 func readyNow(p *testPlatform, h string) bool {
