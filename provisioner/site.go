@@ -28,6 +28,12 @@ type siteState struct {
 	peerBusy   atomic.Bool  // a request or upgraded connection in flight there
 	peerActive atomic.Int64 // unix nanoseconds of their last activity; 0 for none
 
+	// paused is the frozen backend while the site's container is paused
+	// (see pause.go), nil otherwise; upstream is nil meanwhile.
+	// pausedMemory is what the frozen container holds, once read.
+	paused       atomic.Pointer[backend]
+	pausedMemory atomic.Uint64
+
 	// endFn and endUpgradedFn are allocated once so that Begin returns
 	// them without allocating a closure per request.
 	endFn         func()
@@ -45,6 +51,8 @@ type siteState struct {
 	lastStart   time.Time
 	lastStop    time.Time
 	lastExit    time.Time
+	lastPause   time.Time // when the container was last paused (here or by another node)
+	lastWake    time.Time // when this node last woke it
 	failErr     *StartError
 	failedAt    time.Time
 	failUntil   time.Time
