@@ -96,6 +96,7 @@ type Failure struct {
 const (
 	StateAbsent  = "absent"  // nothing known: never started here, nothing recorded
 	StateRunning = "running" // the provisioner's, named here for clients
+	StatePaused  = "paused"  // the provisioner's: asleep but warm, woken without a start
 	// HealthUnhealthy is RuntimeStatus.Health of a site whose checks
 	// keep failing.
 	HealthUnhealthy = "unhealthy"

@@ -141,6 +141,7 @@ type SiteRuntime struct {
 	TemplateVersion int
 	LastStart       time.Time
 	LastStop        time.Time
+	LastPause       time.Time // when the container was last paused
 	LastActivity    time.Time
 	InFlight        int64
 	Upgraded        int64

@@ -182,6 +182,7 @@ func (st *siteState) snapshot() SiteRuntime {
 		TemplateVersion: st.version,
 		LastStart:       st.lastStart,
 		LastStop:        st.lastStop,
+		LastPause:       st.lastPause,
 		LastExit:        st.lastExit,
 		InFlight:        st.inflight.Load(),
 		Upgraded:        st.upgraded.Load(),
