@@ -167,7 +167,11 @@ func (p *Provisioner) awake(st *siteState, b *backend) {
 // onPause learns of a pause by another node on the engine: the site's
 // container is frozen, so this node must stop proxying to it and wake it
 // at the next request. A pause this node made, or one older than its last
-// wake, is no news. Should this node be using the site (the other node
+// wake, is no news. The engine itself sometimes reports a pause of ours
+// again just after our wake (its containerd monitor marks the container
+// paused when containerd's late "paused" event arrives after the
+// unpause); it then shows the container paused, so it is taken as one:
+// the next request, or the wake below, unpauses it. Should this node be using the site (the other node
 // paused it before this node's activity reached it), it wakes the site
 // at once rather than leave its requests frozen.
 func (p *Provisioner) onPause(m events.Message) {
