@@ -48,12 +48,19 @@ func (p *platform) shareActivity(ctx context.Context) {
 		}
 		now := time.Now()
 		roundCtx, cancel := context.WithTimeout(ctx, activityInterval)
-		peers, err := p.store.ShareActivity(roundCtx, p.node, toStoreActivity(p.prov.Activity(), now), peerTTL)
+		mine := p.prov.Activity()
+		peers, err := p.store.ShareActivity(roundCtx, p.node, toStoreActivity(mine, now), peerTTL)
 		cancel()
 		switch {
 		case err == nil:
 			heard, failing = now, false
-			p.prov.SetPeerActivity(fromStoreActivity(peers, now))
+			theirs := fromStoreActivity(peers, now)
+			p.prov.SetPeerActivity(theirs)
+			if p.prewarm != nil && p.prewarm.Pending() > 0 {
+				flushCtx, cancel := context.WithTimeout(ctx, activityInterval)
+				p.observePrewarms(flushCtx, now, mine, theirs)
+				cancel()
+			}
 		case ctx.Err() != nil:
 			return
 		default:

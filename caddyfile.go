@@ -15,6 +15,8 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
 	"github.com/dustin/go-humanize"
+
+	"github.com/agistaffers/caddy-multitenant/prewarm"
 )
 
 // All of the root's Caddyfile: the tenants global option, the tenant,
@@ -89,6 +91,11 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 //			every <duration>
 //			keep  <n>
 //			dir   <directory>
+//		}
+//		prewarm [off] {
+//			lead      <duration>
+//			weeks     <n>
+//			threshold <fraction>
 //		}
 //		alerts {
 //			webhook <url> {
@@ -235,6 +242,13 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				a.Backup = new(BackupConfig)
 			}
 			if err := a.Backup.unmarshalCaddyfile(d); err != nil {
+				return err
+			}
+		case "prewarm":
+			if a.Prewarm == nil {
+				a.Prewarm = new(PrewarmConfig)
+			}
+			if err := a.Prewarm.unmarshalCaddyfile(d); err != nil {
 				return err
 			}
 		case "alerts":
@@ -455,6 +469,54 @@ func (c *StripeConfig) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 		default:
 			return d.Errf("unrecognized stripe option %q", d.Val())
+		}
+	}
+	return nil
+}
+
+// unmarshalCaddyfile reads `prewarm off`, `prewarm on` or a prewarm
+// block (which turns it on).
+func (c *PrewarmConfig) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	if d.NextArg() {
+		on, err := onOff(d.Val())
+		if err != nil {
+			return d.Errf("prewarm: %v", err)
+		}
+		c.Off = !on
+		if d.NextArg() {
+			return d.ArgErr()
+		}
+	}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		if c.Off {
+			return d.Err("prewarm: a block of settings does not go with off")
+		}
+		name := d.Val()
+		var s string
+		if err := oneArg(d, &s); err != nil {
+			return err
+		}
+		switch name {
+		case "lead":
+			v, err := caddy.ParseDuration(s)
+			if err != nil || v <= 0 || v > maxPrewarmLead {
+				return d.Errf("prewarm lead: %q is not a duration above 0s and at most %s", s, maxPrewarmLead)
+			}
+			c.Lead = caddy.Duration(v)
+		case "weeks":
+			n, err := strconv.Atoi(s)
+			if err != nil || n < 1 || n > prewarm.MaxWeeks {
+				return d.Errf("prewarm weeks: %q is not a number of weeks from 1 to %d", s, prewarm.MaxWeeks)
+			}
+			c.Weeks = n
+		case "threshold":
+			f, err := strconv.ParseFloat(s, 64)
+			if err != nil || !(f > 0 && f <= 1) {
+				return d.Errf("prewarm threshold: %q is not a fraction above 0 and at most 1, such as 0.5", s)
+			}
+			c.Threshold = f
+		default:
+			return d.Errf("unrecognized prewarm option %q", name)
 		}
 	}
 	return nil

@@ -3,6 +3,7 @@ package multitenant
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/netip"
@@ -68,6 +69,9 @@ func addManageCommands(root *cobra.Command) {
 	sitesAdd.Flags().String("subdomain", "", "Subdomain (required)")
 	sitesAdd.Flags().String("template", "", "Template id or slug (required)")
 	sitesAdd.Flags().StringArray("env", nil, "Environment override NAME=value (repeatable)")
+	sitesSet := cmd("set <site>", "Changes a site's warm-start settings: serving stale responses while it starts, and pre-warming", cobra.ExactArgs(1), cmdSitesSet)
+	sitesSet.Flags().String("serve-stale", "", "on, off, or template (take the template's setting)")
+	sitesSet.Flags().String("prewarm", "", "on or off: whether the site may be started before its usual first visitor")
 	sitesRm := cmd("rm <site>", "Removes a site (id or subdomain) and its container", cobra.ExactArgs(1), cmdSitesRm)
 	sitesRm.Flags().Bool("purge", false, "Also remove the site's data volume")
 	sitesStatus := cmd("status <site>", "Shows a site's container: its state and its last failed start", cobra.ExactArgs(1), cmdSitesStatus)
@@ -86,7 +90,7 @@ func addManageCommands(root *cobra.Command) {
 	sitesLogs.Flags().Int("tail", manage.DefaultLogTail, "Number of last lines (0: all)")
 	sitesLogs.Flags().BoolP("follow", "f", false, "Keep printing new output")
 	group("sites", "Lists, adds, removes, starts, stops, restarts, redeploys, deploys and rolls back sites; shows their status, logs and releases",
-		append(append([]*cobra.Command{sitesLs, sitesAdd, sitesRm, sitesStatus, sitesUptime, sitesLogs}, actions...), releaseCommands(cmd)...)...)
+		append(append([]*cobra.Command{sitesLs, sitesAdd, sitesSet, sitesRm, sitesStatus, sitesUptime, sitesLogs}, actions...), releaseCommands(cmd)...)...)
 
 	domainsLs := cmd("ls", "Lists custom domains", cobra.NoArgs, cmdDomainsLs)
 	domainsLs.Flags().String("site", "", "Only the domains of this site (id or subdomain)")
@@ -354,6 +358,49 @@ func cmdSitesAdd(ctx context.Context, cmd *cobra.Command, env *cliEnv, _ []strin
 	}
 	warn(cmd, s.Warnings)
 	return emit(cmd, env, s, func() { fmt.Fprintf(env.out, "added site %s (%s)\n", s.ID, s.Subdomain) })
+}
+
+func cmdSitesSet(ctx context.Context, cmd *cobra.Command, env *cliEnv, args []string) error {
+	var patch manage.SitePatch
+	switch v := flag(cmd, "serve-stale"); v {
+	case "":
+	case "template":
+		patch.ServeStale = manage.Nullable[bool]{Set: true}
+	case "on", "off":
+		on := v == "on"
+		patch.ServeStale = manage.Nullable[bool]{Set: true, Value: &on}
+	default:
+		return fmt.Errorf("--serve-stale %q: want on, off or template", v)
+	}
+	switch v := flag(cmd, "prewarm"); v {
+	case "":
+	case "on", "off":
+		on := v == "on"
+		patch.Prewarm = &on
+	default:
+		return fmt.Errorf("--prewarm %q: want on or off", v)
+	}
+	if !patch.ServeStale.Set && patch.Prewarm == nil {
+		return errors.New("nothing to change: give --serve-stale or --prewarm")
+	}
+	s, err := env.svc.UpdateSite(ctx, cliActor(), args[0], patch)
+	if err != nil {
+		return err
+	}
+	return emit(cmd, env, s, func() {
+		stale := "template's"
+		if s.ServeStale != nil {
+			stale = onOffWord(*s.ServeStale)
+		}
+		fmt.Fprintf(env.out, "site %s: serve stale %s, pre-warm %s\n", s.Subdomain, stale, onOffWord(s.Prewarm))
+	})
+}
+
+func onOffWord(b bool) string {
+	if b {
+		return "on"
+	}
+	return "off"
 }
 
 func stringArray(cmd *cobra.Command, name string) []string {

@@ -20,7 +20,8 @@ import (
 	"github.com/agistaffers/caddy-multitenant/internal/pglock"
 )
 
-// The platform's durable jobs (scheduled backups, alert deliveries) run
+// The platform's durable jobs (scheduled backups, alert deliveries,
+// pre-warms) run
 // on River, a job queue in PostgreSQL: its tables live in the platform's
 // schema, each job runs on one node at a time, a failed one is retried
 // with backoff, and one left by a node that died is handed to another.
@@ -113,14 +114,15 @@ func (j *jobs) stop() error {
 }
 
 // setUpOperations gives the platform what runs beside serving: the
-// backup service, and with the backup and alerts options the schedule,
-// the alerter and the job queue they run on. No I/O.
+// backup service, and with the backup, alerts and prewarm options the
+// schedule, the alerter, the pre-warm's slots and the job queue they run
+// on. No I/O.
 func (p *platform) setUpOperations(a *App) error {
 	p.backups = newBackups(p.pool, a.Schema, p.runtime, a.logger.Named("backup"))
 	if a.Backup != nil {
 		p.backupDir = a.Backup.Dir
 	}
-	if a.Backup == nil && p.alerter == nil {
+	if a.Backup == nil && p.alerter == nil && p.prewarm == nil {
 		return nil
 	}
 	var schedule *backup.Schedule
@@ -133,11 +135,16 @@ func (p *platform) setUpOperations(a *App) error {
 		if p.alerter != nil {
 			p.alerter.Register(w)
 		}
-		if schedule == nil {
-			return nil
+		var periodic []*river.PeriodicJob
+		if p.prewarm != nil {
+			river.AddWorker(w, p.prewarm.Worker())
+			periodic = append(periodic, p.prewarm.PeriodicJob())
 		}
-		river.AddWorker(w, schedule.Worker())
-		return []*river.PeriodicJob{schedule.PeriodicJob()}
+		if schedule != nil {
+			river.AddWorker(w, schedule.Worker())
+			periodic = append(periodic, schedule.PeriodicJob())
+		}
+		return periodic
 	})
 	return err
 }

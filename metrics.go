@@ -7,6 +7,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/agistaffers/caddy-multitenant/figures"
+	"github.com/agistaffers/caddy-multitenant/prewarm"
 	"github.com/agistaffers/caddy-multitenant/tenants"
 )
 
@@ -173,4 +174,30 @@ func (s *collectorSet) registerOn(reg prometheus.Registerer, logger *zap.Logger)
 			}
 		}
 	}
+}
+
+// prewarmCollector exports the pre-warm scheduler's counts, read at
+// scrape time.
+type prewarmCollector struct {
+	scheduler    *prewarm.Scheduler
+	starts, hits *prometheus.Desc
+}
+
+func newPrewarmCollector(s *prewarm.Scheduler) *prewarmCollector {
+	return &prewarmCollector{
+		scheduler: s,
+		starts:    prometheus.NewDesc("caddy_tenants_prewarm_starts_total", "Sites this node started before an hour slot their model expected a first request in.", nil, nil),
+		hits:      prometheus.NewDesc("caddy_tenants_prewarm_hits_total", "Pre-warms of this node whose slot had its first visitor before the site went back to sleep.", nil, nil),
+	}
+}
+
+func (c *prewarmCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.starts
+	ch <- c.hits
+}
+
+func (c *prewarmCollector) Collect(ch chan<- prometheus.Metric) {
+	s := c.scheduler.Stats()
+	ch <- prometheus.MustNewConstMetric(c.starts, prometheus.CounterValue, float64(s.Starts))
+	ch <- prometheus.MustNewConstMetric(c.hits, prometheus.CounterValue, float64(s.Hits))
 }

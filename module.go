@@ -91,6 +91,11 @@ const (
 //				keep  7
 //				dir   /var/backups/tenants
 //			}
+//			prewarm {
+//				lead      2m
+//				weeks     4
+//				threshold 0.5
+//			}
 //			alerts {
 //				webhook https://hooks.example.com/tenants {
 //					secret {env.ALERT_WEBHOOK_SECRET}
@@ -200,6 +205,11 @@ type App struct {
 	// Backup schedules backups of the whole platform, one per period
 	// across every node. Default: none (backups only when asked for).
 	Backup *BackupConfig `json:"backup,omitempty"`
+
+	// Prewarm starts sites shortly before the hours of the week their
+	// first visitors usually come in (see PrewarmConfig); `prewarm off`
+	// turns it off. Default: on, lead 2m, weeks 4, threshold 0.5.
+	Prewarm *PrewarmConfig `json:"prewarm,omitempty"`
 
 	// Alerts notifies the operator of incidents (failed starts, crash
 	// loops, certificate renewals, capacity, payments, backups) by signed
@@ -341,6 +351,12 @@ func (a *App) expand() error {
 	if a.Alerts != nil {
 		a.Alerts.expand()
 	}
+	if a.Prewarm == nil {
+		a.Prewarm = new(PrewarmConfig)
+	}
+	if !a.Prewarm.Off {
+		a.Prewarm.expand()
+	}
 	if a.Metrics == "" {
 		a.Metrics = MetricsPlatform
 	}
@@ -409,6 +425,11 @@ func (a *App) validate() error {
 	}
 	if a.Alerts != nil {
 		if _, err := a.Alerts.alertsConfig(); err != nil {
+			return err
+		}
+	}
+	if a.Prewarm != nil {
+		if err := a.Prewarm.validate(); err != nil {
 			return err
 		}
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/agistaffers/caddy-multitenant/figures"
 	"github.com/agistaffers/caddy-multitenant/internal/pgpool"
 	"github.com/agistaffers/caddy-multitenant/manage"
+	"github.com/agistaffers/caddy-multitenant/prewarm"
 	"github.com/agistaffers/caddy-multitenant/provisioner"
 	"github.com/agistaffers/caddy-multitenant/tenants"
 )
@@ -50,11 +51,13 @@ type platform struct {
 	sites      *manage.Service  // billing's admin service (tenant_admin makes its own)
 	billing    *billing.Service // nil without Stripe
 	backups    *backup.Service
-	backupDir  string          // where API backups go; "" without the backup option
-	alerter    *alerts.Alerter // nil without the alerts option
-	siteAlerts *siteAlerts     // the provisioner's reports as alerts; nil without alerter
-	uptime     *uptimeRecorder // the provisioner's reports as uptime history
-	jobs       *jobs           // the durable job queue; nil without backups or alerts
+	backupDir  string             // where API backups go; "" without the backup option
+	alerter    *alerts.Alerter    // nil without the alerts option
+	siteAlerts *siteAlerts        // the provisioner's reports as alerts; nil without alerter
+	uptime     *uptimeRecorder    // the provisioner's reports as uptime history
+	jobs       *jobs              // the durable job queue; nil without backups, alerts or pre-warm
+	prewarm    *prewarm.Scheduler // nil with prewarm off
+	prewarming sync.Map           // ids of the sites whose start in progress is a pre-warm's
 	collectors collectorSet
 	logger     *zap.Logger
 
@@ -169,7 +172,10 @@ func newPlatform(a *App) (_ *platform, err error) {
 		}
 	}
 	if p.alerter != nil {
-		cfg.OnCapacity = func(string) {
+		cfg.OnCapacity = func(siteID string) {
+			if p.prewarmingNow(siteID) {
+				return // a pre-warm takes free room or none
+			}
 			p.alerter.Raise(alerts.RuleCapacity, "", "max_running containers run and none is idle: a site could not start")
 		}
 	}
@@ -177,7 +183,11 @@ func newPlatform(a *App) (_ *platform, err error) {
 	cfg.PeersUse = func(ctx context.Context, siteID, containerID string) (bool, error) {
 		return p.store.PeersUse(ctx, p.node, siteID, containerID, peerTTL)
 	}
-	cfg.OnColdStart = p.figures.ColdStart
+	cfg.OnColdStart = func(siteID string, took time.Duration, ok bool) {
+		if !p.prewarmingNow(siteID) {
+			p.figures.ColdStart(siteID, took, ok)
+		}
+	}
 	prov, err := provisioner.New(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("setting up provisioner: %w", err)
@@ -189,6 +199,9 @@ func newPlatform(a *App) (_ *platform, err error) {
 		releases: tenants.NewReleaseLocker(pool, a.Schema, a.logger.Named("provisioner")),
 		prov:     func(context.Context) (*provisioner.Provisioner, error) { return prov, nil },
 		started:  func() *provisioner.Provisioner { return prov },
+	}
+	if p.prewarm = p.newPrewarm(a); p.prewarm != nil {
+		p.collectors.add(newPrewarmCollector(p.prewarm))
 	}
 	if err := p.setUpOperations(a); err != nil {
 		return nil, err

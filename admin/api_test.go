@@ -202,3 +202,32 @@ func TestMethodNotAllowedAndNotFound(t *testing.T) {
 	ta.wantError("GET", "/api/v1/customers?after=x", nil, 422, CodeInvalid, "after")
 	ta.wantError("POST", "/api/v1/customers", "email=a", http.StatusBadRequest, CodeMalformedJSON, "")
 }
+
+// PATCH of a site's warm-start settings: serve_stale true, false or null
+// (the template's), prewarm off; a template's serve_stale reaches the
+// site when its own is null.
+func TestSiteWarmSettings(t *testing.T) {
+	t.Parallel()
+	ta := newTestAPI(t, manage.Config{})
+	var c tenants.Customer
+	ta.do("POST", "/api/v1/customers", CustomerInput{Email: "w@example.org", Name: "W"}, &c)
+	var tpl tenants.Template
+	if status, _, raw := ta.do("POST", "/api/v1/templates", map[string]any{"slug": "blog", "name": "Blog", "image": "nginx:1.27", "port": 80, "serve_stale": true}, &tpl); status != 201 || !tpl.ServeStale {
+		t.Fatalf("create template with serve_stale: %d %s", status, raw)
+	}
+	var site tenants.Site
+	if status, _, raw := ta.do("POST", "/api/v1/sites", SiteInput{Customer: c.ID, Subdomain: "warm", Template: tpl.ID}, &site); status != 201 || site.ServeStale != nil || !site.Prewarm {
+		t.Fatalf("create site: %d %s", status, raw)
+	}
+	status, _, raw := ta.do("PATCH", "/api/v1/sites/"+site.ID, `{"serve_stale":false,"prewarm":false}`, &site)
+	if status != 200 || site.ServeStale == nil || *site.ServeStale || site.Prewarm {
+		t.Fatalf("patch serve_stale false, prewarm false: %d %s", status, raw)
+	}
+	status, _, raw = ta.do("PATCH", "/api/v1/sites/"+site.ID, `{"serve_stale":null}`, &site)
+	if status != 200 || site.ServeStale != nil || site.Prewarm {
+		t.Fatalf("patch serve_stale null: %d %s", status, raw)
+	}
+	if status, _, raw := ta.do("PATCH", "/api/v1/sites/"+site.ID, `{"serve_stale":"yes"}`, nil); status != 400 && status != 422 {
+		t.Fatalf("patch serve_stale with a string: %d %s", status, raw)
+	}
+}

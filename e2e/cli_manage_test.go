@@ -117,6 +117,18 @@ func TestCLIManage(t *testing.T) {
 		t.Fatalf("sites add: %+v", site)
 	}
 	c.fails("invalid subdomain", "sites", "add", "--customer", cust.ID, "--subdomain", "Bad_Sub", "--template", "testsite")
+	// Warm-start settings: serve stale on, pre-warm off; back to the
+	// template's; bad values named.
+	var warm tenants.Site
+	c.json(&warm, "sites", "set", site.ID, "--serve-stale", "on", "--prewarm", "off")
+	if warm.ServeStale == nil || !*warm.ServeStale || warm.Prewarm {
+		t.Fatalf("sites set --serve-stale on --prewarm off: %+v", warm)
+	}
+	if out := c.ok("sites", "set", "clisite", "--serve-stale", "template"); !strings.Contains(out, "serve stale template's, pre-warm off") {
+		t.Fatalf("sites set --serve-stale template:\n%s", out)
+	}
+	c.fails("--serve-stale \"sometimes\": want on, off or template", "sites", "set", "clisite", "--serve-stale", "sometimes")
+	c.fails("nothing to change", "sites", "set", "clisite")
 	c.fails("no template", "sites", "add", "--customer", cust.ID, "--subdomain", "x", "--template", "nope")
 	var sites []tenants.Site
 	c.json(&sites, "sites", "ls", "--customer", cust.ID)

@@ -3,13 +3,19 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"html"
+	"io"
+	"net"
 	"net/http"
+	"net/http/cookiejar"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/agistaffers/caddy-multitenant/internal/caddytest"
+	"github.com/agistaffers/caddy-multitenant/manage"
 	"github.com/agistaffers/caddy-multitenant/tenants"
 )
 
@@ -82,6 +88,24 @@ func TestThreeNodesAsOne(t *testing.T) {
 		return err == nil && st == http.StatusOK && body == "hello from trio"
 	})
 
+	// A web UI session begun through A is one on C: the sessions live in
+	// the database, not in a node.
+	hash, err := manage.HashPassword(uiOperatorPassword)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.store.CreateUser(ctx, "e2e", &tenants.User{Email: uiOperatorEmail, Name: "Ops", PasswordHash: hash}); err != nil {
+		t.Fatal(err)
+	}
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signInAt(t, a, jar, uiOperatorEmail, uiOperatorPassword)
+	if st, body := uiGetAt(t, c, jar, "/account"); st != http.StatusOK || !strings.Contains(body, uiOperatorEmail) {
+		t.Fatalf("node C with the session begun through node A: %d, the account page does not show %s:\n%s", st, uiOperatorEmail, body)
+	}
+
 	// A WebSocket held through C: neither A nor B stops the site.
 	first := p.containers(s.ID)
 	conn := p.openUpgradedAt(c, host("trio"))
@@ -97,5 +121,49 @@ func TestThreeNodesAsOne(t *testing.T) {
 	eventually(t, 30*time.Second, "the site stops once no node uses it", func() bool { return !p.running(s.ID) })
 	if n := a.Metric("caddy_tenants_idle_stops_total") + nodes[1].Metric("caddy_tenants_idle_stops_total") + c.Metric("caddy_tenants_idle_stops_total"); n < 1 {
 		t.Errorf("%v idle stops after the WebSocket closed, want at least 1", n)
+	}
+}
+
+// nodeClient is a browser of the admin host whose every connection goes to
+// node, with the cookies of jar.
+func nodeClient(t *testing.T, node *caddytest.Process, jar http.CookieJar) *http.Client {
+	addr := node.HTTP
+	tr := &http.Transport{DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, network, addr)
+	}}
+	t.Cleanup(tr.CloseIdleConnections)
+	return &http.Client{Jar: jar, Transport: tr, Timeout: 20 * time.Second}
+}
+
+// uiGetAt fetches path of the admin host through node.
+func uiGetAt(t *testing.T, node *caddytest.Process, jar http.CookieJar, path string) (int, string) {
+	t.Helper()
+	resp, err := nodeClient(t, node, jar).Get("http://" + adminHost + path)
+	if err != nil {
+		t.Fatalf("GET %s: %v", path, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body)
+}
+
+// signInAt posts the web UI's sign-in form through node, as a browser
+// would, keeping the session cookie in jar.
+func signInAt(t *testing.T, node *caddytest.Process, jar http.CookieJar, email, password string) {
+	t.Helper()
+	status, body := uiGetAt(t, node, jar, "/login")
+	m := csrfInput.FindStringSubmatch(body)
+	if status != http.StatusOK || m == nil {
+		t.Fatalf("the sign-in page: %d %s", status, body)
+	}
+	form := url.Values{"csrf": {html.UnescapeString(m[1])}, "email": {email}, "password": {password}, "next": {"/"}}
+	resp, err := nodeClient(t, node, jar).PostForm("http://"+adminHost+"/login", form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	page, _ := io.ReadAll(resp.Body)
+	if resp.Request.URL.Path == "/login" || !strings.Contains(string(page), "Sign out") {
+		t.Fatalf("signing in as %s: %d at %s: %s", email, resp.StatusCode, resp.Request.URL, page)
 	}
 }

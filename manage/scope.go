@@ -178,6 +178,15 @@ func (c *CustomerScope) Portal(ctx context.Context, actor, returnURL string) (st
 	return c.s.Portal(ctx, actor, c.customerID, returnURL)
 }
 
+// SitePrewarms returns the pre-warms of the customer's site ref names.
+func (c *CustomerScope) SitePrewarms(ctx context.Context, ref string, limit int) ([]Prewarm, error) {
+	site, err := c.site(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	return c.s.SitePrewarms(ctx, site.ID, limit)
+}
+
 // SiteUptime returns the uptime history of the customer's site ref names.
 func (c *CustomerScope) SiteUptime(ctx context.Context, ref string, window time.Duration) (*SiteUptime, error) {
 	site, err := c.site(ctx, ref)

@@ -54,12 +54,13 @@ func TestCustomerScope(t *testing.T) {
 	before := audit()
 	for _, ref := range []string{theirSite.ID, "theirs"} {
 		for name, call := range map[string]func() error{
-			"site":    func() error { _, err := scope.Site(ctx, ref); return err },
-			"status":  func() error { _, err := scope.SiteStatus(ctx, ref); return err },
-			"restart": func() error { _, err := scope.SiteAction(ctx, "me", ref, ActionRestart); return err },
-			"stop":    func() error { _, err := scope.SiteAction(ctx, "me", ref, ActionStop); return err },
-			"logs":    func() error { _, err := scope.SiteLogs(ctx, ref, 10, false); return err },
-			"figures": func() error { _, err := scope.SiteFigures(ctx, ref, 0, 0); return err },
+			"site":     func() error { _, err := scope.Site(ctx, ref); return err },
+			"status":   func() error { _, err := scope.SiteStatus(ctx, ref); return err },
+			"restart":  func() error { _, err := scope.SiteAction(ctx, "me", ref, ActionRestart); return err },
+			"stop":     func() error { _, err := scope.SiteAction(ctx, "me", ref, ActionStop); return err },
+			"logs":     func() error { _, err := scope.SiteLogs(ctx, ref, 10, false); return err },
+			"figures":  func() error { _, err := scope.SiteFigures(ctx, ref, 0, 0); return err },
+			"prewarms": func() error { _, err := scope.SitePrewarms(ctx, ref, 0); return err },
 			"releases": func() error {
 				_, err := scope.Releases(ctx, ref, 0, 10)
 				return err

@@ -22,6 +22,9 @@ type SiteInput struct {
 	Template  string            `json:"template_id"`
 	Env       map[string]string `json:"env,omitempty"`
 	Status    string            `json:"status,omitempty"`
+	// ServeStale is the site's own serve-stale setting; absent takes its
+	// template's. (Pre-warm is on for a new site; a patch turns it off.)
+	ServeStale *bool `json:"serve_stale,omitempty"`
 }
 
 // SitePatch changes the given fields of a site. Env replaces the whole
@@ -36,6 +39,11 @@ type SitePatch struct {
 	Template  *string            `json:"template_id,omitempty"`
 	Env       *map[string]string `json:"env,omitempty"`
 	Status    *string            `json:"status,omitempty"`
+	// ServeStale is true, false, or null for the template's setting.
+	ServeStale Nullable[bool] `json:"serve_stale,omitzero"`
+	// Prewarm lets the pre-warm scheduler start the site before its
+	// usual first request.
+	Prewarm *bool `json:"prewarm,omitempty"`
 }
 
 // Site is a site as operators see it: with its customer's email, its
@@ -128,7 +136,8 @@ func (s *Service) CreateSite(ctx context.Context, actor string, in SiteInput) (*
 	if err != nil {
 		return nil, err
 	}
-	site := &tenants.Site{CustomerID: c.ID, Subdomain: in.Subdomain, TemplateID: t.ID, Env: in.Env, Status: in.Status}
+	site := &tenants.Site{CustomerID: c.ID, Subdomain: in.Subdomain, TemplateID: t.ID, Env: in.Env, Status: in.Status,
+		ServeStale: in.ServeStale}
 	if err := s.store.CreateSite(ctx, actor, site); err != nil {
 		return nil, fail("site", err)
 	}
@@ -165,6 +174,10 @@ func (s *Service) UpdateSite(ctx context.Context, actor, ref string, p SitePatch
 	set(&site.Subdomain, p.Subdomain)
 	set(&site.Env, p.Env)
 	set(&site.Status, p.Status)
+	set(&site.Prewarm, p.Prewarm)
+	if p.ServeStale.Set {
+		site.ServeStale = p.ServeStale.Value
+	}
 	if err := s.store.UpdateSite(ctx, actor, site); err != nil {
 		return nil, fail("site", err)
 	}

@@ -39,6 +39,10 @@ type TemplateInput struct {
 	HealthIntervalMs int `json:"health_interval_ms,omitempty"`
 	UnhealthyAfter   int `json:"unhealthy_after,omitempty"`
 	RestartAfter     int `json:"restart_after,omitempty"`
+	// ServeStale makes the template's sites answer cacheable GETs with
+	// their last good responses while they start (a site may override
+	// it).
+	ServeStale bool `json:"serve_stale,omitempty"`
 }
 
 func (in *TemplateInput) template() *tenants.Template {
@@ -46,7 +50,8 @@ func (in *TemplateInput) template() *tenants.Template {
 		Port: in.Port, Env: in.Env, DataPath: in.DataPath, HealthPath: in.HealthPath,
 		MemoryBytes: in.MemoryBytes, NanoCPUs: in.NanoCPUs, PidsLimit: in.PidsLimit, CapAdd: in.CapAdd,
 		User: in.User, ReadOnly: in.ReadOnly, Egress: in.Egress, ShareVolume: in.ShareVolume,
-		HealthIntervalMs: in.HealthIntervalMs, UnhealthyAfter: in.UnhealthyAfter, RestartAfter: in.RestartAfter}
+		HealthIntervalMs: in.HealthIntervalMs, UnhealthyAfter: in.UnhealthyAfter, RestartAfter: in.RestartAfter,
+		ServeStale: in.ServeStale}
 }
 
 // TemplatePatch changes the given fields of a template. Env and cap_add
@@ -75,6 +80,8 @@ type TemplatePatch struct {
 	HealthIntervalMs *int `json:"health_interval_ms,omitempty"`
 	UnhealthyAfter   *int `json:"unhealthy_after,omitempty"`
 	RestartAfter     *int `json:"restart_after,omitempty"`
+	// ServeStale applies at once; it does not change the container.
+	ServeStale *bool `json:"serve_stale,omitempty"`
 }
 
 func (p *TemplatePatch) apply(t *tenants.Template) {
@@ -96,6 +103,7 @@ func (p *TemplatePatch) apply(t *tenants.Template) {
 	set(&t.HealthIntervalMs, p.HealthIntervalMs)
 	set(&t.UnhealthyAfter, p.UnhealthyAfter)
 	set(&t.RestartAfter, p.RestartAfter)
+	set(&t.ServeStale, p.ServeStale)
 	if p.Egress.Set {
 		t.Egress = p.Egress.Value
 	}

@@ -24,6 +24,9 @@ func (p *Provisioner) reserve(ctx context.Context, self *siteState) (release fun
 	defer p.capMu.Unlock()
 	var tried map[*siteState]bool
 	for int(p.running.Load()+p.paused.Load())+p.starting >= p.cfg.MaxRunning {
+		if self.roomOnly.Load() > 0 {
+			return nil, ErrCapacity // a pre-warm stops no site
+		}
 		// Paused sites go first: they serve nobody now, and a running
 		// idle one may be about to.
 		stop := p.stopPausedIfIdle

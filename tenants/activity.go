@@ -46,7 +46,12 @@ const (
 
 	forgetNodesSQL = `DELETE FROM nodes WHERE seen_at < now() - make_interval(secs => $1)`
 
-	peersSQL = `SELECT a.site_id::text, sum(a.in_flight)::bigint, sum(a.upgraded)::bigint,
+	// Counts come only from fresh reports: a node stops reporting a site
+	// it no longer serves (nothing in flight, no container), and the last
+	// counts it reported must not keep the site awake forever.
+	peersSQL = `SELECT a.site_id::text,
+		coalesce(sum(a.in_flight) FILTER (WHERE a.reported_at > now() - make_interval(secs => $3)), 0)::bigint,
+		coalesce(sum(a.upgraded) FILTER (WHERE a.reported_at > now() - make_interval(secs => $3)), 0)::bigint,
 		extract(epoch FROM now() - max(a.last_active_at))::float8
 	FROM site_activity a JOIN nodes n ON n.id = a.node_id
 	WHERE a.node_id <> $1 AND n.seen_at > now() - make_interval(secs => $2)
@@ -68,7 +73,7 @@ func (s *Store) ShareActivity(ctx context.Context, node string, mine []SiteActiv
 	}
 	batch.Queue(forgetNodesSQL, forgetNodesAfter.Seconds())
 	var peers []SiteActivity
-	batch.Queue(peersSQL, node, live.Seconds()).Query(func(rows pgx.Rows) error {
+	batch.Queue(peersSQL, node, live.Seconds(), peerUseFresh.Seconds()).Query(func(rows pgx.Rows) error {
 		var a SiteActivity
 		var idle float64
 		_, err := pgx.ForEachRow(rows, []any{&a.SiteID, &a.InFlight, &a.Upgraded, &idle}, func() error {

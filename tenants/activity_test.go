@@ -51,3 +51,33 @@ func TestShareActivity(t *testing.T) {
 		t.Fatalf("peers of c once a stopped reporting: %+v, want b's use only", peers)
 	}
 }
+
+// A node that no longer reports a site (its requests ended while it had
+// no container for it: they waited on another node's start) leaves a row
+// with the counts it last reported. Those counts are not use: after
+// peerUseFresh they count as zero, while the node itself still lives and
+// the site's last activity still counts.
+func TestShareActivityForgetsCountsNotRefreshed(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, _ := newTestStore(t)
+	_, _, site := fixture(t, s)
+	if _, err := s.ShareActivity(ctx, "a", []SiteActivity{{SiteID: site.ID, InFlight: 30}}, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	peers, err := s.ShareActivity(ctx, "c", nil, time.Minute)
+	if err != nil || len(peers) != 1 || peers[0].InFlight != 30 {
+		t.Fatalf("peers of c while a reports 30 in flight: %+v, %v", peers, err)
+	}
+	// a goes on living (its heartbeat) but reports the site no more.
+	if _, err := s.pool.Exec(ctx, `UPDATE site_activity SET reported_at = now() - make_interval(secs => $1)`, 2*peerUseFresh.Seconds()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ShareActivity(ctx, "a", nil, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	peers, err = s.ShareActivity(ctx, "c", nil, time.Minute)
+	if err != nil || len(peers) != 1 || peers[0].InFlight != 0 || peers[0].IdleFor > time.Minute {
+		t.Fatalf("peers of c once a stopped reporting the site: %+v, %v; want it with nothing in flight", peers, err)
+	}
+}

@@ -112,7 +112,8 @@ func sameTemplate(a, b *Template) bool {
 		a.HealthPath == b.HealthPath && a.MemoryBytes == b.MemoryBytes && a.NanoCPUs == b.NanoCPUs &&
 		a.PidsLimit == b.PidsLimit && slices.Equal(nonNilStrings(a.CapAdd), nonNilStrings(b.CapAdd)) &&
 		a.User == b.User && a.ReadOnly == b.ReadOnly && equalOptionalBool(a.Egress, b.Egress) && a.ShareVolume == b.ShareVolume &&
-		a.HealthIntervalMs == b.HealthIntervalMs && a.UnhealthyAfter == b.UnhealthyAfter && a.RestartAfter == b.RestartAfter
+		a.HealthIntervalMs == b.HealthIntervalMs && a.UnhealthyAfter == b.UnhealthyAfter && a.RestartAfter == b.RestartAfter &&
+		a.ServeStale == b.ServeStale
 }
 
 func equalOptionalBool(a, b *bool) bool {

@@ -106,10 +106,14 @@ type Template struct {
 	// once, as they do while a new release starts beside the live one;
 	// without it a release of a site with a volume stops the live
 	// container for the moment the new one takes to start.
-	ShareVolume bool      `json:"share_volume" db:"share_volume"`
-	Version     int       `json:"version" db:"version"`
-	CreatedAt   time.Time `json:"created_at" db:"created_at"`
-	UpdatedAt   time.Time `json:"updated_at" db:"updated_at"`
+	ShareVolume bool `json:"share_volume" db:"share_volume"`
+	// ServeStale makes the template's sites answer cacheable GETs with
+	// their last good response while their container starts; a site's
+	// own setting overrides it.
+	ServeStale bool      `json:"serve_stale" db:"serve_stale"`
+	Version    int       `json:"version" db:"version"`
+	CreatedAt  time.Time `json:"created_at" db:"created_at"`
+	UpdatedAt  time.Time `json:"updated_at" db:"updated_at"`
 }
 
 // Site is one customer website: a subdomain of the platform's base domain,
@@ -123,7 +127,13 @@ type Site struct {
 	Status     string            `json:"status" db:"status"`
 	// Image is the image built from the site's own source (a deploy),
 	// which replaces its template's; "" for the template's.
-	Image     string    `json:"image,omitempty" db:"image"`
+	Image string `json:"image,omitempty" db:"image"`
+	// ServeStale is the site's own serve-stale setting; nil takes its
+	// template's.
+	ServeStale *bool `json:"serve_stale" db:"serve_stale"`
+	// Prewarm lets the pre-warm scheduler start the site before its usual
+	// first request (when the platform's pre-warm is on).
+	Prewarm   bool      `json:"prewarm" db:"prewarm"`
 	CreatedAt time.Time `json:"created_at" db:"created_at"`
 	UpdatedAt time.Time `json:"updated_at" db:"updated_at"`
 }

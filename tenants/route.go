@@ -36,6 +36,21 @@ type Route struct {
 	// number; nil and 0 for a site without releases.
 	Live        *ReleaseSpec
 	LiveRelease int
+	// SiteServeStale is the site's own serve-stale setting, nil for its
+	// template's (see ServeStale).
+	SiteServeStale *bool
+	// SitePrewarm is whether the site may be pre-warmed.
+	SitePrewarm bool
+}
+
+// ServeStale reports whether the site answers cacheable GETs with its
+// last good responses while it starts: its own setting, else its
+// template's.
+func (r *Route) ServeStale() bool {
+	if r.SiteServeStale != nil {
+		return *r.SiteServeStale
+	}
+	return r.Template.ServeStale
 }
 
 // Serving reports whether the site should serve its content: the site and
@@ -107,7 +122,8 @@ const routeSelect = `SELECT s.id, s.subdomain, s.status, s.env, c.id, c.status,
 		t.id, t.slug, t.name, t.image, t.port, t.env, t.data_path, t.health_path,
 		t.memory_bytes, t.nano_cpus, t.pids_limit, t.cap_add, t.run_as, t.read_only, t.egress,
 		t.version, t.updated_at, coalesce(d.verified, true), s.image, t.share_volume,
-		coalesce(r.number, 0), r.spec, t.health_interval_ms, t.unhealthy_after, t.restart_after
+		coalesce(r.number, 0), r.spec, t.health_interval_ms, t.unhealthy_after, t.restart_after,
+		t.serve_stale, s.serve_stale, s.prewarm
 	FROM sites s
 	JOIN customers c ON c.id = s.customer_id
 	LEFT JOIN plans p ON p.id = c.plan_id
@@ -153,7 +169,8 @@ func scanRoute(row pgx.Row) (*Route, error) {
 		&t.ID, &t.Slug, &t.Name, &t.Image, &t.Port, &t.Env, &t.DataPath, &t.HealthPath,
 		&t.MemoryBytes, &t.NanoCPUs, &t.PidsLimit, &t.CapAdd, &t.User, &t.ReadOnly, &t.Egress,
 		&t.Version, &updated, &r.Verified, &r.SiteImage, &t.ShareVolume,
-		&r.LiveRelease, &r.Live, &t.HealthIntervalMs, &t.UnhealthyAfter, &t.RestartAfter)
+		&r.LiveRelease, &r.Live, &t.HealthIntervalMs, &t.UnhealthyAfter, &t.RestartAfter,
+		&t.ServeStale, &r.SiteServeStale, &r.SitePrewarm)
 	if err != nil {
 		return nil, err
 	}

@@ -10,7 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-const siteColumns = `id, customer_id, subdomain, template_id, env, status, image, created_at, updated_at`
+const siteColumns = `id, customer_id, subdomain, template_id, env, status, image, serve_stale, prewarm, created_at, updated_at`
 
 // SiteFilter narrows ListSites; empty fields match everything.
 type SiteFilter struct {
@@ -60,9 +60,11 @@ func (s *Store) CreateSite(ctx context.Context, actor string, site *Site) error 
 		if err := checkPlanLimit(ctx, tx, site.CustomerID, ""); err != nil {
 			return "", nil, nil, err
 		}
-		created, err := collectOne[Site](tx.Query(ctx, `INSERT INTO sites (customer_id, subdomain, template_id, env, status)
-			VALUES ($1, $2, $3, $4, $5) RETURNING `+siteColumns,
-			site.CustomerID, site.Subdomain, site.TemplateID, nonNilEnv(site.Env), site.Status))
+		// prewarm is left to its default (on): a new site's zero value
+		// cannot tell "off" from "not given".
+		created, err := collectOne[Site](tx.Query(ctx, `INSERT INTO sites (customer_id, subdomain, template_id, env, status, serve_stale)
+			VALUES ($1, $2, $3, $4, $5, $6) RETURNING `+siteColumns,
+			site.CustomerID, site.Subdomain, site.TemplateID, nonNilEnv(site.Env), site.Status, site.ServeStale))
 		if err != nil {
 			return "", nil, nil, err
 		}
@@ -105,9 +107,10 @@ func (s *Store) UpdateSite(ctx context.Context, actor string, site *Site) error 
 			}
 		}
 		after, err := collectOne[Site](tx.Query(ctx, `UPDATE sites SET customer_id = $2, subdomain = $3,
-			template_id = $4, env = $5, status = $6, image = $7, updated_at = now()
+			template_id = $4, env = $5, status = $6, image = $7, serve_stale = $8, prewarm = $9, updated_at = now()
 			WHERE id = $1 RETURNING `+siteColumns,
-			site.ID, site.CustomerID, site.Subdomain, site.TemplateID, nonNilEnv(site.Env), site.Status, site.Image))
+			site.ID, site.CustomerID, site.Subdomain, site.TemplateID, nonNilEnv(site.Env), site.Status, site.Image,
+			site.ServeStale, site.Prewarm))
 		if err != nil {
 			return "", nil, nil, err
 		}
@@ -198,7 +201,7 @@ func (s *Store) ListSites(ctx context.Context, f SiteFilter, page Page) ([]SiteL
 		}
 	}
 	list, err := collectAll[SiteListing](s.pool.Query(ctx, `SELECT s.id, s.customer_id, s.subdomain, s.template_id,
-			s.env, s.status, s.image, s.created_at, s.updated_at, c.email AS customer_email, t.slug AS template_slug,
+			s.env, s.status, s.image, s.serve_stale, s.prewarm, s.created_at, s.updated_at, c.email AS customer_email, t.slug AS template_slug,
 			coalesce(r.state, '') AS recorded_state, coalesce(r.failure_reason, '') AS failure_reason, r.failed_at, r.last_active_at,
 			coalesce(r.health, '') AS health
 		FROM sites s

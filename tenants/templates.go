@@ -8,7 +8,7 @@ import (
 
 const templateColumns = `id, slug, name, description, image, port, env, data_path, health_path,
 	memory_bytes, nano_cpus, pids_limit, cap_add, run_as, read_only, egress, share_volume, version, created_at, updated_at,
-	health_interval_ms, unhealthy_after, restart_after`
+	health_interval_ms, unhealthy_after, restart_after, serve_stale`
 
 // CreateTemplate inserts t at version 1 and fills in its id and timestamps.
 func (s *Store) CreateTemplate(ctx context.Context, actor string, t *Template) error {
@@ -19,11 +19,11 @@ func (s *Store) CreateTemplate(ctx context.Context, actor string, t *Template) e
 		created, err := collectOne[Template](tx.Query(ctx, `INSERT INTO templates
 			(slug, name, description, image, port, env, data_path, health_path,
 			 memory_bytes, nano_cpus, pids_limit, cap_add, run_as, read_only, egress, share_volume,
-			 health_interval_ms, unhealthy_after, restart_after)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) RETURNING `+templateColumns,
+			 health_interval_ms, unhealthy_after, restart_after, serve_stale)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20) RETURNING `+templateColumns,
 			t.Slug, t.Name, t.Description, t.Image, t.Port, nonNilEnv(t.Env), t.DataPath, t.HealthPath,
 			t.MemoryBytes, t.NanoCPUs, t.PidsLimit, nonNilStrings(t.CapAdd), t.User, t.ReadOnly, t.Egress, t.ShareVolume,
-			t.HealthIntervalMs, t.UnhealthyAfter, t.RestartAfter))
+			t.HealthIntervalMs, t.UnhealthyAfter, t.RestartAfter, t.ServeStale))
 		if err != nil {
 			return "", nil, nil, err
 		}
@@ -78,12 +78,12 @@ func (s *Store) UpdateTemplate(ctx context.Context, actor string, t *Template) e
 			description = $4, image = $5, port = $6, env = $7, data_path = $8, health_path = $9,
 			memory_bytes = $10, nano_cpus = $11, pids_limit = $12, cap_add = $13,
 			run_as = $14, read_only = $15, egress = $16, share_volume = $17,
-			health_interval_ms = $18, unhealthy_after = $19, restart_after = $20,
+			health_interval_ms = $18, unhealthy_after = $19, restart_after = $20, serve_stale = $21,
 			version = version + 1, updated_at = now()
 			WHERE id = $1 RETURNING `+templateColumns,
 			t.ID, t.Slug, t.Name, t.Description, t.Image, t.Port, nonNilEnv(t.Env), t.DataPath, t.HealthPath,
 			t.MemoryBytes, t.NanoCPUs, t.PidsLimit, nonNilStrings(t.CapAdd), t.User, t.ReadOnly, t.Egress, t.ShareVolume,
-			t.HealthIntervalMs, t.UnhealthyAfter, t.RestartAfter))
+			t.HealthIntervalMs, t.UnhealthyAfter, t.RestartAfter, t.ServeStale))
 		if err != nil {
 			return "", nil, nil, err
 		}

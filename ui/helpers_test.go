@@ -2,6 +2,7 @@ package ui
 
 import (
 	"context"
+	"go.uber.org/zap/zaptest"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -43,7 +44,7 @@ func newTestUI(t *testing.T, cfg manage.Config, set ...func(*Config)) *testUI {
 	}
 	cfg.Store = tenants.NewStore(pool, testStoreOptions)
 	svc := manage.New(cfg)
-	uc := Config{Service: svc}
+	uc := Config{Service: svc, Logger: zaptest.NewLogger(t)}
 	for _, s := range set {
 		s(&uc)
 	}

@@ -29,6 +29,7 @@ type siteScope interface {
 	SiteLogs(ctx context.Context, ref string, tail int, follow bool) (io.ReadCloser, error)
 	SiteFigures(ctx context.Context, ref string, window, step time.Duration) (*manage.SiteFigures, error)
 	SiteUptime(ctx context.Context, ref string, window time.Duration) (*manage.SiteUptime, error)
+	SitePrewarms(ctx context.Context, ref string, limit int) ([]manage.Prewarm, error)
 	Releases(ctx context.Context, ref string, before, limit int) ([]manage.Release, error)
 	Domains(ctx context.Context, siteRef string) ([]manage.Domain, error)
 	CreateDomain(ctx context.Context, actor string, in manage.DomainInput) (*manage.Domain, error)
@@ -47,6 +48,10 @@ func (o opScope) Site(ctx context.Context, ref string) (*manage.Site, error) {
 
 func (o opScope) SiteUptime(ctx context.Context, ref string, window time.Duration) (*manage.SiteUptime, error) {
 	return o.s.SiteUptime(ctx, ref, window)
+}
+
+func (o opScope) SitePrewarms(ctx context.Context, ref string, limit int) ([]manage.Prewarm, error) {
+	return o.s.SitePrewarms(ctx, ref, limit)
 }
 
 func (o opScope) Releases(ctx context.Context, ref string, before, limit int) ([]manage.Release, error) {

@@ -33,6 +33,7 @@ func (u *UI) routesSites() {
 	u.both("GET /sites/{ref}/logs", u.siteLogs)
 	u.both("GET /sites/{ref}/logs/stream", u.siteLogStream)
 	u.op("POST /sites/{ref}/env", u.siteEnv)
+	u.op("POST /sites/{ref}/warm", u.siteWarm)
 	u.op("POST /sites/{ref}/delete", u.siteDelete)
 }
 
@@ -213,10 +214,14 @@ type siteData struct {
 	Limits           []limitRow
 	Charts           template.HTML
 	Uptime           *manage.SiteUptime
+	Prewarms         []prewarmRow     // the latest few
 	Releases         []manage.Release // the latest few
 	UptimeChart      template.HTML
 	Actions          []siteActionButton
 	Operator         bool
+	// ServeStale is the site's own serve-stale setting as the form's
+	// value: on, off, or "" for its template's.
+	ServeStale string
 }
 
 // siteActionButton is one of the site's action buttons.
@@ -266,6 +271,9 @@ func (u *UI) siteData(ctx context.Context, req *request, site *manage.Site) (sit
 	}
 	d := siteData{Site: site, URL: u.siteURL(site.Subdomain), Status: statusData{Ref: site.Subdomain, Status: st},
 		Env: maskEnv(site.Env), Operator: req.Scope == nil, Actions: siteActions(req.Scope == nil)}
+	if site.ServeStale != nil {
+		d.ServeStale = onOff(*site.ServeStale)
+	}
 	if d.Operator {
 		if d.Template, err = u.svc.GetTemplate(ctx, site.TemplateID); err != nil {
 			return siteData{}, err
@@ -284,6 +292,11 @@ func (u *UI) siteData(ctx context.Context, req *request, site *manage.Site) (sit
 		return siteData{}, err
 	}
 	d.UptimeChart = uptimeChart(d.Uptime)
+	prewarms, err := sc.SitePrewarms(ctx, site.ID, prewarmsShown)
+	if err != nil {
+		return siteData{}, err
+	}
+	d.Prewarms = prewarmRows(prewarms, time.Now())
 	if d.Releases, err = sc.Releases(ctx, site.ID, 0, 5); err != nil {
 		return siteData{}, err
 	}
@@ -538,6 +551,48 @@ func (u *UI) siteEnv(w http.ResponseWriter, r *http.Request, req *request) error
 	form := url.Values{"env": {maskLines(r.PostFormValue("env"))}}
 	v := u.view(r, req, site.Subdomain, "sites", nil).withError(err, form)
 	envField(v)
+	if err := u.siteInto(ctx, req, v, site); err != nil {
+		return err
+	}
+	u.render(w, statusOf(err), "site", v)
+	return nil
+}
+
+func onOff(b bool) string {
+	if b {
+		return "on"
+	}
+	return "off"
+}
+
+// siteWarm saves a site's warm-start settings (serve stale: on, off or
+// the template's; pre-warm on or off).
+func (u *UI) siteWarm(w http.ResponseWriter, r *http.Request, req *request) error {
+	ctx := r.Context()
+	site, err := u.svc.GetSite(ctx, r.PathValue("ref"))
+	if err != nil {
+		return err
+	}
+	if err := r.ParseForm(); err != nil {
+		return err
+	}
+	prewarm := r.PostFormValue("prewarm") != ""
+	p := manage.SitePatch{Prewarm: &prewarm, ServeStale: manage.Nullable[bool]{Set: true}}
+	switch v := r.PostFormValue("serve_stale"); v {
+	case "":
+	case "on", "off":
+		on := v == "on"
+		p.ServeStale.Value = &on
+	default:
+		err = &manage.Error{Code: manage.Invalid, Field: "serve_stale", Message: "must be on, off or empty (the template's)"}
+	}
+	if err == nil {
+		var out *manage.Site
+		if out, err = u.svc.UpdateSite(ctx, actor(req), site.ID, p); err == nil {
+			return u.redirect(w, r, req, "/sites/"+url.PathEscape(out.Subdomain)+"#warm", "Warm starts of "+out.Subdomain+" saved.")
+		}
+	}
+	v := u.view(r, req, site.Subdomain, "sites", nil).withError(err, r.PostForm)
 	if err := u.siteInto(ctx, req, v, site); err != nil {
 		return err
 	}

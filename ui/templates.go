@@ -112,6 +112,9 @@ func templateForm(t *tenants.Template) url.Values {
 	if t.ShareVolume {
 		f.Set("share_volume", "1")
 	}
+	if t.ServeStale {
+		f.Set("serve_stale", "1")
+	}
 	return f
 }
 
@@ -122,7 +125,8 @@ func readTemplate(f url.Values, old *tenants.Template) (*tenants.Template, error
 	t := &tenants.Template{Slug: strings.TrimSpace(f.Get("slug")), Name: strings.TrimSpace(f.Get("name")),
 		Description: strings.TrimSpace(f.Get("description")), Image: strings.TrimSpace(f.Get("image")),
 		HealthPath: strings.TrimSpace(f.Get("health_path")), DataPath: strings.TrimSpace(f.Get("data_path")),
-		User: strings.TrimSpace(f.Get("user")), ReadOnly: f.Get("read_only") != "", ShareVolume: f.Get("share_volume") != ""}
+		User: strings.TrimSpace(f.Get("user")), ReadOnly: f.Get("read_only") != "", ShareVolume: f.Get("share_volume") != "",
+		ServeStale: f.Get("serve_stale") != ""}
 	if s := strings.TrimSpace(f.Get("port")); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil {
@@ -211,7 +215,8 @@ func (u *UI) templateCreate(w http.ResponseWriter, r *http.Request, req *request
 	if err == nil {
 		in := manage.TemplateInput{Slug: t.Slug, Name: t.Name, Description: t.Description, Image: t.Image, Port: t.Port,
 			Env: t.Env, DataPath: t.DataPath, HealthPath: t.HealthPath, MemoryBytes: t.MemoryBytes, NanoCPUs: t.NanoCPUs,
-			PidsLimit: t.PidsLimit, CapAdd: t.CapAdd, User: t.User, ReadOnly: t.ReadOnly, Egress: t.Egress, ShareVolume: t.ShareVolume}
+			PidsLimit: t.PidsLimit, CapAdd: t.CapAdd, User: t.User, ReadOnly: t.ReadOnly, Egress: t.Egress, ShareVolume: t.ShareVolume,
+			ServeStale: t.ServeStale}
 		var res *manage.TemplateResult
 		if res, err = u.svc.CreateTemplate(r.Context(), actor(req), in); err == nil {
 			return u.redirect(w, r, req, "/templates/"+url.PathEscape(res.Slug), withWarnings("Template "+res.Slug+" created.", res.Warnings))
@@ -254,7 +259,8 @@ func (u *UI) templateUpdate(w http.ResponseWriter, r *http.Request, req *request
 		p := manage.TemplatePatch{Slug: &t.Slug, Name: &t.Name, Description: &t.Description, Image: &t.Image,
 			Port: &t.Port, Env: &env, DataPath: &t.DataPath, HealthPath: &t.HealthPath, MemoryBytes: &t.MemoryBytes,
 			NanoCPUs: &t.NanoCPUs, PidsLimit: &t.PidsLimit, CapAdd: &capAdd, User: &t.User, ReadOnly: &t.ReadOnly,
-			Egress: manage.Nullable[bool]{Set: true, Value: t.Egress}, ShareVolume: &t.ShareVolume}
+			Egress: manage.Nullable[bool]{Set: true, Value: t.Egress}, ShareVolume: &t.ShareVolume,
+			ServeStale: &t.ServeStale}
 		var res *manage.TemplateResult
 		if res, err = u.svc.UpdateTemplate(ctx, actor(req), old.ID, p); err == nil {
 			msg := fmt.Sprintf("Template %s saved (version %d).", res.Slug, res.Version)
