@@ -2,7 +2,9 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"net/http"
+	"net/http/cookiejar"
 	"strings"
 	"sync"
 	"testing"
@@ -11,15 +13,36 @@ import (
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/events"
 	"github.com/docker/docker/api/types/filters"
+
+	"github.com/agistaffers/caddy-multitenant/manage"
+	"github.com/agistaffers/caddy-multitenant/tenants"
 )
 
 // The warm tier through Caddy: an idle site is paused after pause_after
-// (the engine shows it paused, the status says so, the gauge counts it),
-// and the next request is answered by the same container woken, without
-// a start.
+// (the engine shows it paused; the CLI, the API and the web UI say so;
+// the gauge counts it), and the next request is answered by the same
+// container woken, without a start.
 func TestPausedSiteWakesWithoutStart(t *testing.T) {
 	t.Parallel()
-	p := newPlatform(t, platformOptions{Tenants: "pause_after 1s"})
+	ctx := context.Background()
+	p := newPlatform(t, platformOptions{Tenants: "pause_after 1s", Sites: fmt.Sprintf("http://%s:{HTTP_PORT} {\n\ttenant_admin\n}", adminHost)})
+	token, _, err := p.store.CreateAPIKey(ctx, "e2e", "operator", tenants.ScopeWrite)
+	if err != nil {
+		t.Fatal(err)
+	}
+	api := &adminPlatform{testPlatform: p, token: token}
+	hash, err := manage.HashPassword(uiOperatorPassword)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.store.CreateUser(ctx, "e2e", &tenants.User{Email: uiOperatorEmail, Name: "Ops", PasswordHash: hash}); err != nil {
+		t.Fatal(err)
+	}
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signInAt(t, p.caddy, jar, uiOperatorEmail, uiOperatorPassword)
 	s := p.site("warm", nil)
 	if st, body, _ := p.get(host("warm"), "/", nil); st != http.StatusOK || body != "hello from warm" {
 		t.Fatalf("first GET: %d %q", st, body)
@@ -53,6 +76,20 @@ func TestPausedSiteWakesWithoutStart(t *testing.T) {
 	}
 	if out := c.ok("sites", "ls"); !strings.Contains(out, "paused") {
 		t.Errorf("sites ls while paused:\n%s", out)
+	}
+	var live struct{ State, Source string }
+	api.mustAPI("GET", "/api/v1/sites/"+s.ID+"/status", nil, http.StatusOK, &live)
+	if live.State != "paused" || live.Source != "live" {
+		t.Errorf("API status while paused: %+v", live)
+	}
+	if st, body := uiGetAt(t, p.caddy, jar, "/sites/warm"); st != http.StatusOK || !strings.Contains(body, "asleep (warm)") {
+		t.Errorf("the site's page while paused: %d, no \"asleep (warm)\":\n%s", st, body)
+	}
+	if st, body := uiGetAt(t, p.caddy, jar, "/"); st != http.StatusOK || !strings.Contains(body, "1 asleep (warm)") {
+		t.Errorf("the overview while paused: %d, no \"1 asleep (warm)\":\n%s", st, body)
+	}
+	if !inspect().State.Paused {
+		t.Fatal("looking at the status woke the site")
 	}
 
 	ctx, cancel := context.WithCancel(context.Background())
