@@ -94,7 +94,8 @@ func TestPausedSiteWakesWithoutStart(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	msgs, _ := p.docker.Events(ctx, events.ListOptions{Filters: filters.NewArgs(
+	now := time.Now()
+	msgs, _ := p.docker.Events(ctx, events.ListOptions{Since: fmt.Sprintf("%d.%09d", now.Unix(), now.Nanosecond()), Filters: filters.NewArgs(
 		filters.Arg("type", string(events.ContainerEventType)), filters.Arg("container", id),
 		filters.Arg("event", string(events.ActionStart)), filters.Arg("event", string(events.ActionUnPause)))})
 	var mu sync.Mutex
@@ -106,8 +107,6 @@ func TestPausedSiteWakesWithoutStart(t *testing.T) {
 			mu.Unlock()
 		}
 	}()
-	time.Sleep(100 * time.Millisecond) // the subscription is in place
-
 	if st, body, _ := p.get(host("warm"), "/", nil); st != http.StatusOK || body != "hello from warm" {
 		t.Fatalf("GET while paused: %d %q", st, body)
 	}

@@ -68,11 +68,8 @@ func (p *Provisioner) onDie(m events.Message) {
 	stale := m.TimeNano < st.lastStart.UnixNano() || (st.containerID != "" && st.containerID != m.Actor.ID)
 	st.mu.Unlock()
 	if !stale {
-		if b := st.paused.Load(); b != nil && b.containerID == m.Actor.ID && st.paused.CompareAndSwap(b, nil) {
+		if b := st.paused.Load(); b != nil && b.containerID == m.Actor.ID && p.dropPaused(st, b) {
 			// A paused container killed behind our back.
-			p.paused.Add(-1)
-			p.metrics.paused.Dec()
-			st.pausedMemory.Store(0)
 			st.mu.Lock()
 			st.state, st.lastStop = StateStopped, time.Now()
 			st.lastExit = st.lastStop

@@ -47,6 +47,18 @@ func (p *Provisioner) clearPaused(st *siteState) *backend {
 	return b
 }
 
+// dropPaused forgets b as the site's frozen backend unless something else
+// (our wake, an event) did first; it reports whether it was this call.
+func (p *Provisioner) dropPaused(st *siteState, b *backend) bool {
+	if !st.paused.CompareAndSwap(b, nil) {
+		return false
+	}
+	p.paused.Add(-1)
+	p.metrics.paused.Dec()
+	st.pausedMemory.Store(0)
+	return true
+}
+
 // pauseIfIdle pauses st if it is running, has nothing in flight on any
 // node and has been inactive for at least idle. Like stopIfIdle it never
 // waits for st.op, and hides the upstream before it checks the in-flight
@@ -226,12 +238,9 @@ func (p *Provisioner) onUnpause(m events.Message) {
 	stale := m.TimeNano < st.lastPause.UnixNano()
 	st.mu.Unlock()
 	// Our own wake clears paused first or races us here to the same end.
-	if stale || !st.paused.CompareAndSwap(b, nil) {
+	if stale || !p.dropPaused(st, b) {
 		return
 	}
-	p.paused.Add(-1)
-	p.metrics.paused.Dec()
-	st.pausedMemory.Store(0)
 	p.awake(st, b)
 }
 

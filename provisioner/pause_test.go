@@ -3,6 +3,7 @@ package provisioner
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -15,7 +16,9 @@ import (
 )
 
 // engineEvents records the engine's container events of one container
-// from now on, until the test ends.
+// from now on, until the test ends. The stream starts at now on the
+// engine's side (since): an event in the moment before the subscription
+// reached the engine is replayed, not lost.
 type engineEvents struct {
 	mu      sync.Mutex
 	actions []events.Action
@@ -25,7 +28,9 @@ func watchContainer(t *testing.T, id string) *engineEvents {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	f := filters.NewArgs(filters.Arg("type", string(events.ContainerEventType)), filters.Arg("container", id))
-	msgs, errs := docker(t).Events(ctx, events.ListOptions{Filters: f})
+	now := time.Now()
+	since := fmt.Sprintf("%d.%09d", now.Unix(), now.Nanosecond())
+	msgs, errs := docker(t).Events(ctx, events.ListOptions{Filters: f, Since: since})
 	ev := &engineEvents{}
 	done := make(chan struct{})
 	go func() {
