@@ -70,6 +70,8 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 //		egress             on|off
 //		allow_capabilities <capability...>
 //		idle_timeout  <duration>
+//		pause_after   <duration>|off
+//		max_paused_memory <size>
 //		start_timeout <duration>
 //		drain_timeout <duration>
 //		max_running   <n>
@@ -157,6 +159,33 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if err := durationArg(d, &a.IdleTimeout); err != nil {
 				return err
 			}
+		case "pause_after":
+			var s string
+			if err := oneArg(d, &s); err != nil {
+				return err
+			}
+			var dur caddy.Duration // off: an explicit 0, which disables pausing
+			if s != "off" {
+				v, err := caddy.ParseDuration(s)
+				if err != nil {
+					return d.Errf("pause_after: %v (or off)", err)
+				}
+				if v < 0 {
+					return d.Errf("pause_after: must not be negative, got %s (0 or off disables pausing)", s)
+				}
+				dur = caddy.Duration(v)
+			}
+			a.PauseAfter = &dur
+		case "max_paused_memory":
+			var s string
+			if err := oneArg(d, &s); err != nil {
+				return err
+			}
+			n, err := parseSize(s)
+			if err != nil {
+				return d.Errf("max_paused_memory: %v", err)
+			}
+			a.MaxPausedMemory = n
 		case "start_timeout":
 			if err := durationArg(d, &a.StartTimeout); err != nil {
 				return err

@@ -151,6 +151,10 @@ func newPlatform(a *App) (_ *platform, err error) {
 	p.collectors.add(newFiguresCollector(p.figures, a.Metrics == MetricsPerSite))
 	cfg := a.provisionerConfig(pool, a.logger.Named("provisioner"))
 	cfg.IdleTimeout = time.Duration(a.IdleTimeout)
+	if a.PauseAfter != nil {
+		cfg.PauseAfter = time.Duration(*a.PauseAfter)
+	}
+	cfg.MaxPausedMemory = a.MaxPausedMemory
 	cfg.MaxRunning = a.MaxRunning
 	cfg.HealthChecks = true
 	cfg.Metrics = &p.collectors
@@ -600,9 +604,9 @@ func (p *platform) flushRuntimes(ctx context.Context) {
 	}
 }
 
-// reconcileRuntimes corrects records that say a site is running when the
-// provisioner found no such container (it was removed while Caddy was
-// down).
+// reconcileRuntimes corrects records that say a site is running (or
+// paused) when the provisioner found no such container (it was removed,
+// or stopped, while Caddy was down).
 func (p *platform) reconcileRuntimes(ctx context.Context) error {
 	records, err := p.store.ListRuntimes(ctx)
 	if err != nil {
@@ -610,13 +614,20 @@ func (p *platform) reconcileRuntimes(ctx context.Context) error {
 	}
 	var stale []tenants.SiteRuntime
 	for _, rec := range records {
-		if rec.State != string(provisioner.StateRunning) {
+		switch rec.State {
+		case string(provisioner.StateRunning):
+			if _, running := p.prov.Upstream(rec.SiteID); running {
+				continue
+			}
+		case string(provisioner.StatePaused):
+			if p.prov.Status(rec.SiteID).State == provisioner.StatePaused {
+				continue
+			}
+		default:
 			continue
 		}
-		if _, running := p.prov.Upstream(rec.SiteID); !running {
-			rec.State, rec.Upstream = string(provisioner.StateStopped), ""
-			stale = append(stale, rec)
-		}
+		rec.State, rec.Upstream = string(provisioner.StateStopped), ""
+		stale = append(stale, rec)
 	}
 	return p.store.SaveRuntimes(ctx, stale)
 }
