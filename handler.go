@@ -174,7 +174,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if !running && quiet {
 		return h.quiet.serve(w, r)
 	}
-	if !running && route.ServeStale() {
+	if !running && route.ServeStale() && !p.prov.IsPaused(route.SiteID) {
 		if resp, ok := p.stale.lookup(r, route); ok {
 			p.stale.startInBackground(p.policy.spec(route))
 			return serveStale(w, resp)

@@ -134,3 +134,29 @@ func TestPausedSiteWakesWithoutStart(t *testing.T) {
 		t.Errorf("paused gauge %v after the wake", n)
 	}
 }
+
+// A paused site that serves stale is woken, not stood in for: its kept
+// answer is older than what the woken container says at once.
+func TestPausedServeStaleSiteIsWokenNotServedStale(t *testing.T) {
+	t.Parallel()
+	p := newPlatform(t, platformOptions{Tenants: "pause_after 1s"})
+	s := p.staleSite("warmstale")
+	h := host("warmstale")
+	st, live, _ := p.get(h, "/page", nil)
+	if st != http.StatusOK || !strings.HasPrefix(live, "page ") {
+		t.Fatalf("first GET /page: %d %q", st, live)
+	}
+	id := p.containers(s.ID)[0].ID
+	eventually(t, 10*time.Second, "the idle pause", func() bool {
+		c, err := p.docker.ContainerInspect(context.Background(), id)
+		return err == nil && c.State.Paused
+	})
+	st, body, header := p.get(h, "/page", nil)
+	if st != http.StatusOK || body != live || header.Get("Cache-Status") != "" || header.Get("Age") != "" {
+		t.Fatalf("GET /page of the paused site: %d %q, Cache-Status %q, Age %q; want the woken container's answer %q, no copy",
+			st, body, header.Get("Cache-Status"), header.Get("Age"), live)
+	}
+	if n := p.caddy.Metric("caddy_tenants_wakes_total"); n != 1 {
+		t.Errorf("wakes = %v, want 1", n)
+	}
+}

@@ -28,6 +28,14 @@ func (p *Provisioner) pauseEnabled() bool {
 // knows to be paused.
 func (p *Provisioner) Paused() int { return int(p.paused.Load()) }
 
+// IsPaused reports whether the site's container is paused as far as this
+// provisioner knows: the next request wakes it in milliseconds, so
+// nothing (a stale copy, the starting page) should stand in for it.
+func (p *Provisioner) IsPaused(siteID string) bool {
+	st := p.sites.get(siteID)
+	return st != nil && st.paused.Load() != nil
+}
+
 // setPaused records b as the site's frozen backend.
 func (p *Provisioner) setPaused(st *siteState, b *backend) {
 	if st.paused.Swap(b) == nil {
