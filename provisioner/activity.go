@@ -17,14 +17,17 @@ type Activity struct {
 }
 
 // Activity returns this node's use of the sites it serves (those running
-// here or with anything in flight), for the caller to share with the other
+// or paused here, or with anything in flight), for the caller to share with the other
 // nodes on the engine.
 func (p *Provisioner) Activity() []Activity {
 	var out []Activity
 	for _, st := range p.sites.all() {
 		inflight, upgraded := st.inflight.Load(), st.upgraded.Load()
 		b := st.upstream.Load()
-		if b == nil && inflight == 0 && upgraded == 0 {
+		// A paused site is still this node's (its last activity counts,
+		// and a pre-warm waits for its first visitor), with no container
+		// it sends requests to.
+		if b == nil && inflight == 0 && upgraded == 0 && st.paused.Load() == nil {
 			continue
 		}
 		a := Activity{SiteID: st.id, InFlight: inflight, Upgraded: upgraded,

@@ -96,6 +96,9 @@ func TestPauseThenStopOnSchedule(t *testing.T) {
 	if got := metricValue(t, p.metrics.pauses); got != 1 {
 		t.Errorf("pauses = %v, want 1", got)
 	}
+	if acts := p.Activity(); len(acts) != 1 || acts[0].SiteID != site || acts[0].ContainerID != "" || acts[0].InFlight != 0 {
+		t.Errorf("activity of the paused site = %+v, want it with no container and nothing in flight", acts)
+	}
 
 	waitFor(t, 6*time.Second, "the idle stop of the paused site", func() bool { return p.Status(site).State == StateStopped })
 	if d := time.Since(began); d < 3900*time.Millisecond {
