@@ -18,9 +18,9 @@ func (u *UI) routesOverview() {
 // overviewData is the platform at a glance.
 type overviewData struct {
 	// States counts sites by container state; Total all sites.
-	States     map[string]int
-	Total      int
-	Running    int
+	States  map[string]int
+	Total   int
+	Running int
 	// Paused are the sites asleep but warm: they hold a slot under
 	// MaxRunning too (Slots is both).
 	Paused, Slots int
