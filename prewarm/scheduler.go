@@ -100,6 +100,10 @@ type Scheduler struct {
 type pending struct {
 	eventID int64
 	at      time.Time // the site was ready then
+	// missingSince is when the site was first seen in use nowhere
+	// (zero while it is in use): a moment out of sight (a node's
+	// container replaced, a node not yet reporting it) is no sleep.
+	missingSince time.Time
 }
 
 // New returns a Scheduler; it does no I/O.

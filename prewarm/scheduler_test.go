@@ -44,8 +44,17 @@ func TestWarmOrderRoomAndVisitors(t *testing.T) {
 		t.Fatalf("refused %d, running %d, events %+v", p.refused, p.running(), p.events)
 	}
 
+	// Activity within ActivityResolution of the pre-warm is the
+	// pre-warm's own as far as the stamps tell: no visitor yet.
+	warmedAt := p.now
+	p.now = warmedAt.Add(prewarm.ActivityResolution / 2)
+	p.request("likely")
+	s.Observe(p.now.Add(time.Second), p.activity())
+	if s.Pending() != 1 || s.Stats().Hits != 0 {
+		t.Fatalf("activity within the stamps' resolution counted as a visitor: pending %d, stats %+v", s.Pending(), s.Stats())
+	}
 	// No visitor yet: still pending; then one at 09:01.
-	p.now = p.now.Add(time.Minute)
+	p.now = warmedAt.Add(time.Minute)
 	s.Observe(p.now, p.activity())
 	if s.Pending() != 1 {
 		t.Fatalf("pending %d", s.Pending())
@@ -67,9 +76,20 @@ func TestWarmOrderRoomAndVisitors(t *testing.T) {
 	if rep, err := s.Warm(ctx, next); err != nil || len(rep.Started) != 2 {
 		t.Fatalf("next week: %+v %v", rep, err)
 	}
+	// Out of sight for a moment (a node's container replaced, a node not
+	// reporting yet) is no sleep: the visitor after is still found.
+	s.Observe(next.Add(-time.Minute), nil)
+	if s.Pending() != 2 {
+		t.Fatalf("pending %d after one round with the sites in use nowhere, want 2", s.Pending())
+	}
+	s.Observe(next.Add(-time.Minute+time.Second), p.activity())
 	p.now = next.Add(20 * time.Minute)
 	p.reap()
 	s.Observe(p.now, p.activity())
+	if s.Pending() != 2 {
+		t.Fatalf("pending %d right after the idle stop, want 2 (asleep only after a few rounds)", s.Pending())
+	}
+	s.Observe(p.now.Add(6*time.Second), p.activity())
 	if s.Pending() != 0 || s.Stats().Hits != 1 || len(p.firsts) != 1 {
 		t.Fatalf("asleep without a visitor: pending %d, stats %+v, firsts %v", s.Pending(), s.Stats(), p.firsts)
 	}

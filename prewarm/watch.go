@@ -11,12 +11,24 @@ import (
 // off sites another node serves. Observe reads that: a pre-warmed site
 // whose last activity moved past the pre-warm had its first visitor then
 // (to a second; the activity of a monitor, which wakes nothing, does not
-// count); one that is no longer in use anywhere went back to sleep
+// count); one that is in use nowhere for asleepAfter went back to sleep
 // without one. Flush writes what was found, in one batch.
 
 // forgetAfter bounds how long a pre-warm waits for its visitor in memory:
 // far longer than any idle timeout lets a site run unused.
 const forgetAfter = 24 * time.Hour
+
+// asleepAfter is how long a pre-warmed site must be in use nowhere before
+// it counts as asleep again: several rounds of the nodes' reports, far
+// below any idle timeout.
+const asleepAfter = 5 * time.Second
+
+// ActivityResolution is how far behind the real time a request's
+// activity stamp may be: the provisioner stamps requests with a clock it
+// refreshes every 250 ms at most (a loaded machine lags more), so a
+// visitor within this of a pre-warm cannot be told from the pre-warm's
+// own start, and only one after it is found.
+const ActivityResolution = time.Second
 
 // Activity is the use of one site, by one node or several together.
 type Activity struct {
@@ -69,9 +81,16 @@ func (s *Scheduler) Observe(asOf time.Time, acts []Activity) {
 		}
 		a, inUse := use[id]
 		switch {
-		case !inUse, asOf.Sub(p.at) > forgetAfter:
-			delete(s.pending, id) // asleep again: no visitor
-		case a.LastActive.After(p.at):
+		case asOf.Sub(p.at) > forgetAfter:
+			delete(s.pending, id)
+		case !inUse:
+			if p.missingSince.IsZero() {
+				p.missingSince = asOf
+				s.pending[id] = p
+			} else if asOf.Sub(p.missingSince) >= asleepAfter {
+				delete(s.pending, id) // asleep again: no visitor
+			}
+		case a.LastActive.After(p.at.Add(ActivityResolution)):
 			s.found = append(s.found, FirstRequest{EventID: p.eventID, At: a.LastActive})
 			s.hits.Add(1)
 			delete(s.pending, id)
@@ -79,6 +98,9 @@ func (s *Scheduler) Observe(asOf time.Time, acts []Activity) {
 			s.found = append(s.found, FirstRequest{EventID: p.eventID, At: asOf})
 			s.hits.Add(1)
 			delete(s.pending, id)
+		case !p.missingSince.IsZero():
+			p.missingSince = time.Time{}
+			s.pending[id] = p
 		}
 	}
 }
