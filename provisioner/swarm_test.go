@@ -322,10 +322,12 @@ func TestSwarmRuntime(t *testing.T) {
 		if _, err := r.Ensure(ctx, spec); err != nil {
 			t.Fatal(err)
 		}
+		step := time.Now()
 		inst, err := r.Scale(ctx, "site-c", 1)
 		if err != nil {
 			t.Fatal(err)
 		}
+		t.Logf("first scale 0->1 (and the pin recorded): %v", time.Since(step).Round(time.Millisecond))
 		name := containerName(ns+"c", "site-c")
 		tasks, err := lab.Tasks(ctx, name)
 		if err != nil || len(tasks) != 1 {
@@ -342,13 +344,17 @@ func TestSwarmRuntime(t *testing.T) {
 		if code, body := swarmGet(t, http.MethodPut, url, "data of site-c"); code != http.StatusCreated {
 			t.Fatalf("writing a file: %d %s", code, body)
 		}
+		step = time.Now()
 		if err := r.Stop(ctx, "site-c"); err != nil {
 			t.Fatal(err)
 		}
+		t.Logf("stop: %v", time.Since(step).Round(time.Millisecond))
 		for range 2 {
+			step = time.Now()
 			if inst, err = r.Scale(ctx, "site-c", 1); err != nil {
 				t.Fatal(err)
 			}
+			t.Logf("pinned scale 0->1: %v", time.Since(step).Round(time.Millisecond))
 			svc := serviceOf(ctx, t, lab, name)
 			if !slices.Contains(svc.Spec.TaskTemplate.Placement.Constraints, "node.hostname=="+first.Hostname) {
 				t.Errorf("constraints %v lack the pin to %s", svc.Spec.TaskTemplate.Placement.Constraints, first.Hostname)
@@ -363,17 +369,21 @@ func TestSwarmRuntime(t *testing.T) {
 			if code, body := swarmGet(t, http.MethodGet, url, ""); code != 200 || body != "data of site-c" {
 				t.Errorf("the file after a re-scale: %d %q", code, body)
 			}
+			step = time.Now()
 			if err := r.Stop(ctx, "site-c"); err != nil {
 				t.Fatal(err)
 			}
+			t.Logf("stop: %v", time.Since(step).Round(time.Millisecond))
 		}
 		vol := volumeName(ns+"c", "site-c")
 		if _, err := first.Client.VolumeInspect(ctx, vol); err != nil {
 			t.Fatalf("volume %s on node %d: %v", vol, first.Index, err)
 		}
+		step = time.Now()
 		if err := r.Remove(ctx, "site-c", true); err != nil {
 			t.Fatal(err)
 		}
+		t.Logf("remove with purge: %v", time.Since(step).Round(time.Millisecond))
 		if _, _, err := lab.ManagerClient().ServiceInspectWithRaw(ctx, name, swarm.ServiceInspectOptions{}); !isNotFound(err) {
 			t.Errorf("service after Remove: %v, want not found", err)
 		}
