@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"net/netip"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/docker/docker/api/types/container"
@@ -53,6 +55,21 @@ type SwarmConfig struct {
 	// PollInterval is how often Scale, Stop and Events read the tasks.
 	// Default: 50ms.
 	PollInterval time.Duration
+	// SubnetPool, if valid, is where customer overlays get their subnets,
+	// SubnetBits long each (the first free one, against every network the
+	// manager has): what Caddy routes to when it is not a task itself.
+	// Unset: the swarm's own address pool (docker swarm init
+	// --default-addr-pool). Default: unset, /24.
+	SubnetPool netip.Prefix
+	SubnetBits int
+	// OnNetwork, if set, is called with each customer overlay a service is
+	// put on (its ID, name and subnet) at every Ensure, and must make Caddy
+	// reach the overlay's task IPs (attach Caddy's container to it, route
+	// the subnet); it must be idempotent. OnNetworkRelease is called before
+	// the overlay is removed, to undo that (an attached container keeps an
+	// overlay from going). Needed when Network is empty. Default: none.
+	OnNetwork        func(ctx context.Context, id, name string, subnet netip.Prefix) error
+	OnNetworkRelease func(ctx context.Context, id, name string, subnet netip.Prefix) error
 	// NodeClient returns a client of the engine of the node named hostname,
 	// for what only a node's engine does: removing a site's volume there
 	// (Remove with purge). Nil: a purge leaves the volume, and says so.
@@ -74,6 +91,8 @@ type SwarmRuntime struct {
 	log   *zap.Logger
 	sites keyLocks // one operation per site at a time, in this process
 	nets  keyLocks // one network creation per customer at a time
+	// subnetMu serializes subnet allocation among this runtime's customers.
+	subnetMu sync.Mutex
 }
 
 // NewSwarmRuntime checks cfg and returns a runtime on its swarm.
@@ -103,13 +122,23 @@ func NewSwarmRuntime(cfg SwarmConfig) (*SwarmRuntime, error) {
 	if cfg.PollInterval <= 0 {
 		cfg.PollInterval = 50 * time.Millisecond
 	}
+	if cfg.SubnetBits == 0 {
+		cfg.SubnetBits = 24
+	}
+	if cfg.SubnetPool.IsValid() {
+		if err := validSubnetPool(cfg.SubnetPool, cfg.SubnetBits); err != nil {
+			return nil, fmt.Errorf("swarm runtime: %w", err)
+		}
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
 	}
 	return &SwarmRuntime{cli: cfg.Client, cfg: cfg, log: cfg.Logger}, nil
 }
 
-func (r *SwarmRuntime) serviceName(siteID string) string { return containerName(r.cfg.Namespace, siteID) }
+func (r *SwarmRuntime) serviceName(siteID string) string {
+	return containerName(r.cfg.Namespace, siteID)
+}
 
 // labels are a container's labels (container.go), for the service.
 func (r *SwarmRuntime) labels(spec *Spec) map[string]string {

@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
+	"slices"
 	"sort"
 	"strconv"
+	"strings"
 
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/network"
@@ -29,84 +32,155 @@ func (r *SwarmRuntime) siteNetworks(ctx context.Context, spec *Spec) ([]swarm.Ne
 	key := networkKey(spec)
 	unlock := r.nets.lock(key)
 	defer unlock()
-	var ids []string
-	if spec.NoEgress {
-		id, err := r.ensureOverlay(ctx, key, true)
+	var nets []network.Summary
+	primary, err := r.ensureOverlay(ctx, key, spec.NoEgress)
+	if err != nil {
+		return nil, err
+	}
+	nets = append(nets, primary)
+	if !spec.NoEgress {
+		internal, found, err := r.overlay(ctx, networkName(r.cfg.Namespace, key, true))
 		if err != nil {
 			return nil, err
 		}
-		ids = append(ids, id)
-	} else {
-		id, err := r.ensureOverlay(ctx, key, false)
-		if err != nil {
-			return nil, err
+		if found {
+			nets = append(nets, internal)
 		}
-		ids = append(ids, id)
-		internal, err := r.overlay(ctx, networkName(r.cfg.Namespace, key, true))
-		if err != nil {
-			return nil, err
+	}
+	var att []swarm.NetworkAttachmentConfig
+	for _, n := range nets {
+		if r.cfg.OnNetwork != nil {
+			if err := r.cfg.OnNetwork(ctx, n.ID, n.Name, subnetOf(&n)); err != nil {
+				return nil, fmt.Errorf("making overlay %s reachable: %w", n.Name, err)
+			}
 		}
-		if internal != "" {
-			ids = append(ids, internal)
-		}
+		att = append(att, swarm.NetworkAttachmentConfig{Target: n.ID})
 	}
 	if r.cfg.Network != "" {
-		ids = append(ids, r.cfg.Network)
-	}
-	att := make([]swarm.NetworkAttachmentConfig, len(ids))
-	for i, id := range ids {
-		att[i] = swarm.NetworkAttachmentConfig{Target: id}
+		att = append(att, swarm.NetworkAttachmentConfig{Target: r.cfg.Network})
 	}
 	return att, nil
 }
 
-// overlay returns the ID of the namespace's overlay named name ("" if none),
-// the oldest one if a race made two.
-func (r *SwarmRuntime) overlay(ctx context.Context, name string) (string, error) {
-	list, err := r.cli.NetworkList(ctx, network.ListOptions{Filters: filters.NewArgs(
-		filters.Arg("name", name), filters.Arg("driver", "overlay"),
-		filters.Arg("label", LabelNamespace+"="+r.cfg.Namespace))})
+// subnetOf is n's first IPv4 subnet, the zero Prefix if none.
+func subnetOf(n *network.Summary) netip.Prefix {
+	for _, c := range n.IPAM.Config {
+		if p, err := netip.ParsePrefix(c.Subnet); err == nil && p.Addr().Is4() {
+			return p
+		}
+	}
+	return netip.Prefix{}
+}
+
+// overlay returns the namespace's overlay named name, the oldest one if a
+// race made two.
+func (r *SwarmRuntime) overlay(ctx context.Context, name string) (network.Summary, bool, error) {
+	n, err := r.cli.NetworkInspect(ctx, name, network.InspectOptions{Scope: "swarm"})
+	switch {
+	case isNotFound(err):
+		return network.Summary{}, false, nil
+	case err == nil && n.Name == name:
+		return n, n.Labels[LabelNamespace] == r.cfg.Namespace, nil
+	case err == nil:
+		// Inspect resolves ID prefixes too: not ours by that name.
+		return network.Summary{}, false, nil
+	case !strings.Contains(err.Error(), "ambiguous"):
+		return network.Summary{}, false, fmt.Errorf("inspecting network %s: %w", name, err)
+	}
+	list, err := r.cli.NetworkList(ctx, network.ListOptions{Filters: filters.NewArgs(filters.Arg("name", name))})
 	if err != nil {
-		return "", fmt.Errorf("listing networks named %s: %w", name, err)
+		return network.Summary{}, false, fmt.Errorf("listing networks named %s: %w", name, err)
 	}
 	var found []network.Summary
 	for _, n := range list {
-		if n.Name == name { // the filter matches substrings
+		// The filter matches substrings.
+		if n.Name == name && n.Labels[LabelNamespace] == r.cfg.Namespace {
 			found = append(found, n)
 		}
 	}
 	if len(found) == 0 {
-		return "", nil
+		return network.Summary{}, false, nil
 	}
 	sort.Slice(found, func(i, j int) bool { return found[i].Created.Before(found[j].Created) })
-	return found[0].ID, nil
+	return found[0], true, nil
 }
 
-// ensureOverlay returns the ID of the key's overlay (its internal one with
-// internal), created if missing. Call with the key's lock held.
-func (r *SwarmRuntime) ensureOverlay(ctx context.Context, key string, internal bool) (string, error) {
+// ensureOverlay returns the key's overlay (its internal one with
+// internal), created if missing, on a subnet of Config.SubnetPool when
+// that is set. Call with the key's lock held.
+func (r *SwarmRuntime) ensureOverlay(ctx context.Context, key string, internal bool) (network.Summary, error) {
 	name := networkName(r.cfg.Namespace, key, internal)
-	if id, err := r.overlay(ctx, name); err != nil || id != "" {
-		return id, err
+	if n, found, err := r.overlay(ctx, name); err != nil || found {
+		return n, err
 	}
-	resp, err := r.cli.NetworkCreate(ctx, name, network.CreateOptions{
-		Driver:     "overlay",
-		Attachable: true,
-		Internal:   internal,
-		Labels: map[string]string{
-			LabelNamespace: r.cfg.Namespace,
-			LabelCustomer:  key,
-			LabelEgress:    strconv.FormatBool(!internal),
-		},
-	})
-	if err != nil {
-		if nameTaken(err) {
-			return r.overlay(ctx, name)
+	r.subnetMu.Lock()
+	defer r.subnetMu.Unlock()
+	for attempt := 1; ; attempt++ {
+		opts := network.CreateOptions{
+			Driver:     "overlay",
+			Attachable: true,
+			Internal:   internal,
+			Labels: map[string]string{
+				LabelNamespace: r.cfg.Namespace,
+				LabelCustomer:  key,
+				LabelEgress:    strconv.FormatBool(!internal),
+			},
 		}
-		return "", fmt.Errorf("creating overlay %s: %w", name, err)
+		if r.cfg.SubnetPool.IsValid() {
+			subnet, err := r.freeSubnet(ctx)
+			if err != nil {
+				return network.Summary{}, fmt.Errorf("creating overlay %s: %w", name, err)
+			}
+			opts.IPAM = &network.IPAM{Driver: "default", Config: []network.IPAMConfig{{Subnet: subnet.String()}}}
+		}
+		_, err := r.cli.NetworkCreate(ctx, name, opts)
+		switch {
+		case err == nil:
+			r.log.Info("created customer overlay", zap.String("network", name), zap.Bool("internal", internal))
+		case nameTaken(err):
+		case subnetTaken(err) && attempt < 20:
+			continue // another process took it
+		default:
+			return network.Summary{}, fmt.Errorf("creating overlay %s: %w", name, err)
+		}
+		n, found, err := r.overlay(ctx, name)
+		if err == nil && !found {
+			err = fmt.Errorf("overlay %s missing after its creation", name)
+		}
+		return n, err
 	}
-	r.log.Info("created customer overlay", zap.String("network", name), zap.Bool("internal", internal))
-	return resp.ID, nil
+}
+
+// freeSubnet is the first subnet of the pool that overlaps no network the
+// manager has.
+func (r *SwarmRuntime) freeSubnet(ctx context.Context) (netip.Prefix, error) {
+	nets, err := r.cli.NetworkList(ctx, network.ListOptions{})
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("listing networks: %w", err)
+	}
+	var used []netip.Prefix
+	for _, n := range nets {
+		for _, c := range n.IPAM.Config {
+			if p, err := netip.ParsePrefix(c.Subnet); err == nil {
+				used = append(used, p)
+			}
+		}
+	}
+	pool, bits := r.cfg.SubnetPool, r.cfg.SubnetBits
+	for p := netip.PrefixFrom(pool.Addr(), bits); pool.Contains(p.Addr()); {
+		if !slices.ContainsFunc(used, p.Overlaps) {
+			return p, nil
+		}
+		next := p.Addr()
+		for range 1 << (32 - bits) {
+			next = next.Next()
+		}
+		if !next.IsValid() {
+			break
+		}
+		p = netip.PrefixFrom(next, bits)
+	}
+	return netip.Prefix{}, fmt.Errorf("no free /%d left in the subnet pool %s", bits, pool)
 }
 
 // releaseOverlays removes the key's overlays once no service of the key is
@@ -127,12 +201,18 @@ func (r *SwarmRuntime) releaseOverlays(ctx context.Context, key string) error {
 	var errs []error
 	for _, internal := range []bool{false, true} {
 		name := networkName(r.cfg.Namespace, key, internal)
-		id, err := r.overlay(ctx, name)
-		if err != nil || id == "" {
+		n, found, err := r.overlay(ctx, name)
+		if err != nil || !found {
 			errs = append(errs, err)
 			continue
 		}
-		if err := r.cli.NetworkRemove(ctx, id); err != nil && !isNotFound(err) {
+		if r.cfg.OnNetworkRelease != nil {
+			if err := r.cfg.OnNetworkRelease(ctx, n.ID, n.Name, subnetOf(&n)); err != nil {
+				errs = append(errs, fmt.Errorf("releasing overlay %s: %w", name, err))
+				continue
+			}
+		}
+		if err := r.cli.NetworkRemove(ctx, n.ID); err != nil && !isNotFound(err) {
 			errs = append(errs, fmt.Errorf("removing overlay %s: %w", name, err))
 			continue
 		}

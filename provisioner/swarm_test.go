@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/netip"
+	"os/exec"
 	"slices"
 	"strings"
 	"sync"
@@ -50,8 +52,8 @@ func swarmRuntime(t *testing.T, lab *swarmlab.Lab, ns string, constraints ...str
 func swarmSpec(image, siteID, customer string) *Spec {
 	return &Spec{
 		SiteID: siteID, Image: image, Port: 8080, CustomerID: customer,
-		Env:          map[string]string{"SITE_NAME": siteID},
-		MemoryBytes:  64 << 20, NanoCPUs: 500_000_000, PidsLimit: 64,
+		Env:         map[string]string{"SITE_NAME": siteID},
+		MemoryBytes: 64 << 20, NanoCPUs: 500_000_000, PidsLimit: 64,
 		TemplateSlug: "static", TemplateVersion: 1,
 	}
 }
@@ -80,6 +82,20 @@ func serviceOf(ctx context.Context, t *testing.T, lab *swarmlab.Lab, name string
 		t.Fatal(err)
 	}
 	return svc
+}
+
+// overlayGone asserts the overlay id goes within a few seconds: the
+// manager removes it at once, its nodes' copies (and their load-balancer
+// endpoints) a moment later.
+func overlayGone(ctx context.Context, t *testing.T, lab *swarmlab.Lab, id string) {
+	t.Helper()
+	var err error
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if _, err = lab.ManagerClient().NetworkInspect(ctx, id, network.InspectOptions{Scope: "swarm"}); isNotFound(err) {
+			return
+		}
+	}
+	t.Errorf("the customer's overlay %s after its last service went: %v, want not found", id, err)
 }
 
 // TestSwarmRuntime runs every case on one lab: bringing one up costs more
@@ -228,9 +244,7 @@ func TestSwarmRuntime(t *testing.T) {
 		if gone, err := r.Inspect(ctx, "site-a"); err != nil || gone.State != InstanceAbsent {
 			t.Errorf("after Remove: %+v (%v), want absent", gone, err)
 		}
-		if _, err := lab.ManagerClient().NetworkInspect(ctx, overlay.ID, network.InspectOptions{}); !isNotFound(err) {
-			t.Errorf("the customer's overlay after its last service went: %v, want not found", err)
-		}
+		overlayGone(ctx, t, lab, overlay.ID)
 		if err := r.Remove(ctx, "site-a", true); err != nil {
 			t.Errorf("removing a removed site: %v", err)
 		}
@@ -406,4 +420,114 @@ func TestSwarmRuntime(t *testing.T) {
 		}
 		t.Logf("Scale of a missing image: %v", err)
 	})
+}
+
+// labGateway makes customer overlays reachable from here as the lab's
+// own overlay is: its gateway container (node 1) attached to each, a
+// MASQUERADE onto it there, a route to its subnet here. It plays Caddy's
+// container being attached to its customers' overlays.
+type labGateway struct{ lab *swarmlab.Lab }
+
+func (g labGateway) names() (gw, link, via string) {
+	id := g.lab.ID
+	return fmt.Sprintf("sl%d-gw", id), fmt.Sprintf("sl%dg", id), fmt.Sprintf("198.18.%d.2", 100+id)
+}
+
+func (g labGateway) attach(ctx context.Context, id, name string, subnet netip.Prefix) error {
+	gw, link, via := g.names()
+	cli := g.lab.Nodes[0].Client
+	if err := cli.NetworkConnect(ctx, id, gw, nil); err != nil && !strings.Contains(err.Error(), "already exists") {
+		return err
+	}
+	c, err := cli.ContainerInspect(ctx, gw)
+	if err != nil {
+		return err
+	}
+	rule := fmt.Sprintf("-s 198.18.%d.0/30 -d %s -j MASQUERADE", 100+g.lab.ID, subnet)
+	script := fmt.Sprintf(`iptables -t nat -C POSTROUTING %[1]s 2>/dev/null || iptables -t nat -A POSTROUTING %[1]s
+		for f in /proc/sys/net/ipv4/neigh/*/retrans_time_ms; do echo 100 >"$f"; done`, rule)
+	if out, err := exec.CommandContext(ctx, "nsenter", fmt.Sprintf("--net=/proc/%d/ns/net", c.State.Pid), "sh", "-c", script).CombinedOutput(); err != nil {
+		return fmt.Errorf("masquerading onto %s: %v: %s", name, err, out)
+	}
+	if out, err := exec.CommandContext(ctx, "ip", "route", "replace", subnet.String(), "via", via, "dev", link).CombinedOutput(); err != nil {
+		return fmt.Errorf("routing %s: %v: %s", subnet, err, out)
+	}
+	return nil
+}
+
+func (g labGateway) release(ctx context.Context, id, name string, subnet netip.Prefix) error {
+	gw, _, _ := g.names()
+	if err := g.lab.Nodes[0].Client.NetworkDisconnect(ctx, id, gw, true); err != nil && !isNotFound(err) &&
+		!strings.Contains(err.Error(), "is not connected") {
+		return err
+	}
+	exec.CommandContext(ctx, "ip", "route", "del", subnet.String()).Run() // gone with the link anyway
+	return nil
+}
+
+func TestSwarmRuntimeOnCustomerOverlays(t *testing.T) {
+	lab := swarmlab.Start(t)
+	image := testimage.Build(t, testimage.DefaultTag)
+	lab.LoadImage(t, image)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	g := labGateway{lab}
+	target := lab.Nodes[1]
+	r, err := NewSwarmRuntime(SwarmConfig{
+		Client:           lab.ManagerClient(),
+		Namespace:        randID("so"),
+		Constraints:      []string{"node.hostname==" + target.Hostname},
+		StopGracePeriod:  time.Second,
+		SubnetPool:       netip.MustParsePrefix(fmt.Sprintf("198.18.%d.0/24", 200+lab.ID)),
+		SubnetBits:       27,
+		OnNetwork:        g.attach,
+		OnNetworkRelease: g.release,
+		Logger:           zaptest.NewLogger(t),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := swarmSpec(image, "site-o", "cust-o")
+	if _, err := r.Ensure(ctx, spec); err != nil {
+		t.Fatal(err)
+	}
+	overlay, err := lab.ManagerClient().NetworkInspect(ctx, networkName(r.cfg.Namespace, "cust-o", false), network.InspectOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	subnet := subnetOf(&network.Summary{IPAM: overlay.IPAM})
+	if want := netip.MustParsePrefix(fmt.Sprintf("198.18.%d.0/27", 200+lab.ID)); subnet != want {
+		t.Errorf("customer overlay on %s, want the pool's first /27 %s", subnet, want)
+	}
+	for round := range 3 {
+		begun := time.Now()
+		inst, err := r.Scale(ctx, "site-o", 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		scaled := time.Since(begun)
+		if len(inst.Upstreams) != 1 {
+			t.Fatalf("upstreams %v", inst.Upstreams)
+		}
+		ap, err := netip.ParseAddrPort(inst.Upstreams[0])
+		if err != nil || !subnet.Contains(ap.Addr()) {
+			t.Fatalf("upstream %s not on the customer's overlay %s (%v)", inst.Upstreams[0], subnet, err)
+		}
+		body, err := swarmlab.WaitHTTP(ctx, "http://"+inst.Upstreams[0]+"/")
+		if err != nil || body != "hello from site-o" {
+			t.Fatalf("%q (%v)", body, err)
+		}
+		t.Logf("round %d: scale 0->1 through SwarmRuntime on the customer's overlay only: task running in %v, first 200 after %v",
+			round, scaled.Round(time.Millisecond), time.Since(begun).Round(time.Millisecond))
+		if err := r.Stop(ctx, "site-o"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := r.Remove(ctx, "site-o", false); err != nil {
+		t.Fatal(err)
+	}
+	overlayGone(ctx, t, lab, overlay.ID)
+	if out, _ := exec.Command("ip", "route", "show", subnet.String()).Output(); len(strings.TrimSpace(string(out))) != 0 {
+		t.Errorf("route to %s left: %s", subnet, out)
+	}
 }
