@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/network"
@@ -143,11 +144,28 @@ func (r *SwarmRuntime) ensureOverlay(ctx context.Context, key string, internal b
 		default:
 			return network.Summary{}, fmt.Errorf("creating overlay %s: %w", name, err)
 		}
+		return r.allocated(ctx, name)
+	}
+}
+
+// allocated waits until the manager has given the overlay name its subnet
+// (inspected right after its creation it may have none yet) and returns it.
+func (r *SwarmRuntime) allocated(ctx context.Context, name string) (network.Summary, error) {
+	for {
 		n, found, err := r.overlay(ctx, name)
-		if err == nil && !found {
-			err = fmt.Errorf("overlay %s missing after its creation", name)
+		switch {
+		case err != nil:
+			return n, err
+		case !found:
+			return n, fmt.Errorf("overlay %s missing after its creation", name)
+		case subnetOf(&n).IsValid():
+			return n, nil
 		}
-		return n, err
+		select {
+		case <-ctx.Done():
+			return n, fmt.Errorf("waiting for the subnet of overlay %s: %w", name, ctx.Err())
+		case <-time.After(10 * time.Millisecond):
+		}
 	}
 }
 

@@ -406,6 +406,8 @@ func TestSwarmRuntime(t *testing.T) {
 		}
 	})
 
+	t.Run("dialed on the customer's own overlay", func(t *testing.T) { testOnCustomerOverlays(ctx, t, lab, image) })
+
 	t.Run("a rejected task fails Scale with its reason", func(t *testing.T) {
 		r := swarmRuntime(t, lab, ns+"d")
 		spec := swarmSpec("caddy-multitenant-no-such-image:1", "site-d", "")
@@ -465,12 +467,10 @@ func (g labGateway) release(ctx context.Context, id, name string, subnet netip.P
 	return nil
 }
 
-func TestSwarmRuntimeOnCustomerOverlays(t *testing.T) {
-	lab := swarmlab.Start(t)
-	image := testimage.Build(t, testimage.DefaultTag)
-	lab.LoadImage(t, image)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
+// testOnCustomerOverlays: without a shared Network, tasks are dialed on
+// their customer's overlay alone, which Caddy (here the lab's gateway) is
+// attached to.
+func testOnCustomerOverlays(ctx context.Context, t *testing.T, lab *swarmlab.Lab, image string) {
 	g := labGateway{lab}
 	target := lab.Nodes[1]
 	r, err := NewSwarmRuntime(SwarmConfig{
