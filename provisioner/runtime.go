@@ -100,6 +100,8 @@ const (
 	InstanceStarting InstanceState = "starting"
 	// InstanceRunning: as many replicas run as are asked for.
 	InstanceRunning InstanceState = "running"
+	// InstanceStopping: no replica is asked for, some still run.
+	InstanceStopping InstanceState = "stopping"
 )
 
 // RuntimeInstance is a site's instance in a Runtime: a container, or a

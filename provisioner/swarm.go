@@ -414,7 +414,7 @@ func (r *SwarmRuntime) instanceOf(svc *swarm.Service, tasks []swarmTask) Runtime
 		inst.Replicas = int(*m.Replicas)
 	}
 	for _, t := range tasks {
-		if t.running && t.ip != "" {
+		if t.running && t.wanted && t.ip != "" {
 			inst.Upstreams = append(inst.Upstreams, joinHostPort(t.ip, inst.Port))
 		}
 	}
@@ -422,6 +422,8 @@ func (r *SwarmRuntime) instanceOf(svc *swarm.Service, tasks []swarmTask) Runtime
 	switch {
 	case inst.Replicas == 0 && len(tasks) == 0:
 		inst.State = InstanceStopped
+	case inst.Replicas == 0:
+		inst.State = InstanceStopping
 	case inst.Replicas > 0 && len(inst.Upstreams) == inst.Replicas:
 		inst.State = InstanceRunning
 	default:

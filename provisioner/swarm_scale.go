@@ -18,8 +18,10 @@ type swarmTask struct {
 	id, node string
 	// ip is its address on the network Caddy dials ("" until the manager
 	// assigned one).
-	ip      string
-	running bool
+	ip string
+	// running: it runs; wanted: the manager wants it to (a task being
+	// stopped runs, unwanted, and takes no traffic).
+	running, wanted bool
 }
 
 func joinHostPort(ip string, port int) string { return net.JoinHostPort(ip, strconv.Itoa(port)) }
@@ -33,10 +35,10 @@ func (r *SwarmRuntime) dialNetwork(labels map[string]string) string {
 	return networkName(r.cfg.Namespace, labels[LabelCustomer], labels[LabelEgress] == "false")
 }
 
-// runningTasks returns, by service ID, the tasks whose desired state is
-// running of serviceID (all the namespace's services with "").
+// runningTasks returns, by service ID, the tasks of serviceID (all the
+// namespace's services with "") that run or are to run.
 func (r *SwarmRuntime) runningTasks(ctx context.Context, serviceID string) (map[string][]swarmTask, error) {
-	f := filters.NewArgs(filters.Arg("desired-state", "running"))
+	f := filters.NewArgs()
 	if serviceID != "" {
 		f.Add("service", serviceID)
 	}
@@ -50,7 +52,8 @@ func (r *SwarmRuntime) runningTasks(ctx context.Context, serviceID string) (map[
 		if t.Spec.ContainerSpec != nil {
 			labels = t.Spec.ContainerSpec.Labels
 		}
-		if labels[LabelNamespace] != r.cfg.Namespace {
+		if labels[LabelNamespace] != r.cfg.Namespace ||
+			(t.DesiredState != swarm.TaskStateRunning && t.Status.State != swarm.TaskStateRunning) {
 			continue
 		}
 		out[t.ServiceID] = append(out[t.ServiceID], r.taskOf(&t, r.dialNetwork(labels)))
@@ -59,7 +62,8 @@ func (r *SwarmRuntime) runningTasks(ctx context.Context, serviceID string) (map[
 }
 
 func (r *SwarmRuntime) taskOf(t *swarm.Task, network string) swarmTask {
-	st := swarmTask{id: t.ID, node: t.NodeID, running: t.Status.State == swarm.TaskStateRunning}
+	st := swarmTask{id: t.ID, node: t.NodeID, running: t.Status.State == swarm.TaskStateRunning,
+		wanted: t.DesiredState == swarm.TaskStateRunning}
 	for _, att := range t.NetworksAttachments {
 		if att.Network.Spec.Name != network || len(att.Addresses) == 0 {
 			continue
@@ -233,7 +237,7 @@ func (r *SwarmRuntime) recordNode(ctx context.Context, siteID string) error {
 		}
 		var nodeID string
 		for _, t := range tasks[svc.ID] {
-			if t.running {
+			if t.running && t.wanted {
 				nodeID = t.node
 				break
 			}
