@@ -70,6 +70,8 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 //		egress             on|off
 //		allow_capabilities <capability...>
 //		idle_timeout  <duration>
+//		pause_after   <duration>|off
+//		max_paused_memory <size>
 //		start_timeout <duration>
 //		drain_timeout <duration>
 //		max_running   <n>
@@ -89,6 +91,12 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 //			every <duration>
 //			keep  <n>
 //			dir   <directory>
+//		}
+//		serve_stale {
+//			max_site_bytes     <size>
+//			max_response_bytes <size>
+//			max_memory_bytes   <size>
+//			persist            on|off
 //		}
 //		prewarm [off] {
 //			lead      <duration>
@@ -151,6 +159,33 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if err := durationArg(d, &a.IdleTimeout); err != nil {
 				return err
 			}
+		case "pause_after":
+			var s string
+			if err := oneArg(d, &s); err != nil {
+				return err
+			}
+			var dur caddy.Duration // off: an explicit 0, which disables pausing
+			if s != "off" {
+				v, err := caddy.ParseDuration(s)
+				if err != nil {
+					return d.Errf("pause_after: %v (or off)", err)
+				}
+				if v < 0 {
+					return d.Errf("pause_after: must not be negative, got %s (0 or off disables pausing)", s)
+				}
+				dur = caddy.Duration(v)
+			}
+			a.PauseAfter = &dur
+		case "max_paused_memory":
+			var s string
+			if err := oneArg(d, &s); err != nil {
+				return err
+			}
+			n, err := parseSize(s)
+			if err != nil {
+				return d.Errf("max_paused_memory: %v", err)
+			}
+			a.MaxPausedMemory = n
 		case "start_timeout":
 			if err := durationArg(d, &a.StartTimeout); err != nil {
 				return err
@@ -213,6 +248,16 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				a.Backup = new(BackupConfig)
 			}
 			if err := a.Backup.unmarshalCaddyfile(d); err != nil {
+				return err
+			}
+		case "serve_stale":
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			if a.ServeStale == nil {
+				a.ServeStale = new(ServeStaleConfig)
+			}
+			if err := a.ServeStale.unmarshalCaddyfile(d); err != nil {
 				return err
 			}
 		case "prewarm":
@@ -440,6 +485,38 @@ func (c *StripeConfig) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 		default:
 			return d.Errf("unrecognized stripe option %q", d.Val())
+		}
+	}
+	return nil
+}
+
+func (c *ServeStaleConfig) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		switch d.Val() {
+		case "max_site_bytes":
+			if err := sizeArg(d, &c.MaxSiteBytes); err != nil {
+				return err
+			}
+		case "max_response_bytes":
+			if err := sizeArg(d, &c.MaxResponseBytes); err != nil {
+				return err
+			}
+		case "max_memory_bytes":
+			if err := sizeArg(d, &c.MaxMemoryBytes); err != nil {
+				return err
+			}
+		case "persist":
+			var s string
+			if err := oneArg(d, &s); err != nil {
+				return err
+			}
+			on, err := onOff(s)
+			if err != nil {
+				return d.Errf("serve_stale persist: %v", err)
+			}
+			c.Persist = &on
+		default:
+			return d.Errf("unrecognized serve_stale option %q", d.Val())
 		}
 	}
 	return nil

@@ -154,6 +154,80 @@ func TestValidate(t *testing.T) {
 	}
 }
 
+// pause_after: a duration, 0 or off (an explicit 0: pausing disabled,
+// never the default), absent the default; max_paused_memory a size.
+func TestUnmarshalCaddyfilePause(t *testing.T) {
+	for input, want := range map[string]struct {
+		pauseAfter *time.Duration
+		maxPaused  int64
+	}{
+		"tenants {\npause_after 30s\nmax_paused_memory 512MiB\n}": {ptr(30 * time.Second), 512 << 20},
+		"tenants {\npause_after off\n}":                           {ptr(time.Duration(0)), 0},
+		"tenants {\npause_after 0\n}":                             {ptr(time.Duration(0)), 0},
+		"tenants {\nmax_paused_memory 1GB\n}":                     {nil, 1_000_000_000},
+	} {
+		var app App
+		if err := app.UnmarshalCaddyfile(caddyfile.NewTestDispenser(input)); err != nil {
+			t.Fatalf("%s: %v", input, err)
+		}
+		switch {
+		case want.pauseAfter == nil && app.PauseAfter != nil:
+			t.Errorf("%s: pause_after = %s, want absent", input, time.Duration(*app.PauseAfter))
+		case want.pauseAfter != nil && (app.PauseAfter == nil || time.Duration(*app.PauseAfter) != *want.pauseAfter):
+			t.Errorf("%s: pause_after = %v, want %s", input, app.PauseAfter, *want.pauseAfter)
+		}
+		if app.MaxPausedMemory != want.maxPaused {
+			t.Errorf("%s: max_paused_memory = %d, want %d", input, app.MaxPausedMemory, want.maxPaused)
+		}
+		app.DatabaseURL = "postgres://localhost/db"
+		if err := expandAndValidate(&app); err != nil {
+			t.Fatalf("%s: %v", input, err)
+		}
+		wantAfter := DefaultPauseAfter
+		if want.pauseAfter != nil {
+			wantAfter = *want.pauseAfter
+		}
+		if got := time.Duration(*app.PauseAfter); got != wantAfter {
+			t.Errorf("%s: pause_after after defaults = %s, want %s", input, got, wantAfter)
+		}
+	}
+
+	// The JSON keeps an explicit 0 apart from an absent value.
+	var off App
+	if err := json.Unmarshal([]byte(`{"pause_after": 0}`), &off); err != nil || off.PauseAfter == nil || *off.PauseAfter != 0 {
+		t.Fatalf(`{"pause_after": 0} = %v, %v; want an explicit 0`, off.PauseAfter, err)
+	}
+	if b, _ := json.Marshal(off); !strings.Contains(string(b), `"pause_after":0`) {
+		t.Errorf("an explicit 0 is lost in %s", b)
+	}
+	if b, _ := json.Marshal(App{}); strings.Contains(string(b), "pause_after") {
+		t.Errorf("an absent pause_after shows in %s", b)
+	}
+
+	wantUnmarshalErrors(t, map[string]string{
+		"tenants {\npause_after soon\n}":         "pause_after:",
+		"tenants {\npause_after -1m\n}":          "pause_after: must not be negative",
+		"tenants {\npause_after\n}":              "pause_after: expected one argument",
+		"tenants {\npause_after 1m 2m\n}":        "pause_after: expected one argument, got more",
+		"tenants {\nmax_paused_memory lots\n}":   `max_paused_memory: "lots" is not a size`,
+		"tenants {\nmax_paused_memory 0\n}":      `max_paused_memory: "0" is not a size`,
+		"tenants {\nmax_paused_memory\n}":        "max_paused_memory: expected one argument",
+		"tenants {\nmax_paused_memory 1GiB 2\n}": "max_paused_memory: expected one argument, got more",
+	})
+
+	neg := caddy.Duration(-time.Second)
+	for name, app := range map[string]App{
+		"pause_after: must not be negative":       {DatabaseURL: "postgres://localhost/db", PauseAfter: &neg},
+		"max_paused_memory: must not be negative": {DatabaseURL: "postgres://localhost/db", MaxPausedMemory: -1},
+	} {
+		if err := expandAndValidate(&app); err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("err = %v, want %q", err, name)
+		}
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
 func TestExpandPlaceholders(t *testing.T) {
 	t.Setenv("TENANTS_TEST_DSN", "postgres://u@db/x")
 	app := App{DatabaseURL: "{env.TENANTS_TEST_DSN}", BaseDomain: "Example.COM."}

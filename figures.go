@@ -106,6 +106,11 @@ func (p *platform) saveFigures(ctx context.Context, failing *bool) {
 	*failing = false
 	p.figures.Saved()
 	p.figures.Forget(gone)
+	// A deleted site's kept answers go too (its rows in PostgreSQL went
+	// with the site).
+	for _, id := range gone {
+		p.stale.kept.Forget(id)
+	}
 }
 
 func toStoreMinutes(ms []figures.Minute) []tenants.SiteMinute {

@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/agistaffers/caddy-multitenant/provisioner"
+	"github.com/agistaffers/caddy-multitenant/stale"
 	"github.com/agistaffers/caddy-multitenant/tenants"
 )
 
@@ -29,7 +30,10 @@ const DefaultPageAfter = 2 * time.Second
 // container runs (starting it if needed) and hands its address to the
 // `tenant` upstream source of the reverse_proxy that follows. Requests for
 // unknown hosts, suspended sites, sites still starting or failing to start
-// get a page of their own instead.
+// get a page of their own instead. A site that serves stale (its
+// template's or its own serve_stale setting) answers a cacheable GET
+// while it is not running with its last good response, if one is kept,
+// and starts in the background (see ServeStaleConfig).
 //
 // It sets the placeholders {tenant.site_id}, {tenant.subdomain},
 // {tenant.customer_id} and {tenant.upstream}.
@@ -170,6 +174,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if !running && quiet {
 		return h.quiet.serve(w, r)
 	}
+	if !running && route.ServeStale() {
+		if resp, ok := p.stale.lookup(r, route); ok {
+			p.stale.startInBackground(p.policy.spec(route))
+			return serveStale(w, resp)
+		}
+	}
 	if !running {
 		var handled bool
 		upstream, handled, err = h.coldStart(w, r, route)
@@ -186,6 +196,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if upgrade {
 		endUpgraded := p.prov.BeginUpgraded(route.SiteID)
 		defer endUpgraded()
+	} else if route.ServeStale() && stale.StorableRequest(r) {
+		return p.stale.record(w, r, route, next)
 	}
 	return next.ServeHTTP(w, r)
 }

@@ -30,6 +30,7 @@ func init() {
 const (
 	DefaultSchema       = tenants.DefaultSchema
 	DefaultIdleTimeout  = 15 * time.Minute
+	DefaultPauseAfter   = time.Minute
 	DefaultStartTimeout = 60 * time.Second
 	DefaultDrainTimeout = provisioner.DefaultDrainTimeout
 	DefaultPublishIP    = "127.0.0.1"
@@ -70,6 +71,8 @@ const (
 //			egress             off
 //			allow_capabilities SYS_PTRACE
 //			idle_timeout    15m
+//			pause_after     1m
+//			max_paused_memory 2GiB
 //			start_timeout   60s
 //			drain_timeout   30s
 //			max_running     40
@@ -87,6 +90,12 @@ const (
 //				every 24h
 //				keep  7
 //				dir   /var/backups/tenants
+//			}
+//			serve_stale {
+//				max_site_bytes     8MiB
+//				max_response_bytes 1MiB
+//				max_memory_bytes   256MiB
+//				persist            on
 //			}
 //			prewarm {
 //				lead      2m
@@ -132,6 +141,24 @@ type App struct {
 	// container is stopped. Default: 15m.
 	IdleTimeout caddy.Duration `json:"idle_timeout,omitempty"`
 
+	// PauseAfter is how long after its last request or connection (on
+	// any node) a site's container is paused: frozen by the cgroup
+	// freezer, its memory kept and no CPU used, so that the next request
+	// wakes it in milliseconds (docker unpause, the same upstream) instead
+	// of starting it. IdleTimeout still stops it. 0 (the Caddyfile's
+	// `pause_after off`, or `0`) disables pausing, and so does a value
+	// not below idle_timeout. Only the Docker runtime pauses. Absent
+	// means the default; unlike the other durations, an explicit 0 is not
+	// the default. Default: 1m.
+	PauseAfter *caddy.Duration `json:"pause_after,omitempty"`
+
+	// MaxPausedMemory bounds the memory paused containers hold together,
+	// in bytes, as the engine's stats read it when they pause; above it
+	// the least recently used paused sites are stopped. Paused containers
+	// also count under max_running, where they are stopped first.
+	// Default: 0 (no bound but max_running).
+	MaxPausedMemory int64 `json:"max_paused_memory,omitempty"`
+
 	// StartTimeout is how long a request waits for a container to start
 	// before giving up. Default: 60s.
 	StartTimeout caddy.Duration `json:"start_timeout,omitempty"`
@@ -141,8 +168,9 @@ type App struct {
 	// before it stops the old one. Default: 30s.
 	DrainTimeout caddy.Duration `json:"drain_timeout,omitempty"`
 
-	// MaxRunning caps how many site containers run at once; starting one
-	// more stops the least recently used idle site. Default: 0 (no cap).
+	// MaxRunning caps how many site containers run or are paused at once;
+	// starting one more stops the least recently used paused site, else
+	// the least recently used idle running one. Default: 0 (no cap).
 	MaxRunning int `json:"max_running,omitempty"`
 
 	// Limits are the container limits of sites whose template sets none
@@ -183,6 +211,12 @@ type App struct {
 	// Backup schedules backups of the whole platform, one per period
 	// across every node. Default: none (backups only when asked for).
 	Backup *BackupConfig `json:"backup,omitempty"`
+
+	// ServeStale bounds the last good responses kept of the sites that
+	// serve stale while they start (their template's or their own
+	// serve_stale setting), and whether PostgreSQL keeps a copy. Default:
+	// see ServeStaleConfig.
+	ServeStale *ServeStaleConfig `json:"serve_stale,omitempty"`
 
 	// Prewarm starts sites shortly before the hours of the week their
 	// first visitors usually come in (see PrewarmConfig); `prewarm off`
@@ -297,6 +331,10 @@ func (a *App) expand() error {
 	if a.IdleTimeout == 0 {
 		a.IdleTimeout = caddy.Duration(DefaultIdleTimeout)
 	}
+	if a.PauseAfter == nil {
+		d := caddy.Duration(DefaultPauseAfter)
+		a.PauseAfter = &d
+	}
 	if a.StartTimeout == 0 {
 		a.StartTimeout = caddy.Duration(DefaultStartTimeout)
 	}
@@ -325,6 +363,10 @@ func (a *App) expand() error {
 	if a.Alerts != nil {
 		a.Alerts.expand()
 	}
+	if a.ServeStale == nil {
+		a.ServeStale = new(ServeStaleConfig)
+	}
+	a.ServeStale.expand()
 	if a.Prewarm == nil {
 		a.Prewarm = new(PrewarmConfig)
 	}
@@ -369,6 +411,12 @@ func (a *App) validate() error {
 	if a.IdleTimeout < 0 {
 		return fmt.Errorf("idle_timeout: must not be negative, got %s", time.Duration(a.IdleTimeout))
 	}
+	if a.PauseAfter != nil && *a.PauseAfter < 0 {
+		return fmt.Errorf("pause_after: must not be negative (0 disables pausing), got %s", time.Duration(*a.PauseAfter))
+	}
+	if a.MaxPausedMemory < 0 {
+		return fmt.Errorf("max_paused_memory: must not be negative, got %d", a.MaxPausedMemory)
+	}
 	if a.StartTimeout < 0 {
 		return fmt.Errorf("start_timeout: must not be negative, got %s", time.Duration(a.StartTimeout))
 	}
@@ -393,6 +441,11 @@ func (a *App) validate() error {
 	}
 	if a.Alerts != nil {
 		if _, err := a.Alerts.alertsConfig(); err != nil {
+			return err
+		}
+	}
+	if a.ServeStale != nil {
+		if err := a.ServeStale.validate(); err != nil {
 			return err
 		}
 	}

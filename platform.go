@@ -58,6 +58,7 @@ type platform struct {
 	jobs       *jobs              // the durable job queue; nil without backups, alerts or pre-warm
 	prewarm    *prewarm.Scheduler // nil with prewarm off
 	prewarming sync.Map           // ids of the sites whose start in progress is a pre-warm's
+	stale      *staleResponses    // last good responses of the sites that serve stale while starting
 	collectors collectorSet
 	logger     *zap.Logger
 
@@ -150,6 +151,10 @@ func newPlatform(a *App) (_ *platform, err error) {
 	p.collectors.add(newFiguresCollector(p.figures, a.Metrics == MetricsPerSite))
 	cfg := a.provisionerConfig(pool, a.logger.Named("provisioner"))
 	cfg.IdleTimeout = time.Duration(a.IdleTimeout)
+	if a.PauseAfter != nil {
+		cfg.PauseAfter = time.Duration(*a.PauseAfter)
+	}
+	cfg.MaxPausedMemory = a.MaxPausedMemory
 	cfg.MaxRunning = a.MaxRunning
 	cfg.HealthChecks = true
 	cfg.Metrics = &p.collectors
@@ -157,6 +162,7 @@ func newPlatform(a *App) (_ *platform, err error) {
 		return nil, err
 	}
 	p.uptime = newUptimeRecorder(p.store, a.logger.Named("uptime"))
+	p.stale = newStaleResponses(a.ServeStale, p.store, a.logger.Named("stale"))
 	if p.alerter != nil {
 		p.siteAlerts = newSiteAlerts(p.alerter, a.Alerts)
 	}
@@ -305,6 +311,18 @@ func (p *platform) doStart() error {
 		defer p.wg.Done()
 		p.followReleases(runCtx)
 	}()
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		p.stale.runStarts(runCtx, p.prov, p.settings.startTimeout, &p.wg)
+	}()
+	if p.stale.persist {
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			p.stale.writeBehind(runCtx)
+		}()
+	}
 	if p.alerter != nil {
 		p.wg.Add(1)
 		go func() {
@@ -586,9 +604,9 @@ func (p *platform) flushRuntimes(ctx context.Context) {
 	}
 }
 
-// reconcileRuntimes corrects records that say a site is running when the
-// provisioner found no such container (it was removed while Caddy was
-// down).
+// reconcileRuntimes corrects records that say a site is running (or
+// paused) when the provisioner found no such container (it was removed,
+// or stopped, while Caddy was down).
 func (p *platform) reconcileRuntimes(ctx context.Context) error {
 	records, err := p.store.ListRuntimes(ctx)
 	if err != nil {
@@ -596,13 +614,20 @@ func (p *platform) reconcileRuntimes(ctx context.Context) error {
 	}
 	var stale []tenants.SiteRuntime
 	for _, rec := range records {
-		if rec.State != string(provisioner.StateRunning) {
+		switch rec.State {
+		case string(provisioner.StateRunning):
+			if _, running := p.prov.Upstream(rec.SiteID); running {
+				continue
+			}
+		case string(provisioner.StatePaused):
+			if p.prov.Status(rec.SiteID).State == provisioner.StatePaused {
+				continue
+			}
+		default:
 			continue
 		}
-		if _, running := p.prov.Upstream(rec.SiteID); !running {
-			rec.State, rec.Upstream = string(provisioner.StateStopped), ""
-			stale = append(stale, rec)
-		}
+		rec.State, rec.Upstream = string(provisioner.StateStopped), ""
+		stale = append(stale, rec)
 	}
 	return p.store.SaveRuntimes(ctx, stale)
 }

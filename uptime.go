@@ -54,6 +54,8 @@ func uptimeState(rt provisioner.SiteRuntime, now time.Time) (state string, at ti
 		return tenants.UptimeFailed, rt.LastExit, true // it exited on its own
 	case rt.State == provisioner.StateStopped:
 		return tenants.UptimeAsleep, orNow(rt.LastStop, now), true
+	case rt.State == provisioner.StatePaused:
+		return tenants.UptimeAsleep, orNow(rt.LastPause, now), true
 	case rt.State == provisioner.StateRemoved:
 		return "", now, true
 	}

@@ -28,6 +28,7 @@ func TestUptimeState(t *testing.T) {
 		{"idle stop", provisioner.SiteRuntime{State: provisioner.StateStopped, LastStop: stop}, tenants.UptimeAsleep, true},
 		{"crash", provisioner.SiteRuntime{State: provisioner.StateStopped, LastStop: stop, LastExit: stop}, tenants.UptimeFailed, true},
 		{"stop after a crash", provisioner.SiteRuntime{State: provisioner.StateStopped, LastStop: now, LastExit: stop}, tenants.UptimeAsleep, true},
+		{"paused (asleep, warm)", provisioner.SiteRuntime{State: provisioner.StatePaused, LastPause: stop}, tenants.UptimeAsleep, true},
 		{"failed start", provisioner.SiteRuntime{State: provisioner.StateFailed, FailedAt: stop}, tenants.UptimeFailed, true},
 		{"failed restart", provisioner.SiteRuntime{State: provisioner.StateFailed, FailedAt: stop, Restarting: true}, tenants.UptimeFailed, true},
 		{"removed", provisioner.SiteRuntime{State: provisioner.StateRemoved}, "", true},

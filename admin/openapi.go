@@ -453,7 +453,7 @@ var required = map[string][]string{
 
 // runtimeStates are the states of a site's container as the API shows
 // them.
-var runtimeStates = []string{"created", "starting", "running", "stopped", "failed", "removed", manage.StateAbsent}
+var runtimeStates = []string{"created", "starting", "running", "paused", "stopped", "failed", "removed", manage.StateAbsent}
 
 // answerField adds the values an answer's member takes to its schema.
 func answerField(schemaName, member string, prop map[string]any) {

@@ -11,6 +11,9 @@
 # the verdict against the goal (rps ratio >= 0.98, p99 ratio <= 1.10). It
 # does not fail on a missed goal. A last run straight at the container
 # (no Caddy) shows whether Caddy or the container is the bottleneck.
+# Caddy's heap allocations per request (go_memstats_mallocs_total of its
+# admin /metrics around each run, divided by the requests) show what each
+# path allocates: tenant minus plain is what the tenant handler adds.
 #
 # Env: ROUNDS (10), DURATION (5s), THREADS (2), CONNECTIONS (64),
 #      DATABASE_URL (default: a throwaway PostgreSQL),
@@ -75,8 +78,9 @@ echo
 
 CLK_TCK=$(getconf CLK_TCK)
 caddy_cpu_ticks() { awk '{print $14 + $15}' "/proc/$CADDY_PID/stat"; }
+caddy_mallocs() { curl -fsS "http://127.0.0.1:$ADMIN_PORT/metrics" | awk '$1 == "go_memstats_mallocs_total" { printf "%.0f\n", $2 }'; }
 
-# run_wrk KIND DURATION: prints "rps p99_ms errors requests caddy_cpu_us_per_request".
+# run_wrk KIND DURATION: prints "rps p99_ms errors requests caddy_cpu_us_per_request caddy_allocs_per_request".
 run_wrk() {
 	local url out t0 t1
 	case $1 in
@@ -86,9 +90,11 @@ run_wrk() {
 	esac
 	out="$WORK/wrk-$1.txt"
 	t0=$(caddy_cpu_ticks)
+	m0=$(caddy_mallocs)
 	wrk -t"$THREADS" -c"$CONNECTIONS" -d"$2" --latency -H "Host: $HOST" "$url" >"$out"
 	t1=$(caddy_cpu_ticks)
-	awk -v ticks=$((t1 - t0)) -v hz="$CLK_TCK" '
+	m1=$(caddy_mallocs)
+	awk -v ticks=$((t1 - t0)) -v hz="$CLK_TCK" -v mallocs=$((m1 - m0)) '
 		function toms(v) {
 			if (v ~ /us$/) return substr(v, 1, length(v) - 2) / 1000
 			if (v ~ /ms$/) return substr(v, 1, length(v) - 2) + 0
@@ -100,7 +106,7 @@ run_wrk() {
 		/ requests in /       { reqs = $1 }
 		/Non-2xx/             { err += $NF }
 		/Socket errors/       { for (i = 1; i <= NF; i++) if ($i ~ /^[0-9]+,?$/) err += $i + 0 }
-		END { printf "%.0f %.3f %d %d %.1f\n", rps, p99, err, reqs, (reqs ? ticks / hz * 1e6 / reqs : 0) }
+		END { printf "%.0f %.3f %d %d %.1f %.1f\n", rps, p99, err, reqs, (reqs ? ticks / hz * 1e6 / reqs : 0), (reqs ? mallocs / reqs : 0) }
 	' "$out"
 }
 
@@ -120,22 +126,22 @@ if [ -n "${PPROF_DIR:-}" ]; then
 	log "profiles and the binary are in $PPROF_DIR"
 fi
 
-printf '%-6s %-7s %12s %10s %14s %7s\n' round kind "requests/s" "p99 ms" "caddy CPU/req" errors
+printf '%-6s %-7s %12s %10s %14s %12s %7s\n' round kind "requests/s" "p99 ms" "caddy CPU/req" "allocs/req" errors
 : >"$WORK/results"
 for r in $(seq 1 "$ROUNDS"); do
 	if [ $((r % 2)) -eq 1 ]; then order="tenant plain"; else order="plain tenant"; fi
 	for kind in $order; do
-		read -r rps p99 errs reqs cpu < <(run_wrk "$kind" "$DURATION")
-		printf '%-6s %-7s %12s %10s %11s µs %7s\n' "$r" "$kind" "$rps" "$p99" "$cpu" "$errs"
-		echo "$r $kind $rps $p99 $errs $cpu" >>"$WORK/results"
+		read -r rps p99 errs reqs cpu allocs < <(run_wrk "$kind" "$DURATION")
+		printf '%-6s %-7s %12s %10s %11s µs %12s %7s\n' "$r" "$kind" "$rps" "$p99" "$cpu" "$allocs" "$errs"
+		echo "$r $kind $rps $p99 $errs $cpu $allocs" >>"$WORK/results"
 	done
 done
-read -r rps p99 errs reqs cpu < <(run_wrk direct "$DURATION")
-printf '%-6s %-7s %12s %10s %14s %7s   (wrk straight at the container, no Caddy)\n' ref direct "$rps" "$p99" "-" "$errs"
+read -r rps p99 errs reqs cpu allocs < <(run_wrk direct "$DURATION")
+printf '%-6s %-7s %12s %10s %14s %12s %7s   (wrk straight at the container, no Caddy)\n' ref direct "$rps" "$p99" "-" "-" "$errs"
 
 echo
 awk '
-	{ rps[$2] += $3; n[$2]++; p99[$2, n[$2]] = $4; errs += $5; cpu[$2] += $6; r[$1, $2] = $3; l[$1, $2] = $4; rounds[$1] = 1 }
+	{ rps[$2] += $3; n[$2]++; p99[$2, n[$2]] = $4; errs += $5; cpu[$2] += $6; al[$2] += $7; r[$1, $2] = $3; l[$1, $2] = $4; rounds[$1] = 1 }
 	function med(a, k,   i, j, t) {
 		for (i = 1; i <= k; i++) for (j = i + 1; j <= k; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
 		return (k % 2) ? a[(k + 1) / 2] : (a[k / 2] + a[k / 2 + 1]) / 2
@@ -152,6 +158,8 @@ awk '
 		printf "ratio tenant/plain: requests/s %.3f (goal >= 0.98: %s)   p99 %.3f (goal <= 1.10: %s)   CPU/request %.3f\n",
 			ratio, (ratio >= 0.98 ? "PASS" : "MISS"), ratio99, (ratio99 <= 1.10 ? "PASS" : "MISS"), (cpu["tenant"] / n["tenant"]) / (cpu["plain"] / n["plain"])
 		printf "median of per-round paired ratios: requests/s %.3f   p99 %.3f\n", med(rr, k), med(lr, k)
+		printf "caddy heap allocations per request (mean): tenant_proxy %.1f, reverse_proxy %.1f, difference %+.1f\n",
+			al["tenant"] / n["tenant"], al["plain"] / n["plain"], al["tenant"] / n["tenant"] - al["plain"] / n["plain"]
 		if (errs > 0) printf "WARNING: %d non-2xx responses or socket errors across the runs\n", errs
 	}
 ' "$WORK/results"

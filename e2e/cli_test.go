@@ -83,7 +83,7 @@ func TestCLIErrors(t *testing.T) {
 		{[]string{"tenants", "status"}, "./Caddyfile"},
 		{[]string{"tenants", "status"}, "DATABASE_URL"},
 		{[]string{"tenants", "site", "ls"}, `unknown command "site" for "caddy tenants"; did you mean sites?`},
-		{[]string{"tenants", "sites", "lst"}, `unknown command "lst" for "caddy tenants sites"; did you mean ls?`},
+		{[]string{"tenants", "sites", "lst"}, `unknown command "lst" for "caddy tenants sites"; did you mean ls or set?`},
 	}
 	for _, c := range cases {
 		out, err := caddyCmd(t, []string{"DATABASE_URL="}, c.args...)

@@ -228,10 +228,12 @@ func (p *testPlatform) containers(siteID string) []container.Summary {
 	return list
 }
 
-// running reports whether the site has a running container.
+// running reports whether the site has a running container, or a paused
+// one (pause_after: up, frozen, woken by the next request), which is no
+// stop.
 func (p *testPlatform) running(siteID string) bool {
 	for _, c := range p.containers(siteID) {
-		if c.State == "running" {
+		if c.State == "running" || c.State == "paused" {
 			return true
 		}
 	}

@@ -54,7 +54,7 @@ type Runtime interface {
 // RuntimeStatus is what is known of a site's container.
 type RuntimeStatus struct {
 	SiteID        string     `json:"site_id"`
-	State         string     `json:"state"` // created, starting, running, stopped, failed, removed, or absent
+	State         string     `json:"state"` // created, starting, running, paused, stopped, failed, removed, or absent
 	ContainerID   string     `json:"container_id,omitempty"`
 	Upstream      string     `json:"upstream,omitempty"`
 	LastStartedAt *time.Time `json:"last_started_at,omitempty"`
@@ -96,6 +96,7 @@ type Failure struct {
 const (
 	StateAbsent  = "absent"  // nothing known: never started here, nothing recorded
 	StateRunning = "running" // the provisioner's, named here for clients
+	StatePaused  = "paused"  // the provisioner's: asleep but warm, woken without a start
 	// HealthUnhealthy is RuntimeStatus.Health of a site whose checks
 	// keep failing.
 	HealthUnhealthy = "unhealthy"

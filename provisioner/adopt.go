@@ -12,9 +12,11 @@ import (
 
 // adopt takes over the namespace's existing containers, so that a restart
 // or config reload never creates a duplicate: running containers that are
-// ready become known-running (with a fresh idle period), running ones
-// that are not (a process ended during their start) are waited for as a
-// start is, until life ends, and the others are remembered as stopped.
+// ready become known-running (with a fresh idle period), paused ones
+// known-paused (never probed: a frozen app answers nothing; the next
+// request wakes them), running ones that are not ready (a process ended
+// during their start) are waited for as a start is, until life ends, and
+// the others are remembered as stopped.
 func (p *Provisioner) adopt(ctx, life context.Context) error {
 	list, err := p.cli.ContainerList(ctx, container.ListOptions{All: true, Filters: p.namespaceFilter()})
 	if err != nil {
@@ -65,8 +67,27 @@ func (p *Provisioner) adoptOne(ctx, life context.Context, siteID string, c *cont
 		}
 	}
 	st.mu.Unlock()
-	ready := false
-	if running {
+	ready, paused := false, running && c.State.Paused
+	if paused {
+		spec := adoptedSpec(siteID, c)
+		upstream, err := p.upstreamOf(c, spec.Port)
+		if err != nil {
+			p.log.Warn("adopting paused container without upstream", zap.String("site_id", siteID), zap.Error(err))
+		} else {
+			b := newBackend(st, &p.clock, upstream, c.ID)
+			p.setPaused(st, b)
+			st.mu.Lock()
+			st.state = StatePaused
+			st.mu.Unlock()
+			// Its health checks follow b once it is woken.
+			p.watchHealthOf(st, &spec, true)
+			st.mu.Lock()
+			st.health.backend = b
+			st.mu.Unlock()
+			p.measurePaused(ctx, st, c.ID)
+		}
+	}
+	if running && !paused {
 		spec := adoptedSpec(siteID, c)
 		upstream, err := p.upstreamOf(c, spec.Port)
 		direct := p.directAddr(c, spec.Port)
@@ -86,7 +107,7 @@ func (p *Provisioner) adoptOne(ctx, life context.Context, siteID string, c *cont
 		}
 	}
 	p.log.Info("adopted container", zap.String("site_id", siteID), zap.String("container_id", c.ID),
-		zap.Bool("running", running), zap.Bool("ready", ready))
+		zap.Bool("running", running && !paused), zap.Bool("paused", paused), zap.Bool("ready", ready))
 	p.notify(st)
 }
 

@@ -7,7 +7,8 @@ import (
 )
 
 // reserve takes a slot under MaxRunning for a start of self, stopping the
-// least recently used idle site if all slots are taken; it returns
+// least recently used paused site, else the least recently used idle
+// running one, if all slots are taken (paused containers hold one each); it returns
 // ErrCapacity if none is idle. The slot is held until release; by then a
 // successful start counts in p.running.
 //
@@ -22,11 +23,17 @@ func (p *Provisioner) reserve(ctx context.Context, self *siteState) (release fun
 	p.capMu.Lock()
 	defer p.capMu.Unlock()
 	var tried map[*siteState]bool
-	for int(p.running.Load())+p.starting >= p.cfg.MaxRunning {
+	for int(p.running.Load()+p.paused.Load())+p.starting >= p.cfg.MaxRunning {
 		if self.roomOnly.Load() > 0 {
 			return nil, ErrCapacity // a pre-warm stops no site
 		}
-		victim := p.lruIdle(self, tried)
+		// Paused sites go first: they serve nobody now, and a running
+		// idle one may be about to.
+		stop := p.stopPausedIfIdle
+		victim := p.lruPaused(self, tried)
+		if victim == nil {
+			stop, victim = p.stopIfIdle, p.lruIdle(self, tried)
+		}
 		if victim == nil {
 			return nil, ErrCapacity
 		}
@@ -34,7 +41,7 @@ func (p *Provisioner) reserve(ctx context.Context, self *siteState) (release fun
 			tried = make(map[*siteState]bool)
 		}
 		tried[victim] = true
-		if p.stopIfIdle(ctx, victim, 0) {
+		if stop(ctx, victim, 0) {
 			p.metrics.evictions.Inc()
 			p.log.Info("stopped least recently used site to make room",
 				zap.String("site_id", victim.id), zap.String("for_site_id", self.id), zap.Int("max_running", p.cfg.MaxRunning))

@@ -16,8 +16,8 @@ type coarseClock struct{ ns atomic.Int64 }
 func (c *coarseClock) now() int64 { return c.ns.Load() }
 func (c *coarseClock) set()       { c.ns.Store(time.Now().UnixNano()) }
 
-// clockTick is the coarse clock's resolution: fine enough for idle stops
-// (1/64 of IdleTimeout), at least 5ms and at most 250ms.
+// clockTick is the coarse clock's resolution: fine enough for idle pauses
+// and stops (1/64 of the shorter idle period), at least 5ms and at most 250ms.
 func clockTick(idle time.Duration) time.Duration {
 	if idle <= 0 {
 		return 250 * time.Millisecond
@@ -29,7 +29,7 @@ func clockTick(idle time.Duration) time.Duration {
 // Stop.
 func (p *Provisioner) runClock(ctx context.Context) {
 	defer p.wg.Done()
-	t := time.NewTicker(clockTick(p.cfg.IdleTimeout))
+	t := time.NewTicker(clockTick(p.idleStep()))
 	defer t.Stop()
 	for {
 		select {

@@ -11,6 +11,7 @@ import (
 	"net"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
@@ -42,6 +43,13 @@ func volumeName(ns, siteID string) string    { return "tenant-" + ns + "-" + sit
 
 func isNotFound(err error) bool { return cerrdefs.IsNotFound(err) }
 func isConflict(err error) bool { return cerrdefs.IsConflict(err) }
+
+// isNotPaused reports the engine's refusal to unpause a container that is
+// not paused (someone woke or stopped it first); the engine says so in
+// words only.
+func isNotPaused(err error) bool {
+	return isConflict(err) || strings.Contains(err.Error(), "is not paused")
+}
 
 func (p *Provisioner) labels(spec *Spec) map[string]string {
 	return map[string]string{

@@ -10,7 +10,8 @@ import (
 
 // watchEvents follows the engine's "die" events for this namespace, so a
 // container that crashes (or is stopped behind our back) stops being
-// proxied to: its next request goes through Ensure and restarts it. Started
+// proxied to: its next request goes through Ensure and restarts it. Its
+// "pause" and "unpause" events tell of other nodes' pauses and wakes. Started
 // by Start, stopped by Stop; reconnects with backoff. Events missed while
 // disconnected are caught by the next failed proxy attempt's caller or the
 // idle reaper.
@@ -21,6 +22,8 @@ func (p *Provisioner) watchEvents(ctx context.Context) {
 		f := p.namespaceFilter()
 		f.Add("type", string(events.ContainerEventType))
 		f.Add("event", string(events.ActionDie))
+		f.Add("event", string(events.ActionPause))
+		f.Add("event", string(events.ActionUnPause))
 		msgs, errs := p.cli.Events(ctx, events.ListOptions{Filters: f})
 	recv:
 		for {
@@ -29,7 +32,14 @@ func (p *Provisioner) watchEvents(ctx context.Context) {
 				return
 			case m := <-msgs:
 				backoff = 100 * time.Millisecond
-				p.onDie(m)
+				switch m.Action {
+				case events.ActionPause:
+					p.onPause(m)
+				case events.ActionUnPause:
+					p.onUnpause(m)
+				default:
+					p.onDie(m)
+				}
 			case err := <-errs:
 				if ctx.Err() != nil {
 					return
@@ -57,6 +67,17 @@ func (p *Provisioner) onDie(m events.Message) {
 	st.mu.Lock()
 	stale := m.TimeNano < st.lastStart.UnixNano() || (st.containerID != "" && st.containerID != m.Actor.ID)
 	st.mu.Unlock()
+	if !stale {
+		if b := st.paused.Load(); b != nil && b.containerID == m.Actor.ID && p.dropPaused(st, b) {
+			// A paused container killed behind our back.
+			st.mu.Lock()
+			st.state, st.lastStop = StateStopped, time.Now()
+			st.lastExit = st.lastStop
+			st.mu.Unlock()
+			p.notify(st)
+			return
+		}
+	}
 	// Our own stops hide the upstream first, so they end here too.
 	if stale || p.setNotRunning(st) == nil {
 		return

@@ -15,6 +15,9 @@ type metrics struct {
 	coldStarts       *prometheus.CounterVec
 	coldStartSeconds prometheus.Histogram
 	running          prometheus.Gauge
+	paused           prometheus.Gauge
+	pauses           prometheus.Counter
+	wakes            prometheus.Counter
 	idleStops        prometheus.Counter
 	evictions        prometheus.Counter
 	healthChecks     *prometheus.CounterVec
@@ -42,6 +45,21 @@ func newMetrics(reg prometheus.Registerer, log *zap.Logger) *metrics {
 			Name:      "running_containers",
 			Help:      "Site containers currently known to be running.",
 		}),
+		paused: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: metricsNamespace,
+			Name:      "paused_containers",
+			Help:      "Site containers currently known to be paused (asleep, warm: woken without a start).",
+		}),
+		pauses: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: metricsNamespace,
+			Name:      "idle_pauses_total",
+			Help:      "Site containers paused because they were idle for pause_after.",
+		}),
+		wakes: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: metricsNamespace,
+			Name:      "wakes_total",
+			Help:      "Paused site containers woken by a request (no container start).",
+		}),
 		idleStops: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: metricsNamespace,
 			Name:      "idle_stops_total",
@@ -50,7 +68,7 @@ func newMetrics(reg prometheus.Registerer, log *zap.Logger) *metrics {
 		evictions: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: metricsNamespace,
 			Name:      "capacity_evictions_total",
-			Help:      "Idle site containers stopped to make room under max_running.",
+			Help:      "Idle or paused site containers stopped to make room under max_running or max_paused_memory.",
 		}),
 		healthChecks: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: metricsNamespace,
@@ -74,6 +92,9 @@ func newMetrics(reg prometheus.Registerer, log *zap.Logger) *metrics {
 	m.coldStarts = register(reg, m.coldStarts, log)
 	m.coldStartSeconds = register(reg, m.coldStartSeconds, log)
 	m.running = register(reg, m.running, log)
+	m.paused = register(reg, m.paused, log)
+	m.pauses = register(reg, m.pauses, log)
+	m.wakes = register(reg, m.wakes, log)
 	m.idleStops = register(reg, m.idleStops, log)
 	m.evictions = register(reg, m.evictions, log)
 	m.healthChecks = register(reg, m.healthChecks, log)

@@ -125,6 +125,7 @@ const (
 	StateCreated  State = "created"
 	StateStarting State = "starting"
 	StateRunning  State = "running"
+	StatePaused   State = "paused" // frozen (the warm tier): the next request wakes it at once
 	StateStopped  State = "stopped"
 	StateFailed   State = "failed"
 	StateRemoved  State = "removed"
@@ -140,6 +141,7 @@ type SiteRuntime struct {
 	TemplateVersion int
 	LastStart       time.Time
 	LastStop        time.Time
+	LastPause       time.Time // when the container was last paused
 	LastActivity    time.Time
 	InFlight        int64
 	Upgraded        int64
@@ -233,8 +235,20 @@ type Config struct {
 	// (Spec.HealthInterval and the thresholds): the server's provisioner
 	// checks, a CLI's short-lived one does not. Default: false.
 	HealthChecks bool
-	// MaxRunning caps running containers; starting one more stops the
-	// least recently used idle site, or fails with ErrCapacity. 0 = unlimited.
+	// PauseAfter is how long a site may go without requests or upgraded
+	// connections (on any node) before its container is paused: frozen
+	// with its memory kept, woken by the next request without a start.
+	// IdleTimeout then stops it as it stops a running one. 0 disables
+	// pausing, and so does a PauseAfter not below a non-zero IdleTimeout.
+	PauseAfter time.Duration
+	// MaxPausedMemory bounds the memory paused containers hold together
+	// (as the engine's stats read it at the pause); above it the least
+	// recently used paused sites are stopped. 0 = no bound but MaxRunning.
+	MaxPausedMemory int64
+	// MaxRunning caps running and paused containers together; starting
+	// one more stops the least recently used paused site, else the least
+	// recently used idle running one, or fails with ErrCapacity.
+	// 0 = unlimited.
 	MaxRunning int
 	// Locker serializes a site's container operations (start, stop,
 	// recreate, remove) across processes; nil = this process only.
@@ -285,6 +299,7 @@ type Provisioner struct {
 	clock coarseClock
 
 	running atomic.Int64 // sites whose upstream is set
+	paused  atomic.Int64 // sites whose container is paused (siteState.paused set)
 
 	capMu    sync.Mutex // serializes capacity decisions
 	starting int        // starts (and rollouts' second containers) holding a capacity reservation; guarded by capMu
@@ -346,6 +361,12 @@ func New(cfg Config) (*Provisioner, error) {
 	if cfg.IdleTimeout < 0 {
 		return nil, fmt.Errorf("negative idle timeout %s", cfg.IdleTimeout)
 	}
+	if cfg.PauseAfter < 0 {
+		return nil, fmt.Errorf("negative pause after %s", cfg.PauseAfter)
+	}
+	if cfg.MaxPausedMemory < 0 {
+		return nil, fmt.Errorf("negative max paused memory %d", cfg.MaxPausedMemory)
+	}
 	if cfg.MaxRunning < 0 {
 		return nil, fmt.Errorf("negative max running %d", cfg.MaxRunning)
 	}
@@ -402,7 +423,7 @@ func (p *Provisioner) Start(ctx context.Context) error {
 	p.started, p.cancel = true, cancel
 	p.wg.Add(1)
 	go p.runClock(life)
-	if p.cfg.IdleTimeout > 0 {
+	if p.cfg.IdleTimeout > 0 || p.pauseEnabled() {
 		p.wg.Add(1)
 		go p.reap(life)
 	}
@@ -414,7 +435,8 @@ func (p *Provisioner) Start(ctx context.Context) error {
 	}
 	p.engineUp.Store(true)
 	p.log.Info("provisioner started", zap.String("namespace", p.cfg.Namespace),
-		zap.Int("adopted_running", int(p.running.Load())), zap.Duration("idle_timeout", p.cfg.IdleTimeout))
+		zap.Int("adopted_running", int(p.running.Load())), zap.Int("adopted_paused", int(p.paused.Load())),
+		zap.Duration("idle_timeout", p.cfg.IdleTimeout), zap.Duration("pause_after", p.cfg.PauseAfter))
 	return nil
 }
 
@@ -645,6 +667,7 @@ func (p *Provisioner) Unreachable(siteID, upstream string) {
 // and the site's lock are held.
 func (p *Provisioner) removeLocked(ctx context.Context, st *siteState) error {
 	p.setNotRunning(st)
+	p.clearPaused(st)
 	name := containerName(p.cfg.Namespace, st.id)
 	var key string
 	if c, err := p.cli.ContainerInspect(ctx, name); err == nil && p.ours(&c, st.id) {

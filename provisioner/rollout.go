@@ -101,9 +101,10 @@ func (p *Provisioner) Rollout(ctx context.Context, siteID string, opts RolloutOp
 		return res, fmt.Errorf("inspecting container %s: %w", name, err)
 	case !p.ours(&live, siteID):
 		return res, fmt.Errorf("container %s exists but is not labeled for namespace %s and site %s", name, p.cfg.Namespace, siteID)
-	case live.State == nil || !live.State.Running:
+	case live.State == nil || !live.State.Running || live.State.Paused:
 		// Its next start makes the container anew: a stopped one of a
-		// newer template version would otherwise be kept.
+		// newer template version would otherwise be kept. A paused one
+		// serves nobody now either: no drain, no second container.
 		if err := p.removeLocked(ctx, st); err != nil {
 			return res, err
 		}

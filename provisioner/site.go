@@ -28,6 +28,12 @@ type siteState struct {
 	peerBusy   atomic.Bool  // a request or upgraded connection in flight there
 	peerActive atomic.Int64 // unix nanoseconds of their last activity; 0 for none
 
+	// paused is the frozen backend while the site's container is paused
+	// (see pause.go), nil otherwise; upstream is nil meanwhile.
+	// pausedMemory is what the frozen container holds, once read.
+	paused       atomic.Pointer[backend]
+	pausedMemory atomic.Uint64
+
 	// roomOnly counts the StartIfRoom calls waiting on the site's start:
 	// while any does, the start takes free room only.
 	roomOnly atomic.Int32
@@ -49,6 +55,8 @@ type siteState struct {
 	lastStart   time.Time
 	lastStop    time.Time
 	lastExit    time.Time
+	lastPause   time.Time // when the container was last paused (here or by another node)
+	lastWake    time.Time // when this node last woke it
 	failErr     *StartError
 	failedAt    time.Time
 	failUntil   time.Time
@@ -178,6 +186,7 @@ func (st *siteState) snapshot() SiteRuntime {
 		TemplateVersion: st.version,
 		LastStart:       st.lastStart,
 		LastStop:        st.lastStop,
+		LastPause:       st.lastPause,
 		LastExit:        st.lastExit,
 		InFlight:        st.inflight.Load(),
 		Upgraded:        st.upgraded.Load(),

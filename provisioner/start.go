@@ -28,6 +28,11 @@ func (p *Provisioner) start(st *siteState, spec Spec) (string, error) {
 	if b := st.upstream.Load(); b != nil {
 		return b.upstream, nil
 	}
+	// A paused site is thawed, not started: the same container, the same
+	// upstream, nothing to wait for.
+	if u, ok := p.wakeLocked(ctx, st); ok {
+		return u, nil
+	}
 	if se := st.backoffErr(began); se != nil {
 		return "", se
 	}
@@ -150,6 +155,13 @@ func (p *Provisioner) startHeld(ctx context.Context, st *siteState, spec *Spec) 
 	// Started by another node (under its lock) or left running by a
 	// previous process: just wait for it to be ready.
 	alreadyRunning := c.State != nil && c.State.Running
+	if alreadyRunning && c.State.Paused {
+		// Paused by another node (or a previous process) unbeknown to
+		// us: thawed, it is ready as it was.
+		if err := p.cli.ContainerUnpause(ctx, c.ID); err != nil && !isNotPaused(err) {
+			return "", startErr(spec.SiteID, "unpausing container", err)
+		}
+	}
 	st.mu.Lock()
 	st.state = StateStarting
 	if !alreadyRunning {

@@ -12,6 +12,7 @@ import (
 // st.op is held.
 func (p *Provisioner) stopLocked(ctx context.Context, st *siteState) error {
 	p.setNotRunning(st)
+	p.clearPaused(st)
 	return p.stopContainer(ctx, st)
 }
 

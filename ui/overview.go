@@ -21,7 +21,10 @@ type overviewData struct {
 	States     map[string]int
 	Total      int
 	Running    int
-	MaxRunning int
+	// Paused are the sites asleep but warm: they hold a slot under
+	// MaxRunning too (Slots is both).
+	Paused, Slots int
+	MaxRunning    int
 	// ColdStarts and Failures are the last 24 hours' starts visitors
 	// waited for, and failed starts.
 	ColdStarts, Failures int
@@ -47,13 +50,17 @@ func (u *UI) overview(w http.ResponseWriter, r *http.Request, req *request) erro
 			state = "starting"
 		}
 		d.States[state]++
-		if s.State == "running" {
+		switch s.State {
+		case "running":
 			d.Running++
+		case "paused":
+			d.Paused++
 		}
 		if s.Failure != nil && time.Since(s.Failure.At) < 24*time.Hour {
 			d.Failed = append(d.Failed, s)
 		}
 	}
+	d.Slots = d.Running + d.Paused
 	if u.cfg.Platform != nil {
 		d.MaxRunning = u.cfg.Platform.MaxRunning()
 	}

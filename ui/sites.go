@@ -222,6 +222,9 @@ type siteData struct {
 	// ServeStale is the site's own serve-stale setting as the form's
 	// value: on, off, or "" for its template's.
 	ServeStale string
+	// Stale is what PostgreSQL keeps of the site's stale responses
+	// (operators only).
+	Stale manage.StaleCopies
 }
 
 // siteActionButton is one of the site's action buttons.
@@ -280,6 +283,9 @@ func (u *UI) siteData(ctx context.Context, req *request, site *manage.Site) (sit
 		}
 		d.TemplateEnv = maskEnv(d.Template.Env)
 		if d.Limits, err = u.siteLimits(ctx, site, d.Template); err != nil {
+			return siteData{}, err
+		}
+		if d.Stale, err = u.svc.StaleCopies(ctx, site.ID); err != nil {
 			return siteData{}, err
 		}
 	}

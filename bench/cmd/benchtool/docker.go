@@ -119,6 +119,8 @@ func cleanup(ctx context.Context, args []string) error {
 	}
 	defer cli.Close()
 	removed := 0
+	// Every container first: a baseline twin is on its site's customer
+	// network, which goes only once both are gone.
 	for _, label := range []string{provisioner.LabelNamespace, LabelBench} {
 		f := filters.NewArgs(filters.Arg("label", label+"="+*schema))
 		list, err := cli.ContainerList(ctx, container.ListOptions{All: true, Filters: f})
@@ -130,6 +132,9 @@ func cleanup(ctx context.Context, args []string) error {
 				removed++
 			}
 		}
+	}
+	for _, label := range []string{provisioner.LabelNamespace, LabelBench} {
+		f := filters.NewArgs(filters.Arg("label", label+"="+*schema))
 		vols, err := cli.VolumeList(ctx, volume.ListOptions{Filters: f})
 		errs = append(errs, err)
 		for _, v := range vols.Volumes {

@@ -8,6 +8,7 @@
 //	benchtool upstream  -schema S -site ID               (prints 127.0.0.1:port)
 //	benchtool wait      -caddy ADDR -host H              (GET until 200)
 //	benchtool coldstart -caddy ADDR -admin ADDR -schema S -site ID -host H -runs N
+//	benchtool wake      -caddy ADDR -admin ADDR -schema S -site ID -host H -slow-site ID -slow-host H -wakes N -runs N
 //	benchtool herd      -caddy ADDR -admin ADDR -schema S -site ID -host H -n N [-stop]
 //	benchtool deploy    -caddy ADDR -host H -token T -site ID -marker M  (times a deploy from source)
 //	benchtool cleanup   -schema S [-db URL]
@@ -41,8 +42,12 @@ func main() {
 		err = waitOK(ctx, args)
 	case "coldstart":
 		err = coldstart(ctx, args)
+	case "wake":
+		err = wake(ctx, args)
 	case "herd":
 		err = herd(ctx, args)
+	case "stale":
+		err = staleBench(ctx, args)
 	case "deploy":
 		err = deploy(ctx, args)
 	case "cleanup":
@@ -57,7 +62,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: benchtool freeports|setup|upstream|wait|coldstart|herd|deploy|cleanup [flags]")
+	fmt.Fprintln(os.Stderr, "usage: benchtool freeports|setup|upstream|wait|coldstart|wake|herd|stale|deploy|cleanup [flags]")
 	os.Exit(2)
 }
 

@@ -31,6 +31,21 @@ func setup(ctx context.Context, args []string) error {
 	schema := fs.String("schema", "", "schema (also the Docker namespace)")
 	sites := fs.String("sites", "", "comma-separated subdomains to create")
 	shareVolume := fs.Bool("share-volume", false, "the template lets a release start beside the live container")
+	serveStale := fs.Bool("serve-stale", false, "the template's sites serve stale while starting")
+	listenDelay := fs.String("listen-delay", "", "the template's LISTEN_DELAY: how long its app takes to listen (e.g. 2s)")
+	siteEnv := map[string]map[string]string{}
+	fs.Func("env", "subdomain:KEY=VALUE, an env override of one site (repeatable)", func(v string) error {
+		sub, kv, ok1 := strings.Cut(v, ":")
+		k, val, ok2 := strings.Cut(kv, "=")
+		if !ok1 || !ok2 || sub == "" || k == "" {
+			return fmt.Errorf("%q is not subdomain:KEY=VALUE", v)
+		}
+		if siteEnv[sub] == nil {
+			siteEnv[sub] = map[string]string{}
+		}
+		siteEnv[sub][k] = val
+		return nil
+	})
 	fs.Parse(args)
 	if *db == "" || *schema == "" {
 		return fmt.Errorf("-db and -schema are required")
@@ -60,7 +75,10 @@ func setup(ctx context.Context, args []string) error {
 	}
 	tmpl := &tenants.Template{Slug: "benchsite", Name: "Bench site", Image: Image, Port: 8080,
 		Env: map[string]string{"DATA_DIR": "/data"}, DataPath: "/data", HealthPath: "/health",
-		MemoryBytes: 64 << 20, PidsLimit: 64, ShareVolume: *shareVolume}
+		MemoryBytes: 64 << 20, PidsLimit: 64, ShareVolume: *shareVolume, ServeStale: *serveStale}
+	if *listenDelay != "" {
+		tmpl.Env["LISTEN_DELAY"] = *listenDelay
+	}
 	if err := store.CreateTemplate(ctx, "bench", tmpl); err != nil {
 		return err
 	}
@@ -68,8 +86,11 @@ func setup(ctx context.Context, args []string) error {
 		if sub == "" {
 			continue
 		}
-		s := &tenants.Site{CustomerID: cust.ID, TemplateID: tmpl.ID, Subdomain: sub,
-			Env: map[string]string{"SITE_NAME": sub}}
+		env := map[string]string{"SITE_NAME": sub}
+		for k, v := range siteEnv[sub] {
+			env[k] = v
+		}
+		s := &tenants.Site{CustomerID: cust.ID, TemplateID: tmpl.ID, Subdomain: sub, Env: env}
 		if err := store.CreateSite(ctx, "bench", s); err != nil {
 			return fmt.Errorf("creating site %s: %w", sub, err)
 		}

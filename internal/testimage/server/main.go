@@ -13,7 +13,10 @@
 // /file?name=x, GET /health, GET /ws (raw upgrade, then byte echo), POST
 // /exit?code=N, GET /status?code=N (answers with that status, for the
 // figures' error counts), GET /burn?ms=N (keeps a CPU busy that long,
-// for the figures' CPU use) and POST /sick (GET /health answers 500 from
+// for the figures' CPU use), GET /page?header=Name:Value&size=N (answers
+// "page <boot>" padded with dots to N bytes, with the given response
+// headers; boot is the process's start time in nanoseconds, so a copy
+// kept from an earlier run of the container tells itself apart) and POST /sick (GET /health answers 500 from
 // then on, until the process restarts, for the health monitoring).
 //
 // Probes, for the isolation tests, each answering a JSON probeResult from
@@ -156,6 +159,19 @@ func main() {
 		os.Exit(code)
 	})
 
+	boot := strconv.FormatInt(time.Now().UnixNano(), 10)
+	mux.HandleFunc("GET /page", func(w http.ResponseWriter, r *http.Request) {
+		for _, h := range r.URL.Query()["header"] {
+			name, value, _ := strings.Cut(h, ":")
+			w.Header().Add(name, strings.TrimSpace(value))
+		}
+		body := "page " + boot
+		if n, _ := strconv.Atoi(r.URL.Query().Get("size")); n > len(body) {
+			body += strings.Repeat(".", n-len(body))
+		}
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		io.WriteString(w, body)
+	})
 	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
 		code, err := strconv.Atoi(r.URL.Query().Get("code"))
 		if err != nil || code < 200 || code > 599 {
