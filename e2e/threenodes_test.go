@@ -90,18 +90,7 @@ func TestThreeNodesAsOne(t *testing.T) {
 
 	// A web UI session begun through A is one on C: the sessions live in
 	// the database, not in a node.
-	hash, err := manage.HashPassword(uiOperatorPassword)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.store.CreateUser(ctx, "e2e", &tenants.User{Email: uiOperatorEmail, Name: "Ops", PasswordHash: hash}); err != nil {
-		t.Fatal(err)
-	}
-	jar, err := cookiejar.New(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	signInAt(t, a, jar, uiOperatorEmail, uiOperatorPassword)
+	jar := p.signInOperator(a)
 	if st, body := uiGetAt(t, c, jar, "/account"); st != http.StatusOK || !strings.Contains(body, uiOperatorEmail) {
 		t.Fatalf("node C with the session begun through node A: %d, the account page does not show %s:\n%s", st, uiOperatorEmail, body)
 	}
@@ -166,4 +155,24 @@ func signInAt(t *testing.T, node *caddytest.Process, jar http.CookieJar, email, 
 	if resp.Request.URL.Path == "/login" || !strings.Contains(string(page), "Sign out") {
 		t.Fatalf("signing in as %s: %d at %s: %s", email, resp.StatusCode, resp.Request.URL, page)
 	}
+}
+
+// signInOperator adds the web UI's operator and signs in through node,
+// returning the jar that holds the session.
+func (p *testPlatform) signInOperator(node *caddytest.Process) http.CookieJar {
+	t := p.t
+	t.Helper()
+	hash, err := manage.HashPassword(uiOperatorPassword)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.store.CreateUser(context.Background(), "e2e", &tenants.User{Email: uiOperatorEmail, Name: "Ops", PasswordHash: hash}); err != nil {
+		t.Fatal(err)
+	}
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signInAt(t, node, jar, uiOperatorEmail, uiOperatorPassword)
+	return jar
 }

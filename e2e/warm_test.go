@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"net/http/cookiejar"
 	"strings"
 	"sync"
 	"testing"
@@ -14,7 +13,6 @@ import (
 	"github.com/docker/docker/api/types/events"
 	"github.com/docker/docker/api/types/filters"
 
-	"github.com/agistaffers/caddy-multitenant/manage"
 	"github.com/agistaffers/caddy-multitenant/tenants"
 )
 
@@ -31,18 +29,7 @@ func TestPausedSiteWakesWithoutStart(t *testing.T) {
 		t.Fatal(err)
 	}
 	api := &adminPlatform{testPlatform: p, token: token}
-	hash, err := manage.HashPassword(uiOperatorPassword)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.store.CreateUser(ctx, "e2e", &tenants.User{Email: uiOperatorEmail, Name: "Ops", PasswordHash: hash}); err != nil {
-		t.Fatal(err)
-	}
-	jar, err := cookiejar.New(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	signInAt(t, p.caddy, jar, uiOperatorEmail, uiOperatorPassword)
+	jar := p.signInOperator(p.caddy)
 	s := p.site("warm", nil)
 	if st, body, _ := p.get(host("warm"), "/", nil); st != http.StatusOK || body != "hello from warm" {
 		t.Fatalf("first GET: %d %q", st, body)

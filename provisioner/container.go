@@ -51,9 +51,13 @@ func isNotPaused(err error) bool {
 	return isConflict(err) || strings.Contains(err.Error(), "is not paused")
 }
 
-func (p *Provisioner) labels(spec *Spec) map[string]string {
+func (p *Provisioner) labels(spec *Spec) map[string]string { return siteLabels(p.cfg.Namespace, spec) }
+
+// siteLabels are what a site's container (or Swarm service) of namespace
+// ns carries: who it is, what made it, how to reach it.
+func siteLabels(ns string, spec *Spec) map[string]string {
 	return map[string]string{
-		LabelNamespace:       p.cfg.Namespace,
+		LabelNamespace:       ns,
 		LabelSite:            spec.SiteID,
 		LabelTemplate:        spec.TemplateSlug,
 		LabelTemplateVersion: strconv.Itoa(spec.TemplateVersion),

@@ -141,19 +141,7 @@ func (r *SwarmRuntime) serviceName(siteID string) string {
 }
 
 // labels are a container's labels (container.go), for the service.
-func (r *SwarmRuntime) labels(spec *Spec) map[string]string {
-	return map[string]string{
-		LabelNamespace:       r.cfg.Namespace,
-		LabelSite:            spec.SiteID,
-		LabelTemplate:        spec.TemplateSlug,
-		LabelTemplateVersion: strconv.Itoa(spec.TemplateVersion),
-		LabelPort:            strconv.Itoa(spec.Port),
-		LabelSpec:            spec.hash(),
-		LabelHealthPath:      spec.HealthPath,
-		LabelCustomer:        networkKey(spec),
-		LabelEgress:          strconv.FormatBool(!spec.NoEgress),
-	}
-}
+func (r *SwarmRuntime) labels(spec *Spec) map[string]string { return siteLabels(r.cfg.Namespace, spec) }
 
 func (r *SwarmRuntime) ours(svc *swarm.Service, siteID string) bool {
 	l := svc.Spec.Labels

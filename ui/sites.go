@@ -519,11 +519,8 @@ func (u *UI) siteAction(w http.ResponseWriter, r *http.Request, req *request) er
 // new lines.
 func (u *UI) siteEnv(w http.ResponseWriter, r *http.Request, req *request) error {
 	ctx := r.Context()
-	site, err := u.svc.GetSite(ctx, r.PathValue("ref"))
+	site, err := u.postedSite(r)
 	if err != nil {
-		return err
-	}
-	if err := r.ParseForm(); err != nil {
 		return err
 	}
 	env := map[string]string{}
@@ -571,15 +568,21 @@ func onOff(b bool) string {
 	return "off"
 }
 
+// postedSite is the site a form posted to names, with the form parsed.
+func (u *UI) postedSite(r *http.Request) (*manage.Site, error) {
+	site, err := u.svc.GetSite(r.Context(), r.PathValue("ref"))
+	if err != nil {
+		return nil, err
+	}
+	return site, r.ParseForm()
+}
+
 // siteWarm saves a site's warm-start settings (serve stale: on, off or
 // the template's; pre-warm on or off).
 func (u *UI) siteWarm(w http.ResponseWriter, r *http.Request, req *request) error {
 	ctx := r.Context()
-	site, err := u.svc.GetSite(ctx, r.PathValue("ref"))
+	site, err := u.postedSite(r)
 	if err != nil {
-		return err
-	}
-	if err := r.ParseForm(); err != nil {
 		return err
 	}
 	prewarm := r.PostFormValue("prewarm") != ""
