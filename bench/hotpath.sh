@@ -78,9 +78,10 @@ echo
 
 CLK_TCK=$(getconf CLK_TCK)
 caddy_cpu_ticks() { awk '{print $14 + $15}' "/proc/$CADDY_PID/stat"; }
-# From expvar's memstats (/debug/vars), not /metrics: a scrape of /metrics
-# runs the platform's collectors too (the engine's stats of the site's
-# container among them), which slowed the tenant rounds it preceded.
+# From expvar's memstats (/debug/vars), not /metrics: with a scrape of
+# /metrics (which runs the platform's collectors too) around each run, the
+# tenant rounds came out ~7% slower than the plain ones for the same code
+# (measured; why, not pinned down), and the figure is what this measures.
 caddy_mallocs() { curl -fsS "http://127.0.0.1:$ADMIN_PORT/debug/vars" | grep -o '"Mallocs": *[0-9]*' | head -1 | grep -o '[0-9]*$'; }
 
 # run_wrk KIND DURATION: prints "rps p99_ms errors requests caddy_cpu_us_per_request caddy_allocs_per_request".
