@@ -24,7 +24,7 @@ func (p *Provisioner) reserve(ctx context.Context, self *siteState) (release fun
 	defer p.capMu.Unlock()
 	var tried map[*siteState]bool
 	for int(p.running.Load()+p.paused.Load())+p.starting >= p.cfg.MaxRunning {
-		if self.roomOnly.Load() > 0 {
+		if self.roomOnly {
 			return nil, ErrCapacity // a pre-warm stops no site
 		}
 		// Paused sites go first: they serve nobody now, and a running

@@ -3,7 +3,9 @@ package provisioner
 import (
 	"context"
 	"errors"
+	"sync"
 	"testing"
+	"time"
 )
 
 // StartIfRoom starts into free room, and at MaxRunning fails with
@@ -40,5 +42,66 @@ func TestStartIfRoomNeverEvicts(t *testing.T) {
 	ensure(t, p, testSpec(idle))
 	if _, ok := p.Upstream(early); ok {
 		t.Fatal("a request's start did not make room")
+	}
+}
+
+// A request that comes while a pre-warm of its site finds no room is not
+// refused with it: it waits for the pre-warm's start and, that one having
+// found no room, makes room itself. The pre-warm is no cold start in the
+// metrics.
+func TestRequestDuringStartIfRoomMakesRoom(t *testing.T) {
+	t.Parallel()
+	// The pre-warm's start is held in its spec refresh (before it asks
+	// for room) until the request is on its way.
+	entered, release := make(chan struct{}), make(chan struct{})
+	var held sync.Once
+	p := newProv(t, func(c *Config) {
+		c.MaxRunning = 1
+		c.Refresh = func(_ context.Context, s Spec) (Spec, error) {
+			if s.SiteID != "" && s.Env["HOLD"] == "1" {
+				held.Do(func() { close(entered); <-release })
+			}
+			return s, nil
+		}
+	})
+	idle, site := randID("idle"), randID("site")
+	ensure(t, p, testSpec(idle))
+	colds := metricValue(t, p.metrics.coldStarts.WithLabelValues("started"))
+	spec := testSpec(site)
+	spec.Env = map[string]string{"HOLD": "1"}
+	var warmErr error
+	warmed := make(chan struct{})
+	go func() {
+		defer close(warmed)
+		_, warmErr = p.StartIfRoom(context.Background(), spec)
+	}()
+	<-entered
+	type result struct {
+		upstream string
+		err      error
+	}
+	requested := make(chan result, 1)
+	go func() {
+		u, err := p.Ensure(context.Background(), spec)
+		requested <- result{u, err}
+	}()
+	time.Sleep(50 * time.Millisecond) // the request reaches Ensure's wait
+	close(release)
+	<-warmed
+	r := <-requested
+	if !errors.Is(warmErr, ErrCapacity) {
+		t.Fatalf("the pre-warm at max_running: %v, want ErrCapacity", warmErr)
+	}
+	if r.err != nil {
+		t.Fatalf("the request during the pre-warm: %v, want it to make room", r.err)
+	}
+	if got := get(t, r.upstream, "/"); got == "" {
+		t.Fatal("the site does not answer")
+	}
+	if _, ok := p.Upstream(idle); ok {
+		t.Fatal("the idle site still runs: no room was made")
+	}
+	if got := metricValue(t, p.metrics.coldStarts.WithLabelValues("started")); got != colds+1 {
+		t.Fatalf("cold starts %v → %v, want the request's start only", colds, got)
 	}
 }

@@ -543,6 +543,14 @@ func (p *Provisioner) BeginUpgraded(siteID string) (end func()) {
 // running site is idle. ErrEngineUnavailable means Start has not
 // succeeded yet: the engine did not answer.
 func (p *Provisioner) Ensure(ctx context.Context, spec Spec) (string, error) {
+	return p.ensure(ctx, spec, false)
+}
+
+// ensure is Ensure; a roomOnly start (StartIfRoom's) takes free room under
+// MaxRunning only. The two kinds never share a start: a request arriving
+// during a pre-warm waits for it (on st.op) and, if it found no room,
+// starts the site itself, making room as Ensure does.
+func (p *Provisioner) ensure(ctx context.Context, spec Spec, roomOnly bool) (string, error) {
 	if u, ok := p.Upstream(spec.SiteID); ok {
 		return u, nil
 	}
@@ -558,8 +566,12 @@ func (p *Provisioner) Ensure(ctx context.Context, spec Spec) (string, error) {
 	if se := st.backoffErr(time.Now()); se != nil {
 		return "", se
 	}
-	ch := p.group.DoChan(spec.SiteID, func() (any, error) {
-		return p.start(st, spec)
+	key := spec.SiteID
+	if roomOnly {
+		key += "\x00room-only"
+	}
+	ch := p.group.DoChan(key, func() (any, error) {
+		return p.start(st, spec, roomOnly)
 	})
 	select {
 	case r := <-ch:

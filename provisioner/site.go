@@ -34,9 +34,9 @@ type siteState struct {
 	paused       atomic.Pointer[backend]
 	pausedMemory atomic.Uint64
 
-	// roomOnly counts the StartIfRoom calls waiting on the site's start:
-	// while any does, the start takes free room only.
-	roomOnly atomic.Int32
+	// roomOnly is set, under op, while a StartIfRoom start runs: it
+	// takes free room only.
+	roomOnly bool
 
 	// endFn and endUpgradedFn are allocated once so that Begin returns
 	// them without allocating a closure per request.

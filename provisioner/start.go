@@ -16,13 +16,18 @@ import (
 // start is the body of the per-site singleflight: it runs detached from any
 // caller's ctx (callers may give up; the start goes on for the others),
 // bounded by StartTimeout.
-func (p *Provisioner) start(st *siteState, spec Spec) (string, error) {
+func (p *Provisioner) start(st *siteState, spec Spec, roomOnly bool) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), p.cfg.StartTimeout)
 	defer cancel()
 	began := time.Now()
 
 	st.op.Lock()
 	defer st.op.Unlock()
+	if roomOnly {
+		// Under op: no other start of the site runs meanwhile.
+		st.roomOnly = true
+		defer func() { st.roomOnly = false }()
+	}
 	// A start that finished while we waited for op (or a backoff opened by
 	// it) decides for us.
 	if b := st.upstream.Load(); b != nil {
@@ -40,8 +45,10 @@ func (p *Provisioner) start(st *siteState, spec Spec) (string, error) {
 	upstream, err := p.startLocked(ctx, st, &spec)
 	switch {
 	case err == nil:
-		p.metrics.coldStarts.WithLabelValues("started").Inc()
-		p.metrics.coldStartSeconds.Observe(time.Since(began).Seconds())
+		if !roomOnly { // a pre-warm is no cold start: no request waited
+			p.metrics.coldStarts.WithLabelValues("started").Inc()
+			p.metrics.coldStartSeconds.Observe(time.Since(began).Seconds())
+		}
 		p.log.Info("site started", zap.String("site_id", spec.SiteID), zap.String("upstream", upstream),
 			zap.Duration("duration", time.Since(began)))
 		if st.startedSince(began) {
@@ -50,6 +57,9 @@ func (p *Provisioner) start(st *siteState, spec Spec) (string, error) {
 		return upstream, nil
 	case errors.Is(err, ErrCapacity):
 		// Not the site's fault: no backoff, the next request may find room.
+		if roomOnly {
+			return "", fmt.Errorf("starting site %s into free room: %w", spec.SiteID, err)
+		}
 		p.metrics.coldStarts.WithLabelValues("capacity").Inc()
 		p.log.Warn("no capacity to start site", zap.String("site_id", spec.SiteID), zap.Int("max_running", p.cfg.MaxRunning))
 		if p.cfg.OnCapacity != nil {
