@@ -562,46 +562,18 @@ func (p *platform) queueRuntime(rt provisioner.SiteRuntime) {
 // flushRuntimes saves queued state changes in batches, at most once a
 // second, so that no request ever writes to the database.
 func (p *platform) flushRuntimes(ctx context.Context) {
-	ticker := time.NewTicker(time.Second)
-	defer ticker.Stop()
-	latest := make(map[string]provisioner.SiteRuntime)
-	flush := func(ctx context.Context) {
-		if len(latest) == 0 {
-			return
-		}
-		batch := make([]tenants.SiteRuntime, 0, len(latest))
-		for _, rt := range latest {
-			batch = append(batch, toStoreRuntime(rt))
-		}
-		if err := p.store.SaveRuntimes(ctx, batch); err != nil {
-			p.logger.Warn("saving site runtime records; will retry", zap.Int("sites", len(batch)), zap.Error(err))
-			return
-		}
-		clear(latest)
-	}
-	for {
-		select {
-		case rt := <-p.runtimes:
-			latest[rt.SiteID] = rt
-		case <-ticker.C:
-			flush(ctx)
-		case <-ctx.Done():
-			// A last flush, bounded, so a clean shutdown records the
-			// final states.
-			for drained := false; !drained; {
-				select {
-				case rt := <-p.runtimes:
-					latest[rt.SiteID] = rt
-				default:
-					drained = true
-				}
+	writeBehind(ctx, p.runtimes, func(rt provisioner.SiteRuntime) string { return rt.SiteID },
+		func(ctx context.Context, rts []provisioner.SiteRuntime) bool {
+			batch := make([]tenants.SiteRuntime, len(rts))
+			for i, rt := range rts {
+				batch[i] = toStoreRuntime(rt)
 			}
-			final, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			flush(final)
-			cancel()
-			return
-		}
-	}
+			if err := p.store.SaveRuntimes(ctx, batch); err != nil {
+				p.logger.Warn("saving site runtime records; will retry", zap.Int("sites", len(batch)), zap.Error(err))
+				return false
+			}
+			return true
+		})
 }
 
 // reconcileRuntimes corrects records that say a site is running (or

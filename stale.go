@@ -187,45 +187,15 @@ func (s *staleResponses) record(w http.ResponseWriter, r *http.Request, route *t
 // writeBehind writes queued copies to the database in batches, at most
 // once a second, the latest of each key only, until ctx ends.
 func (s *staleResponses) writeBehind(ctx context.Context) {
-	ticker := time.NewTicker(time.Second)
-	defer ticker.Stop()
 	type siteKey struct{ site, key string }
-	latest := make(map[siteKey]tenants.StaleResponse)
-	flush := func(ctx context.Context) {
-		if len(latest) == 0 {
-			return
-		}
-		batch := make([]tenants.StaleResponse, 0, len(latest))
-		for _, r := range latest {
-			batch = append(batch, r)
-		}
-		if err := s.db.SaveStaleResponses(ctx, batch, s.maxSite); err != nil {
-			s.logger.Warn("writing stale responses; dropped (the sites' next answers are written instead)",
-				zap.Int("responses", len(batch)), zap.Error(err))
-		}
-		clear(latest)
-	}
-	for {
-		select {
-		case r := <-s.writes:
-			latest[siteKey{r.SiteID, r.Key}] = r
-		case <-ticker.C:
-			flush(ctx)
-		case <-ctx.Done():
-			for drained := false; !drained; {
-				select {
-				case r := <-s.writes:
-					latest[siteKey{r.SiteID, r.Key}] = r
-				default:
-					drained = true
-				}
+	writeBehind(ctx, s.writes, func(r tenants.StaleResponse) siteKey { return siteKey{r.SiteID, r.Key} },
+		func(ctx context.Context, batch []tenants.StaleResponse) bool {
+			if err := s.db.SaveStaleResponses(ctx, batch, s.maxSite); err != nil {
+				s.logger.Warn("writing stale responses; dropped (the sites' next answers are written instead)",
+					zap.Int("responses", len(batch)), zap.Error(err))
 			}
-			final, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			flush(final)
-			cancel()
-			return
-		}
-	}
+			return true
+		})
 }
 
 // staleRecorder passes a response on and keeps a copy of it while it

@@ -15,22 +15,33 @@ import (
 // multiplexing removed): the last tail lines (tail <= 0: all), then, with
 // follow, new lines until ctx ends or the reader is closed.
 func (p *Provisioner) Logs(ctx context.Context, siteID string, tail int, follow bool) (io.ReadCloser, error) {
+	rc, err := p.cli.ContainerLogs(ctx, containerName(p.cfg.Namespace, siteID), logOptions(tail, follow))
+	if err != nil {
+		return nil, fmt.Errorf("logs of site %s: %w", siteID, err)
+	}
+	return demuxLogs(rc), nil
+}
+
+// logOptions are the engine's options for the last tail lines (tail <= 0:
+// all) of both streams, with follow.
+func logOptions(tail int, follow bool) container.LogsOptions {
 	opts := container.LogsOptions{ShowStdout: true, ShowStderr: true, Follow: follow, Tail: "all"}
 	if tail > 0 {
 		opts.Tail = strconv.Itoa(tail)
 	}
-	rc, err := p.cli.ContainerLogs(ctx, containerName(p.cfg.Namespace, siteID), opts)
-	if err != nil {
-		return nil, fmt.Errorf("logs of site %s: %w", siteID, err)
-	}
+	return opts
+}
+
+// demuxLogs turns the engine's multiplexed log stream rc into plain text.
+// The demux goroutine is owned by the returned reader: closing it closes
+// rc, which ends StdCopy.
+func demuxLogs(rc io.ReadCloser) io.ReadCloser {
 	pr, pw := io.Pipe()
-	// The demux goroutine is owned by the returned reader: closing it
-	// closes rc, which ends StdCopy.
 	go func() {
 		_, err := stdcopy.StdCopy(pw, pw, rc)
 		pw.CloseWithError(err)
 	}()
-	return &logReader{PipeReader: pr, rc: rc}, nil
+	return &logReader{PipeReader: pr, rc: rc}
 }
 
 type logReader struct {

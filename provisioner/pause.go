@@ -69,21 +69,16 @@ func (p *Provisioner) dropPaused(st *siteState, b *backend) bool {
 
 // pauseIfIdle pauses st if it is running, has nothing in flight on any
 // node and has been inactive for at least idle. Like stopIfIdle it never
-// waits for st.op, and hides the upstream before it checks the in-flight
-// counts again: a request that began before is seen here, one that
-// begins after finds no upstream and waits in Ensure for the pause to be
-// done, then wakes the site.
+// waits for st.op and takes the site off the hot path with hideIfIdle: a
+// request that begins after waits in Ensure for the pause to be done,
+// then wakes the site.
 func (p *Provisioner) pauseIfIdle(ctx context.Context, st *siteState, idle time.Duration) bool {
 	if !st.op.TryLock() {
 		return false
 	}
 	defer st.op.Unlock()
-	old := p.setNotRunning(st)
+	old := p.hideIfIdle(st, idle)
 	if old == nil {
-		return false
-	}
-	if st.busy() || st.idleFor(time.Now()) < idle {
-		p.setRunning(st, old)
 		return false
 	}
 	// Marked before the engine is asked, so that the pause event of our

@@ -29,6 +29,24 @@ func (p *Provisioner) stopContainer(ctx context.Context, st *siteState) error {
 	return nil
 }
 
+// hideIfIdle hides st's upstream if it is running, has nothing in flight
+// and has been inactive for at least idle, and returns the hidden backend;
+// st.op is held. The counts are checked again after the upstream is
+// hidden: a request that called Begin before reading the upstream is seen
+// here (then the upstream is published again and nil returned), one that
+// reads it after finds none and waits in Ensure on st.op.
+func (p *Provisioner) hideIfIdle(st *siteState, idle time.Duration) *backend {
+	old := p.setNotRunning(st)
+	if old == nil {
+		return nil
+	}
+	if st.busy() || st.idleFor(time.Now()) < idle {
+		p.setRunning(st, old)
+		return nil
+	}
+	return old
+}
+
 // stopIfIdle stops st if it is running, has nothing in flight and has been
 // inactive for at least idle. It never waits for st.op: a site being
 // started or stopped is not a candidate.
@@ -43,12 +61,7 @@ func (p *Provisioner) stopIfIdle(ctx context.Context, st *siteState, idle time.D
 		return false
 	}
 	defer st.op.Unlock()
-	old := p.setNotRunning(st)
-	if old == nil {
-		return false
-	}
-	if st.busy() || st.idleFor(time.Now()) < idle {
-		p.setRunning(st, old)
+	if p.hideIfIdle(st, idle) == nil {
 		return false
 	}
 	if err := p.stopContainer(ctx, st); err != nil {

@@ -13,12 +13,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/mount"
 	"github.com/docker/docker/api/types/swarm"
 	"github.com/docker/docker/client"
-	"github.com/docker/docker/pkg/stdcopy"
 	"go.uber.org/zap"
 )
 
@@ -422,21 +420,11 @@ func (r *SwarmRuntime) instanceOf(svc *swarm.Service, tasks []swarmTask) Runtime
 
 // Logs implements Runtime: the service's logs, its tasks' interleaved.
 func (r *SwarmRuntime) Logs(ctx context.Context, siteID string, tail int, follow bool) (io.ReadCloser, error) {
-	opts := container.LogsOptions{ShowStdout: true, ShowStderr: true, Follow: follow, Tail: "all"}
-	if tail > 0 {
-		opts.Tail = strconv.Itoa(tail)
-	}
-	rc, err := r.cli.ServiceLogs(ctx, r.serviceName(siteID), opts)
+	rc, err := r.cli.ServiceLogs(ctx, r.serviceName(siteID), logOptions(tail, follow))
 	if err != nil {
 		return nil, fmt.Errorf("logs of site %s: %w", siteID, err)
 	}
-	pr, pw := io.Pipe()
-	// Owned by the returned reader: closing it closes rc, which ends StdCopy.
-	go func() {
-		_, err := stdcopy.StdCopy(pw, pw, rc)
-		pw.CloseWithError(err)
-	}()
-	return &logReader{PipeReader: pr, rc: rc}, nil
+	return demuxLogs(rc), nil
 }
 
 // Interface guards
