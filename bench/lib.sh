@@ -125,11 +125,12 @@ start_caddy() {
 	return 1
 }
 
-# serve_one_site NAME: creates the site NAME (SITE: its id) and starts a
-# Caddy (ADMIN_PORT, HTTP_PORT) serving it with tenant_proxy on loopback.
+# serve_one_site NAME [SETUP FLAGS...]: creates the site NAME (SITE: its
+# id; the flags go to benchtool setup) and starts a Caddy (ADMIN_PORT,
+# HTTP_PORT) serving it with tenant_proxy on loopback.
 serve_one_site() {
 	read -r ADMIN_PORT HTTP_PORT <<<"$("$BT" freeports 2 | tr "\n" " ")"
-	SITE=$("$BT" setup -db "$DB" -schema "$SCHEMA" -sites "$1" | sed -n "s/^$1=//p")
+	SITE=$("$BT" setup -db "$DB" -schema "$SCHEMA" -sites "$1" "${@:2}" | sed -n "s/^$1=//p")
 	[ -n "$SITE" ]
 	{
 		caddy_globals "$ADMIN_PORT"

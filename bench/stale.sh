@@ -18,21 +18,7 @@ HOT=${HOT:-5}
 LISTEN_DELAY=${LISTEN_DELAY:-2s}
 
 bench_init
-read -r ADMIN_PORT HTTP_PORT <<<"$("$BT" freeports 2 | tr "\n" " ")"
-SITE=$("$BT" setup -db "$DB" -schema "$SCHEMA" -sites stale -serve-stale -listen-delay "$LISTEN_DELAY" | sed -n "s/^stale=//p")
-[ -n "$SITE" ]
-{
-	caddy_globals "$ADMIN_PORT"
-	cat <<EOF
-
-http://:$HTTP_PORT {
-	bind 127.0.0.1
-	tenant_proxy
-}
-EOF
-} >"$WORK/Caddyfile"
-start_caddy "$ADMIN_PORT"
-print_conditions
+serve_one_site stale -serve-stale -listen-delay "$LISTEN_DELAY"
 
 log "measuring $RUNS stale-while-starting cold starts ($LISTEN_DELAY boot) beside the hot path"
 "$BT" stale -caddy "127.0.0.1:$HTTP_PORT" -schema "$SCHEMA" -site "$SITE" -host "stale.$BASE_DOMAIN" \
