@@ -62,6 +62,16 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 //			network     <name>
 //			subnet_pool <cidr> [<prefix length>]
 //		}
+//		swarm {
+//			host              <address>
+//			network           <attachable overlay>
+//			placement         <constraint...>
+//			endpoint_mode     dnsrr|vip
+//			subnet_pool       <cidr> [<prefix length>]
+//			restart_delay     <duration>
+//			stop_grace_period <duration>
+//			poll_interval     <duration>
+//		}
 //		limits {
 //			memory <size>
 //			cpus   <number>
@@ -153,6 +163,16 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				a.Docker = new(DockerConfig)
 			}
 			if err := a.Docker.unmarshalCaddyfile(d); err != nil {
+				return err
+			}
+		case "swarm":
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			if a.Swarm == nil {
+				a.Swarm = new(SwarmConfig)
+			}
+			if err := a.Swarm.unmarshalCaddyfile(d); err != nil {
 				return err
 			}
 		case "idle_timeout":
@@ -326,6 +346,70 @@ func (c *DockerConfig) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 		default:
 			return d.Errf("unrecognized docker option %q", d.Val())
+		}
+	}
+	return nil
+}
+
+func (c *SwarmConfig) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		switch d.Val() {
+		case "host":
+			if err := oneArg(d, &c.Host); err != nil {
+				return err
+			}
+		case "network":
+			if err := oneArg(d, &c.Network); err != nil {
+				return err
+			}
+		case "placement":
+			constraints := d.RemainingArgs()
+			if len(constraints) == 0 {
+				return d.Err("swarm placement: expected at least one constraint, e.g. node.role==worker")
+			}
+			for _, p := range constraints {
+				if err := validConstraint(p); err != nil {
+					return d.Err(err.Error())
+				}
+			}
+			c.Placement = append(c.Placement, constraints...)
+		case "endpoint_mode":
+			if err := oneArg(d, &c.EndpointMode); err != nil {
+				return err
+			}
+			if c.EndpointMode != SwarmEndpointDNSRR && c.EndpointMode != SwarmEndpointVIP {
+				return d.Errf("swarm endpoint_mode: %q is neither %s nor %s", c.EndpointMode, SwarmEndpointDNSRR, SwarmEndpointVIP)
+			}
+		case "subnet_pool":
+			args := d.RemainingArgs()
+			if len(args) < 1 || len(args) > 2 {
+				return d.Err("swarm subnet_pool: expected a network and optionally a prefix length, e.g. 10.208.0.0/14 24")
+			}
+			c.SubnetPool = args[0]
+			if len(args) == 2 {
+				n, err := strconv.Atoi(strings.TrimPrefix(args[1], "/"))
+				if err != nil {
+					return d.Errf("swarm subnet_pool: %q is not a prefix length such as 24", args[1])
+				}
+				c.SubnetSize = n
+			}
+			if _, _, err := c.subnets(); err != nil {
+				return d.Err(err.Error())
+			}
+		case "restart_delay":
+			if err := durationArg(d, &c.RestartDelay); err != nil {
+				return err
+			}
+		case "stop_grace_period":
+			if err := durationArg(d, &c.StopGracePeriod); err != nil {
+				return err
+			}
+		case "poll_interval":
+			if err := durationArg(d, &c.PollInterval); err != nil {
+				return err
+			}
+		default:
+			return d.Errf("unrecognized swarm option %q", d.Val())
 		}
 	}
 	return nil

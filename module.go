@@ -137,6 +137,11 @@ type App struct {
 	// containers. Default: see DockerConfig.
 	Docker *DockerConfig `json:"docker,omitempty"`
 
+	// Swarm runs the sites as services of a Docker Swarm instead of
+	// containers of the Docker engine (see SwarmConfig); it turns the
+	// warm tier's pause off. Default: none (the Docker engine).
+	Swarm *SwarmConfig `json:"swarm,omitempty"`
+
 	// IdleTimeout is how long after its last request or connection a site's
 	// container is stopped. Default: 15m.
 	IdleTimeout caddy.Duration `json:"idle_timeout,omitempty"`
@@ -147,9 +152,10 @@ type App struct {
 	// wakes it in milliseconds (docker unpause, the same upstream) instead
 	// of starting it. IdleTimeout still stops it. 0 (the Caddyfile's
 	// `pause_after off`, or `0`) disables pausing, and so does a value
-	// not below idle_timeout. Only the Docker runtime pauses. Absent
+	// not below idle_timeout. Only the Docker runtime pauses: with a
+	// swarm block, absent means 0 and a duration is an error. Absent
 	// means the default; unlike the other durations, an explicit 0 is not
-	// the default. Default: 1m.
+	// the default. Default: 1m (0 with swarm).
 	PauseAfter *caddy.Duration `json:"pause_after,omitempty"`
 
 	// MaxPausedMemory bounds the memory paused containers hold together,
@@ -331,8 +337,14 @@ func (a *App) expand() error {
 	if a.IdleTimeout == 0 {
 		a.IdleTimeout = caddy.Duration(DefaultIdleTimeout)
 	}
+	if a.Swarm != nil {
+		a.Swarm.expand(repl)
+	}
 	if a.PauseAfter == nil {
 		d := caddy.Duration(DefaultPauseAfter)
+		if a.Swarm != nil {
+			d = 0 // Swarm has no pause: the warm tier is off
+		}
 		a.PauseAfter = &d
 	}
 	if a.StartTimeout == 0 {
@@ -416,6 +428,11 @@ func (a *App) validate() error {
 	}
 	if a.MaxPausedMemory < 0 {
 		return fmt.Errorf("max_paused_memory: must not be negative, got %d", a.MaxPausedMemory)
+	}
+	if a.Swarm != nil {
+		if err := a.validateSwarm(); err != nil {
+			return err
+		}
 	}
 	if a.StartTimeout < 0 {
 		return fmt.Errorf("start_timeout: must not be negative, got %s", time.Duration(a.StartTimeout))
