@@ -10,6 +10,7 @@
 //	benchtool coldstart -caddy ADDR -admin ADDR -schema S -site ID -host H -runs N
 //	benchtool wake      -caddy ADDR -admin ADDR -schema S -site ID -host H -slow-site ID -slow-host H -wakes N -runs N
 //	benchtool herd      -caddy ADDR -admin ADDR -schema S -site ID -host H -n N [-stop]
+//	benchtool swarmcold -caddy ADDR -admin ADDR -schema S -sites sub=id,… -manager HOST -network NET -rounds N
 //	benchtool deploy    -caddy ADDR -host H -token T -site ID -marker M  (times a deploy from source)
 //	benchtool cleanup   -schema S [-db URL]
 package main
@@ -48,6 +49,8 @@ func main() {
 		err = herd(ctx, args)
 	case "stale":
 		err = staleBench(ctx, args)
+	case "swarmcold":
+		err = swarmCold(ctx, args)
 	case "deploy":
 		err = deploy(ctx, args)
 	case "cleanup":
@@ -62,7 +65,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: benchtool freeports|setup|upstream|wait|coldstart|wake|herd|stale|deploy|cleanup [flags]")
+	fmt.Fprintln(os.Stderr, "usage: benchtool freeports|setup|upstream|wait|coldstart|wake|herd|stale|swarmcold|deploy|cleanup [flags]")
 	os.Exit(2)
 }
 
