@@ -4,50 +4,31 @@ import (
 	"context"
 	"time"
 
-	"github.com/docker/docker/api/types/events"
 	"go.uber.org/zap"
 )
 
-// watchEvents follows the engine's "die" events for this namespace, so a
-// container that crashes (or is stopped behind our back) stops being
-// proxied to: its next request goes through Ensure and restarts it. Its
-// "pause" and "unpause" events tell of other nodes' pauses and wakes. Started
-// by Start, stopped by Stop; reconnects with backoff. Events missed while
-// disconnected are caught by the next failed proxy attempt's caller or the
-// idle reaper.
+// watchEvents follows the runtime's events of this namespace, so a replica
+// that crashes (or is stopped behind our back) stops being proxied to: its
+// next request goes through Ensure and starts it again. Pauses and wakes
+// tell of other nodes' ones. Started by Start, stopped by Stop; a stream
+// that ends (an engine gone) is asked for again with backoff. Events
+// missed meanwhile are caught by the next failed proxy attempt's caller
+// or the idle reaper.
 func (p *Provisioner) watchEvents(ctx context.Context) {
 	defer p.wg.Done()
 	backoff := 100 * time.Millisecond
 	for {
-		f := p.namespaceFilter()
-		f.Add("type", string(events.ContainerEventType))
-		f.Add("event", string(events.ActionDie))
-		f.Add("event", string(events.ActionPause))
-		f.Add("event", string(events.ActionUnPause))
-		msgs, errs := p.cli.Events(ctx, events.ListOptions{Filters: f})
-	recv:
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case m := <-msgs:
-				backoff = 100 * time.Millisecond
-				switch m.Action {
-				case events.ActionPause:
-					p.onPause(m)
-				case events.ActionUnPause:
-					p.onUnpause(m)
-				default:
-					p.onDie(m)
-				}
-			case err := <-errs:
-				if ctx.Err() != nil {
-					return
-				}
-				p.log.Warn("docker event stream ended", zap.Error(err), zap.Duration("retry_in", backoff))
-				break recv
+		evs, err := p.rt.Events(ctx)
+		if err == nil {
+			backoff = 100 * time.Millisecond
+			for ev := range evs {
+				p.onEvent(ev)
 			}
 		}
+		if ctx.Err() != nil {
+			return
+		}
+		p.log.Warn("runtime event stream ended", zap.Error(err), zap.Duration("retry_in", backoff))
 		t := time.NewTimer(backoff)
 		select {
 		case <-ctx.Done():
@@ -59,16 +40,28 @@ func (p *Provisioner) watchEvents(ctx context.Context) {
 	}
 }
 
-func (p *Provisioner) onDie(m events.Message) {
-	st := p.sites.get(m.Actor.Attributes[LabelSite])
+// onEvent applies one event of the runtime's.
+func (p *Provisioner) onEvent(ev RuntimeEvent) {
+	switch ev.Action {
+	case ReplicaPaused:
+		p.onPause(ev)
+	case ReplicaUnpaused:
+		p.onUnpause(ev)
+	case ReplicaExited:
+		p.onDie(ev)
+	}
+}
+
+func (p *Provisioner) onDie(ev RuntimeEvent) {
+	st := p.sites.get(ev.SiteID)
 	if st == nil {
 		return
 	}
 	st.mu.Lock()
-	stale := m.TimeNano < st.lastStart.UnixNano() || (st.containerID != "" && st.containerID != m.Actor.ID)
+	stale := ev.Time.Before(st.lastStart) || (st.containerID != "" && st.containerID != ev.Replica)
 	st.mu.Unlock()
 	if !stale {
-		if b := st.paused.Load(); b != nil && b.containerID == m.Actor.ID && p.dropPaused(st, b) {
+		if b := st.paused.Load(); b != nil && b.containerID == ev.Replica && p.dropPaused(st, b) {
 			// A paused container killed behind our back.
 			st.mu.Lock()
 			st.state, st.lastStop = StateStopped, time.Now()
@@ -86,7 +79,7 @@ func (p *Provisioner) onDie(m events.Message) {
 	st.state, st.lastStop = StateStopped, time.Now()
 	st.lastExit = st.lastStop
 	st.mu.Unlock()
-	p.log.Warn("site container exited", zap.String("site_id", st.id), zap.String("container_id", m.Actor.ID),
-		zap.String("exit_code", m.Actor.Attributes["exitCode"]))
+	p.log.Warn("site container exited", zap.String("site_id", st.id), zap.String("container_id", ev.Replica),
+		zap.String("exit_code", ev.ExitCode))
 	p.notify(st)
 }
