@@ -2,6 +2,7 @@ package provisioner
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"go.uber.org/zap"
@@ -49,7 +50,44 @@ func (p *Provisioner) onEvent(ev RuntimeEvent) {
 		p.onUnpause(ev)
 	case ReplicaExited:
 		p.onDie(ev)
+	default:
+		p.onState(ev)
 	}
+}
+
+// onState applies a state report (from a runtime that reports states, not
+// replicas' changes: Swarm). A site whose replica this node proxies to is
+// no longer among the running ones (scaled to 0 by another node, its task
+// died or was moved to another node) is hidden from the hot path: its next
+// request ensures it again, which waits for the replacement. A report
+// read before the site became ready here is stale.
+func (p *Provisioner) onState(ev RuntimeEvent) {
+	st := p.sites.get(ev.SiteID)
+	if st == nil {
+		return
+	}
+	b := st.upstream.Load()
+	if b == nil || slices.Contains(ev.Upstreams, b.upstream) {
+		return
+	}
+	st.mu.Lock()
+	stale := ev.Time.Before(st.readyAt)
+	st.mu.Unlock()
+	if stale || !st.upstream.CompareAndSwap(b, nil) {
+		return
+	}
+	p.running.Add(-1)
+	p.metrics.running.Dec()
+	st.mu.Lock()
+	p.resetHealth(&st.health)
+	st.state, st.lastStop = StateStopped, time.Now()
+	if ev.State != InstanceStopped && ev.State != InstanceAbsent {
+		st.lastExit = st.lastStop // not a stop of ours: it ended, or moved
+	}
+	st.mu.Unlock()
+	p.log.Warn("site's replica no longer runs", zap.String("site_id", st.id), zap.String("upstream", b.upstream),
+		zap.String("state", string(ev.State)))
+	p.notify(st)
 }
 
 func (p *Provisioner) onDie(ev RuntimeEvent) {

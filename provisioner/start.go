@@ -184,7 +184,7 @@ func (p *Provisioner) startHeld(ctx context.Context, st *siteState, spec *Spec) 
 func (p *Provisioner) setReady(st *siteState, upstream, id string) *backend {
 	st.lastActive.Store(time.Now().UnixNano())
 	st.mu.Lock()
-	st.state, st.containerID = StateRunning, id
+	st.state, st.containerID, st.readyAt = StateRunning, id, time.Now()
 	st.failErr, st.failBackoff, st.failUntil = nil, 0, time.Time{}
 	st.mu.Unlock()
 	return p.setRunning(st, newBackend(st, &p.clock, upstream, id))
