@@ -2,11 +2,8 @@ package provisioner
 
 import (
 	"context"
-	"fmt"
-	"strings"
-	"time"
+	"errors"
 
-	"github.com/docker/docker/api/types/container"
 	"go.uber.org/zap"
 )
 
@@ -18,112 +15,86 @@ import (
 // during their start) are waited for as a start is, until life ends, and
 // the others are remembered as stopped.
 func (p *Provisioner) adopt(ctx, life context.Context) error {
-	list, err := p.cli.ContainerList(ctx, container.ListOptions{All: true, Filters: p.namespaceFilter()})
+	list, err := p.rt.List(ctx)
 	if err != nil {
-		return fmt.Errorf("listing containers of namespace %s: %w", p.cfg.Namespace, err)
+		return err
 	}
-	for _, s := range list {
-		siteID := s.Labels[LabelSite]
-		if !validName.MatchString(siteID) {
+	for i := range list {
+		inst := &list[i]
+		if inst.Rollout {
+			// A rollout's candidate waits for Settle.
+			p.unsettled.Store(inst.SiteID, true)
+		}
+		if inst.State == InstanceAbsent {
 			continue
 		}
-		c, err := p.cli.ContainerInspect(ctx, s.ID)
-		if isNotFound(err) {
-			continue // removed meanwhile
-		} else if err != nil {
-			return fmt.Errorf("inspecting container %s: %w", s.ID, err)
-		}
-		// Only the container with the deterministic name is the site's;
-		// a look-alike (copied labels) is left alone. A rollout's
-		// candidate waits for Settle.
-		name := strings.TrimPrefix(c.Name, "/")
-		if p.ours(&c, siteID) && name == candidateName(p.cfg.Namespace, siteID) {
-			p.unsettled.Store(siteID, true)
-			continue
-		}
-		if !p.ours(&c, siteID) || name != containerName(p.cfg.Namespace, siteID) {
-			p.log.Warn("ignoring container with foreign name", zap.String("container_id", c.ID), zap.String("name", c.Name))
-			continue
-		}
-		p.adoptOne(ctx, life, siteID, &c)
+		p.adoptOne(ctx, life, inst)
 	}
 	return nil
 }
 
-func (p *Provisioner) adoptOne(ctx, life context.Context, siteID string, c *container.InspectResponse) {
+func (p *Provisioner) adoptOne(ctx, life context.Context, inst *RuntimeInstance) {
+	siteID := inst.SiteID
 	st := p.sites.getOrCreate(siteID)
 	st.op.Lock()
 	defer st.op.Unlock()
-	running := c.State != nil && c.State.Running
+	running := inst.State == InstanceRunning || inst.State == InstanceStarting
+	paused := inst.State == InstancePaused
 	st.mu.Lock()
-	st.containerID, st.version = c.ID, labelVersion(c)
+	st.containerID, st.version = inst.ID, inst.TemplateVersion
 	st.state = StateStopped
-	if c.State != nil {
-		if t, err := time.Parse(time.RFC3339Nano, c.State.StartedAt); err == nil && !t.IsZero() {
-			st.lastStart = t
-		}
-		if t, err := time.Parse(time.RFC3339Nano, c.State.FinishedAt); err == nil && !t.IsZero() && !running {
-			st.lastStop = t
-		}
+	if !inst.StartedAt.IsZero() {
+		st.lastStart = inst.StartedAt
+	}
+	if !inst.StoppedAt.IsZero() {
+		st.lastStop = inst.StoppedAt
 	}
 	st.mu.Unlock()
-	ready, paused := false, running && c.State.Paused
-	if paused {
-		spec := adoptedSpec(siteID, c)
-		upstream, err := p.upstreamOf(c, spec.Port)
-		if err != nil {
-			p.log.Warn("adopting paused container without upstream", zap.String("site_id", siteID), zap.Error(err))
-		} else {
-			b := newBackend(st, &p.clock, upstream, c.ID)
-			p.setPaused(st, b)
-			st.mu.Lock()
-			st.state = StatePaused
-			st.mu.Unlock()
-			// Its health checks follow b once it is woken.
-			p.watchHealthOf(st, &spec, true)
-			st.mu.Lock()
-			st.health.backend = b
-			st.mu.Unlock()
-			p.measurePaused(ctx, st, c.ID)
-		}
+	ready := false
+	spec := adoptedSpec(inst)
+	switch {
+	case paused && len(inst.Running) == 0:
+		p.log.Warn("adopting paused instance without upstream", zap.String("site_id", siteID))
+	case paused:
+		rep := inst.Running[0]
+		b := newBackend(st, &p.clock, rep.Upstream, rep.ID)
+		p.setPaused(st, b)
+		st.mu.Lock()
+		st.state = StatePaused
+		st.mu.Unlock()
+		// Its health checks follow b once it is woken.
+		p.watchHealthOf(st, &spec, true)
+		st.mu.Lock()
+		st.health.backend = b
+		st.mu.Unlock()
+		p.measurePaused(ctx, st, rep.ID)
+	case running && len(inst.Running) == 0:
+		p.log.Warn("adopting running instance without upstream", zap.String("site_id", siteID))
+	case running && p.ready(ctx, &spec, inst.Running[0]):
+		ready = true
+		p.setReady(st, inst.Running[0].Upstream, inst.Running[0].ID)
+		p.watchHealthOf(st, &spec, true)
+	case running:
+		st.mu.Lock()
+		st.state = StateStarting
+		st.mu.Unlock()
+		p.wg.Add(1)
+		go p.finishStart(life, st, spec, inst.Running[0])
 	}
-	if running && !paused {
-		spec := adoptedSpec(siteID, c)
-		upstream, err := p.upstreamOf(c, spec.Port)
-		direct := p.directAddr(c, spec.Port)
-		switch {
-		case err != nil:
-			p.log.Warn("adopting running container without upstream", zap.String("site_id", siteID), zap.Error(err))
-		case p.ready(ctx, &spec, upstream, direct):
-			ready = true
-			p.setReady(st, upstream, c.ID)
-			p.watchHealthOf(st, &spec, true)
-		default:
-			st.mu.Lock()
-			st.state = StateStarting
-			st.mu.Unlock()
-			p.wg.Add(1)
-			go p.finishStart(life, st, spec, c.ID, upstream, direct)
-		}
-	}
-	p.log.Info("adopted container", zap.String("site_id", siteID), zap.String("container_id", c.ID),
-		zap.Bool("running", running && !paused), zap.Bool("paused", paused), zap.Bool("ready", ready))
+	p.log.Info("adopted instance", zap.String("site_id", siteID), zap.String("instance_id", inst.ID),
+		zap.Bool("running", running), zap.Bool("paused", paused), zap.Bool("ready", ready))
 	p.notify(st)
 }
 
-// adoptedSpec is what a container tells of the spec it was made from:
+// adoptedSpec is what an instance tells of the spec it was made from:
 // enough to wait for it to be ready.
-func adoptedSpec(siteID string, c *container.InspectResponse) Spec {
-	spec := Spec{SiteID: siteID, Port: sitePort(c)}
-	if c.Config != nil {
-		spec.HealthPath = c.Config.Labels[LabelHealthPath]
-	}
-	return spec
+func adoptedSpec(inst *RuntimeInstance) Spec {
+	return Spec{SiteID: inst.SiteID, Port: inst.Port, HealthPath: inst.HealthPath, CustomerID: inst.CustomerKey}
 }
 
-// ready probes once whether a site is ready.
-func (p *Provisioner) ready(ctx context.Context, spec *Spec, upstream, direct string) bool {
-	ok, _ := p.probe(ctx, spec, upstream, direct)
+// ready probes once whether a site's replica is ready.
+func (p *Provisioner) ready(ctx context.Context, spec *Spec, rep Replica) bool {
+	ok, _ := p.probe(ctx, spec, rep)
 	return ok
 }
 
@@ -132,19 +103,19 @@ func (p *Provisioner) ready(ctx context.Context, spec *Spec, upstream, direct st
 // made it. It holds the site's op meanwhile, so requests wait on it as on
 // any start. It ends with life (Stop), leaving the container to the next
 // process.
-func (p *Provisioner) finishStart(life context.Context, st *siteState, spec Spec, id, upstream, direct string) {
+func (p *Provisioner) finishStart(life context.Context, st *siteState, spec Spec, rep Replica) {
 	defer p.wg.Done()
 	st.op.Lock()
 	defer st.op.Unlock()
 	ctx, cancel := context.WithTimeout(life, p.cfg.StartTimeout)
 	defer cancel()
-	err := p.waitReady(ctx, &spec, id, upstream, direct)
+	err := p.waitReady(ctx, &spec, rep)
 	switch {
 	case err == nil:
-		p.setReady(st, upstream, id)
+		p.setReady(st, rep.Upstream, rep.ID)
 		p.watchHealthOf(st, &spec, true)
 		p.notify(st)
-		p.log.Info("adopted site is ready", zap.String("site_id", spec.SiteID), zap.String("upstream", upstream))
+		p.log.Info("adopted site is ready", zap.String("site_id", spec.SiteID), zap.String("upstream", rep.Upstream))
 	case life.Err() == nil:
 		p.failStart(st, spec.SiteID, err)
 	}
@@ -174,45 +145,44 @@ func (p *Provisioner) Settle(ctx context.Context, siteID string, finish func(con
 	}
 	defer release()
 	defer p.unsettled.Delete(siteID)
-	cand, err := p.cli.ContainerInspect(ctx, candidateName(p.cfg.Namespace, siteID))
+	ro, ok := p.rt.(RuntimeRollouts)
+	if !ok {
+		return nil // rollouts update the instance in place: none is left half done
+	}
+	cand, err := ro.Candidate(ctx, siteID)
 	switch {
-	case isNotFound(err):
-		return nil
 	case err != nil:
-		return fmt.Errorf("inspecting the new container of site %s: %w", siteID, err)
+		return err
+	case cand.State == InstanceAbsent:
+		return nil
 	case !finish(cand.ID):
 		p.log.Info("undoing a rollout cut short", zap.String("site_id", siteID), zap.String("container_id", cand.ID))
-		return p.removeContainer(ctx, cand.ID)
+		return ro.DiscardCandidate(ctx, siteID)
 	}
 	p.log.Info("finishing a rollout cut short", zap.String("site_id", siteID), zap.String("container_id", cand.ID))
 	ctx, cancel := context.WithTimeout(ctx, p.cfg.StartTimeout)
 	defer cancel()
-	if cand.State == nil || !cand.State.Running {
-		if err := p.cli.ContainerStart(ctx, cand.ID, container.StartOptions{}); err != nil {
-			return startErr(siteID, "starting container", err)
+	if cand.State != InstanceRunning {
+		if cand, err = ro.StartReplica(ctx, siteID, cand.ID); err != nil {
+			return p.failStart(st, siteID, err)
 		}
 	}
-	if cand, err = p.cli.ContainerInspect(ctx, cand.ID); err != nil {
-		return fmt.Errorf("inspecting the new container of site %s: %w", siteID, err)
-	}
-	spec := adoptedSpec(siteID, &cand)
-	upstream, err := p.upstreamOf(&cand, spec.Port)
-	if err == nil {
-		err = p.waitReady(ctx, &spec, cand.ID, upstream, p.directAddr(&cand, spec.Port))
+	spec := adoptedSpec(&cand)
+	if len(cand.Running) == 0 {
+		err = startErr(siteID, "finding upstream", errors.New("the new container runs without an upstream"))
+	} else {
+		err = p.waitReady(ctx, &spec, cand.Running[0])
 	}
 	if err != nil {
 		return p.failStart(st, siteID, err)
 	}
-	old := p.switchTo(st, &cand, upstream, &spec, true)
-	live, err := p.cli.ContainerInspect(ctx, containerName(p.cfg.Namespace, siteID))
-	if err != nil {
-		// Gone already: only its name is left to take.
-		live = container.InspectResponse{ContainerJSONBase: &container.ContainerJSONBase{ID: containerName(p.cfg.Namespace, siteID)},
-			Config: &container.Config{}}
+	old := p.switchTo(st, &cand, &spec, true)
+	live, err := p.rt.Inspect(ctx, siteID)
+	if err != nil || live.State == InstanceAbsent {
+		live = RuntimeInstance{SiteID: siteID} // gone already: only its name is left to take
 	} else {
 		p.drain(ctx, st, old, live.ID)
 	}
-	spec.CustomerID = cand.Config.Labels[LabelCustomer]
-	p.retire(ctx, &spec, &live, cand.ID)
+	p.retire(ctx, ro, &spec, live, cand.ID)
 	return nil
 }

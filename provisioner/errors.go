@@ -16,6 +16,10 @@ var ErrCapacity = errors.New("no capacity to start another site: all running sit
 // with Retry-After and call Start again with backoff.
 var ErrEngineUnavailable = errors.New("docker engine unavailable")
 
+// errNotSupported is what a Provisioner says of a feature its Runtime
+// does not have.
+var errNotSupported = errors.New("not supported by this runtime")
+
 // StartError explains why a site's container could not be made ready. It is
 // meant for logs and the admin API; visitors should only ever see a generic
 // message because LogTail is the site's own output.

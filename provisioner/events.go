@@ -2,52 +2,34 @@ package provisioner
 
 import (
 	"context"
+	"slices"
 	"time"
 
-	"github.com/docker/docker/api/types/events"
 	"go.uber.org/zap"
 )
 
-// watchEvents follows the engine's "die" events for this namespace, so a
-// container that crashes (or is stopped behind our back) stops being
-// proxied to: its next request goes through Ensure and restarts it. Its
-// "pause" and "unpause" events tell of other nodes' pauses and wakes. Started
-// by Start, stopped by Stop; reconnects with backoff. Events missed while
-// disconnected are caught by the next failed proxy attempt's caller or the
-// idle reaper.
+// watchEvents follows the runtime's events of this namespace, so a replica
+// that crashes (or is stopped behind our back) stops being proxied to: its
+// next request goes through Ensure and starts it again. Pauses and wakes
+// tell of other nodes' ones. Started by Start, stopped by Stop; a stream
+// that ends (an engine gone) is asked for again with backoff. Events
+// missed meanwhile are caught by the next failed proxy attempt's caller
+// or the idle reaper.
 func (p *Provisioner) watchEvents(ctx context.Context) {
 	defer p.wg.Done()
 	backoff := 100 * time.Millisecond
 	for {
-		f := p.namespaceFilter()
-		f.Add("type", string(events.ContainerEventType))
-		f.Add("event", string(events.ActionDie))
-		f.Add("event", string(events.ActionPause))
-		f.Add("event", string(events.ActionUnPause))
-		msgs, errs := p.cli.Events(ctx, events.ListOptions{Filters: f})
-	recv:
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case m := <-msgs:
-				backoff = 100 * time.Millisecond
-				switch m.Action {
-				case events.ActionPause:
-					p.onPause(m)
-				case events.ActionUnPause:
-					p.onUnpause(m)
-				default:
-					p.onDie(m)
-				}
-			case err := <-errs:
-				if ctx.Err() != nil {
-					return
-				}
-				p.log.Warn("docker event stream ended", zap.Error(err), zap.Duration("retry_in", backoff))
-				break recv
+		evs, err := p.rt.Events(ctx)
+		if err == nil {
+			backoff = 100 * time.Millisecond
+			for ev := range evs {
+				p.onEvent(ev)
 			}
 		}
+		if ctx.Err() != nil {
+			return
+		}
+		p.log.Warn("runtime event stream ended", zap.Error(err), zap.Duration("retry_in", backoff))
 		t := time.NewTimer(backoff)
 		select {
 		case <-ctx.Done():
@@ -59,16 +41,65 @@ func (p *Provisioner) watchEvents(ctx context.Context) {
 	}
 }
 
-func (p *Provisioner) onDie(m events.Message) {
-	st := p.sites.get(m.Actor.Attributes[LabelSite])
+// onEvent applies one event of the runtime's.
+func (p *Provisioner) onEvent(ev RuntimeEvent) {
+	switch ev.Action {
+	case ReplicaPaused:
+		p.onPause(ev)
+	case ReplicaUnpaused:
+		p.onUnpause(ev)
+	case ReplicaExited:
+		p.onDie(ev)
+	default:
+		p.onState(ev)
+	}
+}
+
+// onState applies a state report (from a runtime that reports states, not
+// replicas' changes: Swarm). A site whose replica this node proxies to is
+// no longer among the running ones (scaled to 0 by another node, its task
+// died or was moved to another node) is hidden from the hot path: its next
+// request ensures it again, which waits for the replacement. A report
+// read before the site became ready here is stale.
+func (p *Provisioner) onState(ev RuntimeEvent) {
+	st := p.sites.get(ev.SiteID)
+	if st == nil {
+		return
+	}
+	b := st.upstream.Load()
+	if b == nil || slices.Contains(ev.Upstreams, b.upstream) {
+		return
+	}
+	st.mu.Lock()
+	stale := ev.Time.Before(st.readyAt)
+	st.mu.Unlock()
+	if stale || !st.upstream.CompareAndSwap(b, nil) {
+		return
+	}
+	p.running.Add(-1)
+	p.metrics.running.Dec()
+	st.mu.Lock()
+	p.resetHealth(&st.health)
+	st.state, st.lastStop = StateStopped, time.Now()
+	if ev.State != InstanceStopped && ev.State != InstanceAbsent {
+		st.lastExit = st.lastStop // not a stop of ours: it ended, or moved
+	}
+	st.mu.Unlock()
+	p.log.Warn("site's replica no longer runs", zap.String("site_id", st.id), zap.String("upstream", b.upstream),
+		zap.String("state", string(ev.State)))
+	p.notify(st)
+}
+
+func (p *Provisioner) onDie(ev RuntimeEvent) {
+	st := p.sites.get(ev.SiteID)
 	if st == nil {
 		return
 	}
 	st.mu.Lock()
-	stale := m.TimeNano < st.lastStart.UnixNano() || (st.containerID != "" && st.containerID != m.Actor.ID)
+	stale := ev.Time.Before(st.lastStart) || (st.containerID != "" && st.containerID != ev.Replica)
 	st.mu.Unlock()
 	if !stale {
-		if b := st.paused.Load(); b != nil && b.containerID == m.Actor.ID && p.dropPaused(st, b) {
+		if b := st.paused.Load(); b != nil && b.containerID == ev.Replica && p.dropPaused(st, b) {
 			// A paused container killed behind our back.
 			st.mu.Lock()
 			st.state, st.lastStop = StateStopped, time.Now()
@@ -86,7 +117,7 @@ func (p *Provisioner) onDie(m events.Message) {
 	st.state, st.lastStop = StateStopped, time.Now()
 	st.lastExit = st.lastStop
 	st.mu.Unlock()
-	p.log.Warn("site container exited", zap.String("site_id", st.id), zap.String("container_id", m.Actor.ID),
-		zap.String("exit_code", m.Actor.Attributes["exitCode"]))
+	p.log.Warn("site container exited", zap.String("site_id", st.id), zap.String("container_id", ev.Replica),
+		zap.String("exit_code", ev.ExitCode))
 	p.notify(st)
 }

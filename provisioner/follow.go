@@ -22,25 +22,25 @@ func (p *Provisioner) Follow(ctx context.Context, siteID, containerID string) er
 	if b == nil || b.containerID == containerID {
 		return nil
 	}
-	c, err := p.cli.ContainerInspect(ctx, containerID)
+	ro, ok := p.rt.(RuntimeRollouts)
+	if !ok {
+		return nil // no second instance to follow: the instance is updated in place
+	}
+	c, err := ro.InspectReplica(ctx, siteID, containerID)
 	switch {
-	case isNotFound(err):
-		return nil // replaced again meanwhile; the newer switch says so
 	case err != nil:
-		return fmt.Errorf("inspecting container %s: %w", containerID, err)
-	case !p.ours(&c, siteID) || c.State == nil || !c.State.Running:
-		return nil
-	}
-	upstream, err := p.upstreamOf(&c, sitePort(&c))
-	if err != nil {
 		return err
+	case c.State != InstanceRunning:
+		return nil // replaced again meanwhile (the newer switch says so), or not the site's
+	case len(c.Running) == 0:
+		return fmt.Errorf("container %s runs without an upstream", containerID)
 	}
-	// A stop or another switch meanwhile decides instead.
+	upstream := c.Running[0].Upstream
 	if !st.upstream.CompareAndSwap(b, newBackend(st, &p.clock, upstream, c.ID)) {
 		return nil
 	}
 	st.mu.Lock()
-	st.containerID, st.version = c.ID, labelVersion(&c)
+	st.containerID, st.version = c.ID, c.TemplateVersion
 	st.mu.Unlock()
 	p.notify(st)
 	p.log.Info("following the site's rollout to its new container", zap.String("site_id", siteID),

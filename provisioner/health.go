@@ -273,10 +273,8 @@ func (p *Provisioner) restartUnhealthy(ctx context.Context, st *siteState, b *ba
 	if st.upstream.Load() != b {
 		return
 	}
-	if c, err := p.cli.ContainerInspect(ctx, b.containerID); err == nil && c.State != nil && c.State.Running {
-		if t, err := time.Parse(time.RFC3339Nano, c.State.StartedAt); err == nil && t.After(since) {
-			return // restarted by another node: its own checks will tell
-		}
+	if inst, err := p.rt.Inspect(ctx, st.id); err == nil && inst.State == InstanceRunning && inst.StartedAt.After(since) {
+		return // restarted by another node: its own checks will tell
 	}
 	st.mu.Lock()
 	h := &st.health

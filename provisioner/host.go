@@ -2,7 +2,6 @@ package provisioner
 
 import (
 	"context"
-	"fmt"
 )
 
 // Host is the size of the engine's machine, which no site's limits may
@@ -22,10 +21,14 @@ func (p *Provisioner) Host(ctx context.Context) (Host, error) {
 	if p.host != nil {
 		return *p.host, nil
 	}
-	info, err := p.cli.Info(ctx)
-	if err != nil {
-		return Host{}, fmt.Errorf("asking the docker engine for its host's size: %w", err)
+	rh, ok := p.rt.(RuntimeHost)
+	if !ok {
+		return Host{}, notSupported("telling the host's size")
 	}
-	p.host = &Host{MemoryBytes: info.MemTotal, CPUs: info.NCPU}
-	return *p.host, nil
+	h, err := rh.Host(ctx)
+	if err != nil {
+		return Host{}, err
+	}
+	p.host = &h
+	return h, nil
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"time"
 
-	"github.com/docker/docker/api/types/events"
 	"go.uber.org/zap"
 )
 
@@ -21,7 +20,8 @@ import (
 // pauseEnabled reports whether idle sites are paused before they stop: a
 // pause_after not below idle_timeout would never pause anything.
 func (p *Provisioner) pauseEnabled() bool {
-	return p.cfg.PauseAfter > 0 && (p.cfg.IdleTimeout == 0 || p.cfg.PauseAfter < p.cfg.IdleTimeout)
+	_, canPause := p.rt.(RuntimePauser)
+	return canPause && p.cfg.PauseAfter > 0 && (p.cfg.IdleTimeout == 0 || p.cfg.PauseAfter < p.cfg.IdleTimeout)
 }
 
 // Paused returns the number of sites whose container this provisioner
@@ -89,7 +89,13 @@ func (p *Provisioner) pauseIfIdle(ctx context.Context, st *siteState, idle time.
 	st.mu.Lock()
 	st.lastPause = time.Now()
 	st.mu.Unlock()
-	if err := p.cli.ContainerPause(ctx, old.containerID); err != nil {
+	pauser, _ := p.rt.(RuntimePauser)
+	if pauser == nil {
+		p.clearPaused(st)
+		p.setRunning(st, old)
+		return false
+	}
+	if err := pauser.Pause(ctx, st.id, old.containerID); err != nil {
 		// Typically the container exited meanwhile (its die event hides
 		// the upstream again); otherwise it serves on.
 		p.clearPaused(st)
@@ -111,7 +117,11 @@ func (p *Provisioner) measurePaused(ctx context.Context, st *siteState, containe
 	if p.cfg.MaxPausedMemory <= 0 {
 		return
 	}
-	s, err := p.containerStats(ctx, containerID)
+	rs, ok := p.rt.(RuntimeStats)
+	if !ok {
+		return
+	}
+	s, err := rs.ReplicaStats(ctx, containerID)
 	if err != nil {
 		p.log.Debug("reading the memory of a paused site", zap.String("site_id", st.id), zap.Error(err))
 		return
@@ -134,7 +144,7 @@ func (p *Provisioner) stopPausedIfIdle(ctx context.Context, st *siteState, idle 
 	}
 	// The engine thaws a paused container to deliver the stop signal.
 	p.clearPaused(st)
-	if err := p.stopContainer(ctx, st); err != nil {
+	if err := p.stopInstance(ctx, st); err != nil {
 		// It may still be there, paused; the next Ensure inspects it
 		// and wakes it if so.
 		p.log.Error("stopping paused site", zap.String("site_id", st.id), zap.Error(err))
@@ -156,7 +166,10 @@ func (p *Provisioner) wakeLocked(ctx context.Context, st *siteState) (upstream s
 	st.mu.Lock()
 	st.lastWake = began
 	st.mu.Unlock()
-	err := p.cli.ContainerUnpause(ctx, b.containerID)
+	err := errNotSupported
+	if pauser, ok := p.rt.(RuntimePauser); ok {
+		err = pauser.Unpause(ctx, st.id, b.containerID)
+	}
 	p.clearPaused(st)
 	if err != nil {
 		p.log.Info("waking paused site", zap.String("site_id", st.id), zap.Error(err))
@@ -189,25 +202,25 @@ func (p *Provisioner) awake(st *siteState, b *backend) {
 // the next request, or the wake below, unpauses it. Should this node be using the site (the other node
 // paused it before this node's activity reached it), it wakes the site
 // at once rather than leave its requests frozen.
-func (p *Provisioner) onPause(m events.Message) {
-	st := p.sites.get(m.Actor.Attributes[LabelSite])
+func (p *Provisioner) onPause(ev RuntimeEvent) {
+	st := p.sites.get(ev.SiteID)
 	if st == nil || st.paused.Load() != nil {
 		return
 	}
 	st.mu.Lock()
-	stale := m.TimeNano < st.lastWake.UnixNano() || m.TimeNano < st.lastStart.UnixNano()
+	stale := ev.Time.UnixNano() < st.lastWake.UnixNano() || ev.Time.UnixNano() < st.lastStart.UnixNano()
 	st.mu.Unlock()
 	b := st.upstream.Load()
-	if stale || b == nil || b.containerID != m.Actor.ID || !st.upstream.CompareAndSwap(b, nil) {
+	if stale || b == nil || b.containerID != ev.Replica || !st.upstream.CompareAndSwap(b, nil) {
 		return
 	}
 	p.running.Add(-1)
 	p.metrics.running.Dec()
 	p.setPaused(st, b)
 	st.mu.Lock()
-	st.state, st.lastPause = StatePaused, time.Unix(0, m.TimeNano)
+	st.state, st.lastPause = StatePaused, ev.Time
 	st.mu.Unlock()
-	p.log.Info("site paused by another node", zap.String("site_id", st.id), zap.String("container_id", m.Actor.ID))
+	p.log.Info("site paused by another node", zap.String("site_id", st.id), zap.String("container_id", ev.Replica))
 	p.notify(st)
 	if st.inflight.Load() > 0 || st.upgraded.Load() > 0 {
 		p.wg.Add(1)
@@ -228,17 +241,17 @@ func (p *Provisioner) wakeNow(st *siteState) {
 
 // onUnpause learns of a wake by another node: the container serves
 // again at the upstream it had.
-func (p *Provisioner) onUnpause(m events.Message) {
-	st := p.sites.get(m.Actor.Attributes[LabelSite])
+func (p *Provisioner) onUnpause(ev RuntimeEvent) {
+	st := p.sites.get(ev.SiteID)
 	if st == nil {
 		return
 	}
 	b := st.paused.Load()
-	if b == nil || b.containerID != m.Actor.ID {
+	if b == nil || b.containerID != ev.Replica {
 		return
 	}
 	st.mu.Lock()
-	stale := m.TimeNano < st.lastPause.UnixNano()
+	stale := ev.Time.UnixNano() < st.lastPause.UnixNano()
 	st.mu.Unlock()
 	// Our own wake clears paused first or races us here to the same end.
 	if stale || !p.dropPaused(st, b) {

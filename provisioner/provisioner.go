@@ -25,6 +25,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/netip"
 	"regexp"
 	"sync"
@@ -179,6 +180,11 @@ type Locker interface {
 
 // Config configures a Provisioner. Zero values mean the documented default.
 type Config struct {
+	// Runtime is the engine the sites run on. Default: the Docker engine
+	// of Client or Host (a DockerRuntime made from this Config's Docker
+	// settings: Client, Host, Namespace, PublishIP, Network, SubnetPool,
+	// SubnetBits, StopTimeout), closed by Stop.
+	Runtime Runtime
 	// Client is the Docker client, shared by the caller, who must have
 	// negotiated its API version (NegotiateAPIVersion) before sharing it:
 	// the client's lazy negotiation races with concurrent requests. If nil,
@@ -288,11 +294,11 @@ const DefaultDrainTimeout = 30 * time.Second
 // call Start once, and Stop when done. All methods are safe for concurrent
 // use.
 type Provisioner struct {
-	cfg       Config
-	cli       *client.Client
-	ownClient bool
-	log       *zap.Logger
-	metrics   *metrics
+	cfg        Config
+	rt         Runtime
+	ownRuntime bool // rt was made by New and is closed by Stop
+	log        *zap.Logger
+	metrics    *metrics
 
 	sites registry
 	group singleflight.Group
@@ -306,15 +312,13 @@ type Provisioner struct {
 
 	unsettled sync.Map // ids of sites whose rollout a previous process left half done
 
-	networks sync.Map     // names of customer networks known to exist
-	subnetMu sync.Mutex   // one subnet allocation at a time
-	netLocks keyLocks     // per network key: creating containers vs removing the networks
-	direct   atomic.Int32 // directUnknown, directReachable or directUnreachable
+	direct atomic.Int32 // directUnknown, directReachable or directUnreachable: can replicas' own addresses be probed
 
 	hostMu sync.Mutex
 	host   *Host // the engine's machine, once asked
 
-	// dockerStarts counts ContainerStart calls (tests assert on it).
+	// dockerStarts counts the replica starts asked of the runtime (tests
+	// assert on it).
 	dockerStarts atomic.Int64
 
 	engineUp atomic.Bool // Start succeeded: the namespace's containers are known
@@ -373,19 +377,19 @@ func New(cfg Config) (*Provisioner, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
 	}
-	p := &Provisioner{cfg: cfg, cli: cfg.Client, log: cfg.Logger}
+	p := &Provisioner{cfg: cfg, rt: cfg.Runtime, log: cfg.Logger}
 	p.clock.set()
 	p.sites.clock = &p.clock
-	if p.cli == nil {
-		opts := []client.Opt{client.FromEnv, client.WithAPIVersionNegotiation()}
-		if cfg.Host != "" {
-			opts = append(opts, client.WithHost(cfg.Host))
-		}
-		cli, err := client.NewClientWithOpts(opts...)
+	if p.rt == nil {
+		rt, err := NewDockerRuntime(DockerConfig{
+			Client: cfg.Client, Host: cfg.Host, Namespace: cfg.Namespace, PublishIP: cfg.PublishIP,
+			Network: cfg.Network, SubnetPool: cfg.SubnetPool, SubnetBits: cfg.SubnetBits,
+			StopTimeout: cfg.StopTimeout, Logger: cfg.Logger,
+		})
 		if err != nil {
-			return nil, fmt.Errorf("docker client: %w", err)
+			return nil, err
 		}
-		p.cli, p.ownClient = cli, true
+		p.rt, p.ownRuntime = rt, true
 	}
 	p.metrics = newMetrics(cfg.Metrics, p.log)
 	return p, nil
@@ -404,21 +408,17 @@ func (p *Provisioner) Start(ctx context.Context) error {
 	if p.started {
 		return errors.New("provisioner already started")
 	}
-	if p.ownClient {
-		p.cli.NegotiateAPIVersion(ctx)
-	}
 	life, cancel := context.WithCancel(context.Background())
 	if err := p.adopt(ctx, life); err != nil {
 		cancel()
 		p.wg.Wait() // the waits on adopted starts
-		if client.IsErrConnectionFailed(err) {
-			return fmt.Errorf("%w: %w", ErrEngineUnavailable, err)
-		}
 		return err
 	}
-	if err := p.reconcileNetworks(ctx); err != nil {
-		// Leftover networks cost a subnet each, nothing more.
-		p.log.Warn("reconciling customer networks", zap.Error(err))
+	if rr, ok := p.rt.(RuntimeReconciler); ok {
+		if err := rr.Reconcile(ctx); err != nil {
+			// Leftovers (a network costs a subnet) cost little.
+			p.log.Warn("reconciling the runtime's leftovers", zap.Error(err))
+		}
 	}
 	p.started, p.cancel = true, cancel
 	p.wg.Add(1)
@@ -453,8 +453,8 @@ func (p *Provisioner) Stop() error {
 		cancel()
 	}
 	p.wg.Wait()
-	if p.ownClient {
-		return p.cli.Close()
+	if c, ok := p.rt.(io.Closer); ok && p.ownRuntime {
+		return c.Close()
 	}
 	return nil
 }
@@ -616,13 +616,8 @@ func (p *Provisioner) RemoveSite(ctx context.Context, siteID string, purgeVolume
 		return err
 	}
 	defer release()
-	if err := p.removeLocked(ctx, st); err != nil {
+	if err := p.removeLocked(ctx, st, purgeVolume); err != nil {
 		return err
-	}
-	if purgeVolume {
-		if err := p.cli.VolumeRemove(ctx, volumeName(p.cfg.Namespace, siteID), true); err != nil && !isNotFound(err) {
-			return fmt.Errorf("removing volume of site %s: %w", siteID, err)
-		}
 	}
 	p.sites.delete(siteID)
 	return nil
@@ -644,7 +639,7 @@ func (p *Provisioner) Recreate(ctx context.Context, spec Spec) (string, error) {
 		return "", err
 	}
 	defer release()
-	if err := p.removeLocked(ctx, st); err != nil {
+	if err := p.removeLocked(ctx, st, false); err != nil {
 		return "", err
 	}
 	st.clearFailure()
@@ -674,26 +669,14 @@ func (p *Provisioner) Unreachable(siteID, upstream string) {
 	}
 }
 
-// removeLocked hides the site from the hot path and removes its
-// container, and its customer's networks with its last container; st.op
-// and the site's lock are held.
-func (p *Provisioner) removeLocked(ctx context.Context, st *siteState) error {
+// removeLocked hides the site from the hot path and removes its instance
+// (with purge its volume too), and what only it used; st.op and the
+// site's lock are held.
+func (p *Provisioner) removeLocked(ctx context.Context, st *siteState, purge bool) error {
 	p.setNotRunning(st)
 	p.clearPaused(st)
-	name := containerName(p.cfg.Namespace, st.id)
-	var key string
-	if c, err := p.cli.ContainerInspect(ctx, name); err == nil && p.ours(&c, st.id) {
-		key = c.Config.Labels[LabelCustomer]
-	}
-	for _, n := range []string{name, candidateName(p.cfg.Namespace, st.id)} {
-		if err := p.removeContainer(ctx, n); err != nil {
-			return fmt.Errorf("removing site %s: %w", st.id, err)
-		}
-	}
-	if key != "" {
-		if err := p.releaseNetworks(ctx, key); err != nil {
-			p.log.Warn("removing customer networks", zap.String("site_id", st.id), zap.Error(err))
-		}
+	if err := p.rt.Remove(ctx, st.id, purge); err != nil {
+		return err
 	}
 	st.mu.Lock()
 	st.state, st.containerID = StateRemoved, ""

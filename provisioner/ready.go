@@ -10,7 +10,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/docker/docker/api/types/container"
 	"go.uber.org/zap"
 )
 
@@ -63,27 +62,27 @@ var probeClient = &http.Client{
 // The exit is watched beside the probes, and cancels the one in flight: a
 // dial to the address of a container that is gone does not fail, it hangs
 // until its timeout, and the first visitor would wait on it.
-func (p *Provisioner) waitReady(ctx context.Context, spec *Spec, id, upstream, direct string) error {
+func (p *Provisioner) waitReady(ctx context.Context, spec *Spec, rep Replica) error {
 	probeCtx, stopProbe := context.WithCancel(ctx)
 	exit := make(chan int, 1)
 	watched := make(chan struct{})
 	defer func() {
-		stopProbe() // also ends the watch and the client's wait goroutine
+		stopProbe() // also ends the watch
 		<-watched
 	}()
 	go func() {
 		defer close(watched)
-		exited, waitErr := p.cli.ContainerWait(probeCtx, id, container.WaitConditionNotRunning)
-		select {
-		case r := <-exited:
-			exit <- int(r.StatusCode)
+		w, ok := p.rt.(ReplicaWatcher)
+		if !ok {
+			return // the runtime's Scale returned it running; the probes tell the rest
+		}
+		code, err := w.WaitExit(probeCtx, rep.ID)
+		switch {
+		case err == nil:
+			exit <- code
 			stopProbe()
-		case err := <-waitErr:
-			if probeCtx.Err() == nil {
-				// Losing the wait stream only costs exit detection; the
-				// start timeout still bounds us.
-				p.log.Debug("watching container during start", zap.String("site_id", spec.SiteID), zap.Error(err))
-			}
+		case probeCtx.Err() == nil:
+			p.log.Debug("watching replica during start", zap.String("site_id", spec.SiteID), zap.Error(err))
 		}
 	}()
 
@@ -94,7 +93,7 @@ func (p *Provisioner) waitReady(ctx context.Context, spec *Spec, id, upstream, d
 	began := time.Now()
 	var lastErr error
 	for {
-		ok, err := p.probe(probeCtx, spec, upstream, direct)
+		ok, err := p.probe(probeCtx, spec, rep)
 		if ok {
 			return nil
 		}
@@ -102,7 +101,7 @@ func (p *Provisioner) waitReady(ctx context.Context, spec *Spec, id, upstream, d
 		timer.Reset(delay)
 		select {
 		case code := <-exit:
-			return p.exited(spec.SiteID, id, code)
+			return p.exited(spec.SiteID, rep.ID, code)
 		case <-ctx.Done():
 			return &StartError{SiteID: spec.SiteID, Reason: fmt.Sprintf("not ready within %s", p.cfg.StartTimeout),
 				ExitCode: -1, Err: errors.Join(ctx.Err(), lastErr)}
@@ -131,8 +130,9 @@ func (p *Provisioner) exited(siteID, id string, code int) *StartError {
 
 // probe checks once whether upstream is ready: it accepts a TCP connection
 // (see tcpReady), and, if the spec names a health path, answers it with 2xx.
-func (p *Provisioner) probe(ctx context.Context, spec *Spec, upstream, direct string) (bool, error) {
-	if err := p.tcpReady(ctx, upstream, direct); err != nil {
+func (p *Provisioner) probe(ctx context.Context, spec *Spec, rep Replica) (bool, error) {
+	upstream := rep.Upstream
+	if err := p.tcpReady(ctx, upstream, rep.Probe); err != nil {
 		return false, err
 	}
 	if spec.HealthPath == "" {
@@ -196,4 +196,12 @@ func (p *Provisioner) tcpReady(ctx context.Context, upstream, direct string) err
 		return fmt.Errorf("connection closed before ready: %w", err)
 	}
 	return nil
+}
+
+// logTail is replica id's last n log lines, where the runtime can say.
+func (p *Provisioner) logTail(ctx context.Context, id string, n int) string {
+	if w, ok := p.rt.(ReplicaWatcher); ok {
+		return w.LogTail(ctx, id, n)
+	}
+	return ""
 }

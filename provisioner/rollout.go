@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/docker/docker/api/types/container"
 	"go.uber.org/zap"
 )
 
@@ -89,28 +88,29 @@ func (p *Provisioner) Rollout(ctx context.Context, siteID string, opts RolloutOp
 		return res, err
 	}
 	// A candidate left by a rollout cut short goes first.
-	if err := p.removeContainer(ctx, candidateName(p.cfg.Namespace, siteID)); err != nil {
+	ro, ok := p.rt.(RuntimeRollouts)
+	if !ok {
+		return p.rolloutInPlace(ctx, st, &spec, res, opts)
+	}
+	if err := ro.DiscardCandidate(ctx, siteID); err != nil {
 		return res, err
 	}
-	name := containerName(p.cfg.Namespace, siteID)
-	live, err := p.cli.ContainerInspect(ctx, name)
+	live, err := p.rt.Inspect(ctx, siteID)
 	switch {
-	case isNotFound(err):
-		return p.notRunning(ctx, st, res, opts)
 	case err != nil:
-		return res, fmt.Errorf("inspecting container %s: %w", name, err)
-	case !p.ours(&live, siteID):
-		return res, fmt.Errorf("container %s exists but is not labeled for namespace %s and site %s", name, p.cfg.Namespace, siteID)
-	case live.State == nil || !live.State.Running || live.State.Paused:
-		// Its next start makes the container anew: a stopped one of a
-		// newer template version would otherwise be kept. A paused one
-		// serves nobody now either: no drain, no second container.
-		if err := p.removeLocked(ctx, st); err != nil {
+		return res, err
+	case live.State == InstanceAbsent:
+		return p.notRunning(ctx, st, res, opts)
+	case live.State != InstanceRunning:
+		if err := p.removeLocked(ctx, st, false); err != nil {
 			return res, err
 		}
 		return p.notRunning(ctx, st, res, opts)
 	}
-	if err := p.prepare(ctx, &spec); err != nil {
+	if err := p.checkCapabilities(&spec); err != nil {
+		return res, startErr(spec.SiteID, "checking capabilities", err)
+	}
+	if err := ro.Prepare(ctx, &spec); err != nil {
 		return res, err
 	}
 	unreserve := func() {}
@@ -127,9 +127,9 @@ func (p *Provisioner) Rollout(ctx context.Context, siteID string, opts RolloutOp
 	}
 	defer unreserve()
 	if res.BriefStop != "" {
-		return p.replaceInPlace(ctx, st, &spec, &live, res, opts)
+		return p.replaceInPlace(ctx, ro, st, &spec, live, res, opts)
 	}
-	return p.startBeside(ctx, st, &spec, &live, res, opts)
+	return p.startBeside(ctx, ro, st, &spec, live, res, opts)
 }
 
 // notRunning ends the rollout of a site without a running container.
@@ -141,36 +141,59 @@ func (p *Provisioner) notRunning(ctx context.Context, st *siteState, res Rollout
 	return res, nil
 }
 
-// prepare does what a start of spec needs before its container is made.
-func (p *Provisioner) prepare(ctx context.Context, spec *Spec) error {
+// rolloutInPlace rolls out on a runtime without candidates: Ensure
+// updates the running instance in place (Swarm replaces its tasks, the
+// new one started first) and the rollout waits for it to be ready. A
+// stopped site is only marked: its next start makes it from the new spec.
+func (p *Provisioner) rolloutInPlace(ctx context.Context, st *siteState, spec *Spec, res RolloutResult, opts RolloutOptions) (RolloutResult, error) {
+	live, err := p.rt.Inspect(ctx, st.id)
+	switch {
+	case err != nil:
+		return res, err
+	case live.State != InstanceRunning:
+		return p.notRunning(ctx, st, res, opts)
+	}
 	if err := p.checkCapabilities(spec); err != nil {
-		return startErr(spec.SiteID, "checking capabilities", err)
+		return res, startErr(spec.SiteID, "checking capabilities", err)
 	}
-	if err := p.ensureImage(ctx, spec.Image); err != nil {
-		return startErr(spec.SiteID, "pulling image", err)
+	ctx, cancel := context.WithTimeout(ctx, p.cfg.StartTimeout)
+	defer cancel()
+	inst, err := p.rt.Ensure(ctx, spec)
+	if err == nil {
+		inst, err = p.rt.Scale(ctx, st.id, max(live.Replicas, 1))
 	}
-	if spec.DataPath != "" {
-		if err := p.ensureVolume(ctx, spec); err != nil {
-			return startErr(spec.SiteID, "preparing volume", err)
-		}
+	if err == nil && len(inst.Running) == 0 {
+		err = errors.New("no replica runs")
 	}
-	return nil
+	if err == nil {
+		err = p.waitReady(ctx, spec, inst.Running[0])
+	}
+	if err != nil {
+		return res, p.failStart(st, spec.SiteID, err)
+	}
+	p.switchTo(st, &inst, spec, false)
+	res.ContainerID, res.Upstream = inst.ID, inst.Running[0].Upstream
+	if opts.Switched != nil {
+		opts.Switched(ctx, inst.ID)
+	}
+	p.log.Info("rolled out site in place", zap.String("site_id", st.id), zap.String("instance_id", inst.ID))
+	return res, nil
 }
 
 // startBeside starts the new container while the live one serves, then
 // switches, drains and retires the live one.
-func (p *Provisioner) startBeside(ctx context.Context, st *siteState, spec *Spec, live *container.InspectResponse, res RolloutResult, opts RolloutOptions) (RolloutResult, error) {
-	c, upstream, err := p.startCandidate(ctx, spec)
+func (p *Provisioner) startBeside(ctx context.Context, ro RuntimeRollouts, st *siteState, spec *Spec, live RuntimeInstance, res RolloutResult, opts RolloutOptions) (RolloutResult, error) {
+	c, err := p.startCandidate(ctx, ro, spec)
 	if err != nil {
 		return res, err
 	}
-	old := p.switchTo(st, &c, upstream, spec, false)
-	res.ContainerID, res.Upstream = c.ID, upstream
+	old := p.switchTo(st, &c, spec, false)
+	res.ContainerID, res.Upstream = c.ID, c.Running[0].Upstream
 	if opts.Switched != nil {
 		opts.Switched(ctx, c.ID)
 	}
 	res.Drained, res.DrainTimedOut = p.drain(ctx, st, old, live.ID)
-	p.retire(ctx, spec, live, c.ID)
+	p.retire(ctx, ro, spec, live, c.ID)
 	p.log.Info("rolled out site", zap.String("site_id", st.id), zap.String("container_id", c.ID),
 		zap.String("old_container_id", live.ID), zap.Duration("drained", res.Drained), zap.Bool("drain_timed_out", res.DrainTimedOut))
 	return res, nil
@@ -179,111 +202,89 @@ func (p *Provisioner) startBeside(ctx context.Context, st *siteState, spec *Spec
 // replaceInPlace stops the live container (once what it serves is done;
 // new requests wait for the rollout meanwhile) and starts the new one in
 // its place; if that fails, the live one starts again.
-func (p *Provisioner) replaceInPlace(ctx context.Context, st *siteState, spec *Spec, live *container.InspectResponse, res RolloutResult, opts RolloutOptions) (RolloutResult, error) {
+func (p *Provisioner) replaceInPlace(ctx context.Context, ro RuntimeRollouts, st *siteState, spec *Spec, live RuntimeInstance, res RolloutResult, opts RolloutOptions) (RolloutResult, error) {
 	old := p.setNotRunning(st)
 	res.Drained, res.DrainTimedOut = p.drain(ctx, st, old, live.ID)
-	if err := p.stopByID(ctx, live.ID); err != nil {
-		p.restore(ctx, st, live)
+	if err := ro.StopReplica(ctx, live.ID); err != nil {
+		p.restore(ctx, ro, st, live)
 		return res, err
 	}
-	c, upstream, err := p.startCandidate(ctx, spec)
+	c, err := p.startCandidate(ctx, ro, spec)
 	if err != nil {
-		p.restore(ctx, st, live)
+		p.restore(ctx, ro, st, live)
 		return res, err
 	}
-	p.switchTo(st, &c, upstream, spec, false)
-	res.ContainerID, res.Upstream = c.ID, upstream
+	p.switchTo(st, &c, spec, false)
+	res.ContainerID, res.Upstream = c.ID, c.Running[0].Upstream
 	if opts.Switched != nil {
 		opts.Switched(ctx, c.ID)
 	}
-	p.retire(ctx, spec, live, c.ID)
+	p.retire(ctx, ro, spec, live, c.ID)
 	p.log.Info("rolled out site with a brief stop", zap.String("site_id", st.id), zap.String("container_id", c.ID),
 		zap.String("reason", res.BriefStop))
 	return res, nil
 }
 
 // restore starts the live container again after a replacement failed.
-func (p *Provisioner) restore(ctx context.Context, st *siteState, live *container.InspectResponse) {
+func (p *Provisioner) restore(ctx context.Context, ro RuntimeRollouts, st *siteState, live RuntimeInstance) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.cfg.StartTimeout)
 	defer cancel()
-	err := p.cli.ContainerStart(ctx, live.ID, container.StartOptions{})
-	var c container.InspectResponse
-	if err == nil {
-		c, err = p.cli.ContainerInspect(ctx, live.ID)
+	c, err := ro.StartReplica(ctx, st.id, live.ID)
+	spec := adoptedSpec(&c)
+	if err == nil && len(c.Running) == 0 {
+		err = errors.New("the live container runs without an upstream")
 	}
-	var upstream string
 	if err == nil {
-		spec := adoptedSpec(st.id, &c)
-		if upstream, err = p.upstreamOf(&c, spec.Port); err == nil {
-			err = p.waitReady(ctx, &spec, c.ID, upstream, p.directAddr(&c, spec.Port))
-		}
+		err = p.waitReady(ctx, &spec, c.Running[0])
 	}
 	if err != nil {
-		// The next request starts the site as after any stop.
 		p.log.Error("starting the live container again after a failed rollout", zap.String("site_id", st.id), zap.Error(err))
 		return
 	}
-	spec := adoptedSpec(st.id, &c)
-	p.switchTo(st, &c, upstream, &spec, true)
+	p.switchTo(st, &c, &spec, true)
 }
 
 // startCandidate creates and starts the new container of spec beside the
 // live one and waits until it is ready, within StartTimeout. On failure
 // the candidate is removed, with the networks it alone used, and the
 // error is a *StartError with its last log lines.
-func (p *Provisioner) startCandidate(ctx context.Context, spec *Spec) (container.InspectResponse, string, error) {
+func (p *Provisioner) startCandidate(ctx context.Context, ro RuntimeRollouts, spec *Spec) (RuntimeInstance, error) {
 	ctx, cancel := context.WithTimeout(ctx, p.cfg.StartTimeout)
 	defer cancel()
-	unlockNet := p.netLocks.lock(networkKey(spec))
-	c, _, err := p.createNamed(ctx, spec, candidateName(p.cfg.Namespace, spec.SiteID))
-	unlockNet()
-	if err != nil {
-		return c, "", startErr(spec.SiteID, "creating container", err)
-	}
-	fail := func(err error) (container.InspectResponse, string, error) {
-		cleanup, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.cfg.StopTimeout+10*time.Second)
-		defer cancel()
-		se := startErr(spec.SiteID, "starting container", err)
-		if errors.Is(err, context.DeadlineExceeded) {
-			se.Reason = fmt.Sprintf("not ready within %s", p.cfg.StartTimeout)
-		}
-		if se.LogTail == "" {
-			se.LogTail = p.logTail(cleanup, c.ID, 20)
-		}
-		if rerr := p.removeContainer(cleanup, c.ID); rerr != nil {
-			p.log.Error("removing the container of a failed rollout", zap.String("site_id", spec.SiteID), zap.Error(rerr))
-		}
-		if rerr := p.releaseNetworks(cleanup, networkKey(spec)); rerr != nil {
-			p.log.Warn("removing customer networks", zap.String("site_id", spec.SiteID), zap.Error(rerr))
-		}
-		return c, "", se
-	}
 	p.dockerStarts.Add(1)
-	if err := p.cli.ContainerStart(ctx, c.ID, container.StartOptions{}); err != nil {
-		return fail(err)
+	c, err := ro.StartCandidate(ctx, spec)
+	if err == nil && len(c.Running) == 0 {
+		err = startErr(spec.SiteID, "finding upstream", errors.New("the new container runs without an upstream"))
 	}
-	if c, err = p.cli.ContainerInspect(ctx, c.ID); err != nil {
-		return fail(err)
-	}
-	upstream, err := p.upstreamOf(&c, spec.Port)
 	if err == nil {
-		err = p.waitReady(ctx, spec, c.ID, upstream, p.directAddr(&c, spec.Port))
-	} else if se := p.exitError(ctx, spec.SiteID, c.ID); se != nil {
-		err = se
+		err = p.waitReady(ctx, spec, c.Running[0])
 	}
-	if err != nil {
-		return fail(err)
+	if err == nil {
+		return c, nil
 	}
-	return c, upstream, nil
+	// The cleanup runs to its end even when the caller gave up.
+	cleanup, cancelCleanup := context.WithTimeout(context.WithoutCancel(ctx), p.cfg.StopTimeout+10*time.Second)
+	defer cancelCleanup()
+	se := startErr(spec.SiteID, "starting container", err)
+	if errors.Is(err, context.DeadlineExceeded) {
+		se.Reason = fmt.Sprintf("not ready within %s", p.cfg.StartTimeout)
+	}
+	if se.LogTail == "" && c.ID != "" {
+		se.LogTail = p.logTail(cleanup, c.ID, 20)
+	}
+	if rerr := ro.DiscardCandidate(cleanup, spec.SiteID); rerr != nil {
+		p.log.Error("removing the container of a failed rollout", zap.String("site_id", spec.SiteID), zap.Error(rerr))
+	}
+	return c, se
 }
 
-// switchTo makes c the site's container on the hot path and returns the
-// backend it replaced, if any.
-func (p *Provisioner) switchTo(st *siteState, c *container.InspectResponse, upstream string, spec *Spec, adopted bool) *backend {
-	old := p.setReady(st, upstream, c.ID)
+// switchTo makes instance c's replica the site's on the hot path and
+// returns the backend it replaced, if any.
+func (p *Provisioner) switchTo(st *siteState, c *RuntimeInstance, spec *Spec, adopted bool) *backend {
+	old := p.setReady(st, c.Running[0].Upstream, c.ID)
 	p.watchHealthOf(st, spec, adopted)
 	st.mu.Lock()
-	st.version, st.lastStart = labelVersion(c), time.Now()
+	st.version, st.lastStart = c.TemplateVersion, time.Now()
 	st.mu.Unlock()
 	p.notify(st)
 	return old
@@ -337,32 +338,8 @@ func (p *Provisioner) drain(ctx context.Context, st *siteState, old *backend, co
 // site's container name, and removes the networks of the site's former
 // customer if it was their last container. It runs to its end even when
 // the caller gave up: a rollout is not left half done.
-func (p *Provisioner) retire(ctx context.Context, spec *Spec, old *container.InspectResponse, newID string) {
+func (p *Provisioner) retire(ctx context.Context, ro RuntimeRollouts, spec *Spec, old RuntimeInstance, newID string) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.cfg.StopTimeout+30*time.Second)
 	defer cancel()
-	if err := p.stopByID(ctx, old.ID); err != nil {
-		p.log.Warn("stopping the old container", zap.String("site_id", spec.SiteID), zap.Error(err))
-	}
-	if err := p.removeContainer(ctx, old.ID); err != nil {
-		p.log.Error("removing the old container", zap.String("site_id", spec.SiteID), zap.Error(err))
-		return
-	}
-	if err := p.cli.ContainerRename(ctx, newID, containerName(p.cfg.Namespace, spec.SiteID)); err != nil {
-		p.log.Error("renaming the new container", zap.String("site_id", spec.SiteID), zap.Error(err))
-	}
-	if key := old.Config.Labels[LabelCustomer]; key != "" && key != networkKey(spec) {
-		if err := p.releaseNetworks(ctx, key); err != nil {
-			p.log.Warn("removing networks of the site's former customer", zap.String("site_id", spec.SiteID), zap.Error(err))
-		}
-	}
-}
-
-// stopByID stops a container (SIGTERM, SIGKILL after StopTimeout); a
-// missing one counts as stopped.
-func (p *Provisioner) stopByID(ctx context.Context, id string) error {
-	timeout := int(p.cfg.StopTimeout.Round(time.Second) / time.Second)
-	if err := p.cli.ContainerStop(ctx, id, container.StopOptions{Timeout: &timeout}); err != nil && !isNotFound(err) {
-		return fmt.Errorf("stopping container %s: %w", id, err)
-	}
-	return nil
+	ro.Retire(ctx, spec, old, newID)
 }

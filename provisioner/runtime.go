@@ -3,6 +3,7 @@ package provisioner
 import (
 	"context"
 	"io"
+	"time"
 )
 
 // Runtime is what the lifecycle logic (lazy start, idle stop, capacity,
@@ -76,14 +77,98 @@ type Runtime interface {
 	Events(ctx context.Context) (<-chan RuntimeEvent, error)
 }
 
-// RuntimePauser is a Runtime that can freeze a site's replicas (memory
-// kept, no CPU) and thaw them, for the warm tier. The Swarm runtime is not
+// RuntimePauser is a Runtime that can freeze a site's replica (memory
+// kept, no CPU) and thaw it, for the warm tier. The Swarm runtime is not
 // one: Swarm has no pause.
 type RuntimePauser interface {
-	// Pause freezes the site's running replicas; their upstreams stay.
-	Pause(ctx context.Context, siteID string) error
-	// Unpause thaws them; they answer again at once.
-	Unpause(ctx context.Context, siteID string) error
+	// Pause freezes the site's running replica id; its upstream stays.
+	Pause(ctx context.Context, siteID, id string) error
+	// Unpause thaws it; it answers again at once. Thawing a replica that
+	// is not paused (another process woke it first) is no error.
+	Unpause(ctx context.Context, siteID, id string) error
+}
+
+// ReplicaWatcher is a Runtime whose replicas can be waited on, so that a
+// start sees a replica exit at once rather than at its timeout, and whose
+// replicas' own output can be read.
+type ReplicaWatcher interface {
+	// WaitExit returns replica id's exit code once it no longer runs, or
+	// an error when ctx ends or the engine cannot say.
+	WaitExit(ctx context.Context, id string) (exitCode int, err error)
+	// LogTail returns the last n lines replica id wrote, or why none.
+	LogTail(ctx context.Context, id string, n int) string
+}
+
+// RuntimeRollouts is a Runtime that can run a second instance of a site
+// (the candidate) beside its live one, so that a rollout switches between
+// two ready instances without a stop (Docker). A Runtime without it rolls
+// out by Ensure, which updates the instance in place (Swarm's own rolling
+// update).
+type RuntimeRollouts interface {
+	// Prepare does what a candidate of spec needs before it is made
+	// (its image pulled, its volume made), while the live one serves.
+	Prepare(ctx context.Context, spec *Spec) error
+	// Candidate returns the site's candidate (State InstanceAbsent when
+	// there is none).
+	Candidate(ctx context.Context, siteID string) (RuntimeInstance, error)
+	// StartCandidate makes the candidate from spec and starts it, and
+	// returns it running (not probed). On failure the candidate may be
+	// left: DiscardCandidate it.
+	StartCandidate(ctx context.Context, spec *Spec) (RuntimeInstance, error)
+	// DiscardCandidate removes the candidate; none is no error.
+	DiscardCandidate(ctx context.Context, siteID string) error
+	// InspectReplica returns the instance replica id is (the live one or
+	// the candidate), State InstanceAbsent when it is not the site's.
+	InspectReplica(ctx context.Context, siteID, id string) (RuntimeInstance, error)
+	// StartReplica starts stopped replica id again and returns it running.
+	StartReplica(ctx context.Context, siteID, id string) (RuntimeInstance, error)
+	// StopReplica stops replica id; a missing one counts as stopped.
+	StopReplica(ctx context.Context, id string) error
+	// Retire makes replica id, the candidate, the site's instance: old
+	// stopped and removed, what only the old one used released. Failures
+	// are logged: the rollout is done either way.
+	Retire(ctx context.Context, spec *Spec, old RuntimeInstance, id string)
+}
+
+// RuntimeHost is a Runtime that can tell the size of the machine its
+// sites run on, for checking limits against it.
+type RuntimeHost interface {
+	Host(ctx context.Context) (Host, error)
+}
+
+// RuntimeReconciler is a Runtime that cleans up, at Start, what a crash
+// left of its own making (networks no instance uses).
+type RuntimeReconciler interface {
+	Reconcile(ctx context.Context) error
+}
+
+// RuntimeImages is a Runtime that builds release images on its engine and
+// can tell whether an image is there or in its registry.
+type RuntimeImages interface {
+	// CheckImage returns nil when image is there or its registry has it.
+	CheckImage(ctx context.Context, ref string) error
+	// Build builds the image of the site's release (ImageTag) from a tar
+	// with a Dockerfile, writing the build's output to out.
+	Build(ctx context.Context, siteID string, release int, buildContext io.Reader, out io.Writer) (string, error)
+	// PruneImages removes the site's release images but keep.
+	PruneImages(ctx context.Context, siteID string, keep []string) error
+}
+
+// RuntimeStats is a Runtime that reads its replicas' resource use.
+type RuntimeStats interface {
+	// SampleStats reads each running replica's use, at most concurrency
+	// at a time, and returns how many run.
+	SampleStats(ctx context.Context, concurrency int) (running int, stats []ContainerStats, err error)
+	// ReplicaStats reads replica id's use.
+	ReplicaStats(ctx context.Context, id string) (ContainerStats, error)
+}
+
+// RuntimeVolumes is a Runtime that reads and writes sites' volumes as tar
+// archives, for backups.
+type RuntimeVolumes interface {
+	ExportVolume(ctx context.Context, spec Spec, w io.Writer) error
+	// ImportVolume replaces the volume; the caller removed the instance.
+	ImportVolume(ctx context.Context, spec Spec, r io.Reader) error
 }
 
 // InstanceState is what the engine says of a site's instance.
@@ -102,7 +187,23 @@ const (
 	InstanceRunning InstanceState = "running"
 	// InstanceStopping: no replica is asked for, some still run.
 	InstanceStopping InstanceState = "stopping"
+	// InstancePaused: its replicas run frozen (RuntimePauser).
+	InstancePaused InstanceState = "paused"
 )
+
+// Replica is one running copy of a site: a container, or a Swarm task.
+type Replica struct {
+	// ID is the engine's ID of it (container or task ID).
+	ID string
+	// Upstream is the address Caddy dials it at (host:port).
+	Upstream string
+	// Probe, if set, is the replica's own address (Upstream itself where
+	// Caddy dials it directly), probed for readiness where Upstream is a
+	// published port that the engine's proxy accepts on before the app
+	// listens. "" when unknown: Upstream is then probed as such a
+	// proxy is (the connection must stay open a moment).
+	Probe string
+}
 
 // RuntimeInstance is a site's instance in a Runtime: a container, or a
 // Swarm service and its tasks.
@@ -126,11 +227,20 @@ type RuntimeInstance struct {
 	// (host:port) of the replicas running, sorted.
 	Replicas  int
 	Upstreams []string
+	// Running are the replicas running (Upstreams' replicas), sorted by
+	// upstream.
+	Running []Replica
 	// Node is the node its volume is on, where it is pinned ("" when it
 	// has no volume or never ran).
 	Node string
+	// StartedAt and StoppedAt are when it last started and stopped, where
+	// the engine tells (zero otherwise).
+	StartedAt, StoppedAt time.Time
 	// Created reports that this Ensure created it.
 	Created bool
+	// Rollout reports a second instance of the site beside this one: a
+	// rollout a process left half done (RuntimeRollouts.Settle decides).
+	Rollout bool
 }
 
 // RuntimeEvent is a change of a site's instance, with its state after it.
@@ -140,4 +250,26 @@ type RuntimeEvent struct {
 	State     InstanceState
 	Replicas  int
 	Upstreams []string
+	// Action, if set, is what happened to one replica (Replica, its ID):
+	// an engine that reports replicas' changes one by one (Docker) says
+	// which; one that reports states (Swarm) leaves it empty.
+	Action  EventAction
+	Replica string
+	// Time is when it happened (or was seen), for telling an event that
+	// comes after a newer change of the caller's own.
+	Time time.Time
+	// ExitCode is an exited replica's exit code.
+	ExitCode string
 }
+
+// EventAction is what happened to a replica.
+type EventAction string
+
+// Actions of a RuntimeEvent.
+const (
+	// ReplicaExited: it stopped (crashed, killed, or stopped on purpose).
+	ReplicaExited EventAction = "exited"
+	// ReplicaPaused and ReplicaUnpaused: it was frozen, or thawed.
+	ReplicaPaused   EventAction = "paused"
+	ReplicaUnpaused EventAction = "unpaused"
+)

@@ -53,6 +53,7 @@ type siteState struct {
 	state       State
 	version     int
 	lastStart   time.Time
+	readyAt     time.Time // when the site last became ready here
 	lastStop    time.Time
 	lastExit    time.Time
 	lastPause   time.Time // when the container was last paused (here or by another node)

@@ -8,8 +8,6 @@ import (
 	"strings"
 	"time"
 
-	cerrdefs "github.com/containerd/errdefs"
-	"github.com/docker/docker/api/types/container"
 	"go.uber.org/zap"
 )
 
@@ -92,7 +90,7 @@ func (p *Provisioner) failStart(st *siteState, siteID string, err error) *StartE
 	se := startErr(siteID, reason, err)
 	if se.ExitCode < 0 {
 		sctx, scancel := context.WithTimeout(context.Background(), p.cfg.StopTimeout+5*time.Second)
-		if err := p.stopContainer(sctx, st); err != nil {
+		if err := p.stopInstance(sctx, st); err != nil {
 			p.log.Warn("stopping container after failed start", zap.String("site_id", siteID), zap.Error(err))
 		}
 		scancel()
@@ -132,46 +130,27 @@ func (p *Provisioner) startHeld(ctx context.Context, st *siteState, spec *Spec) 
 	}
 	defer release()
 
-	if err := p.ensureImage(ctx, spec.Image); err != nil {
-		return "", startErr(spec.SiteID, "pulling image", err)
-	}
-	if spec.DataPath != "" {
-		if err := p.ensureVolume(ctx, spec); err != nil {
-			return "", startErr(spec.SiteID, "preparing volume", err)
-		}
-	}
 	if err := p.checkCapabilities(spec); err != nil {
 		return "", startErr(spec.SiteID, "checking capabilities", err)
 	}
-	c, created, oldKey, err := p.ensureContainer(ctx, spec)
-	if oldKey != "" {
-		if err := p.releaseNetworks(ctx, oldKey); err != nil {
-			p.log.Warn("removing networks of the site's former customer", zap.String("site_id", spec.SiteID), zap.Error(err))
-		}
-	}
+	inst, err := p.rt.Ensure(ctx, spec)
 	if err != nil {
 		return "", startErr(spec.SiteID, "creating container", err)
 	}
 	st.mu.Lock()
-	st.containerID, st.version = c.ID, labelVersion(&c)
-	if created {
+	st.containerID, st.version = inst.ID, inst.TemplateVersion
+	if inst.Created {
 		st.state = StateCreated
 	}
 	st.mu.Unlock()
-	if created {
+	if inst.Created {
 		p.notify(st)
 	}
 
 	// Started by another node (under its lock) or left running by a
-	// previous process: just wait for it to be ready.
-	alreadyRunning := c.State != nil && c.State.Running
-	if alreadyRunning && c.State.Paused {
-		// Paused by another node (or a previous process) unbeknown to
-		// us: thawed, it is ready as it was.
-		if err := p.cli.ContainerUnpause(ctx, c.ID); err != nil && !isNotPaused(err) {
-			return "", startErr(spec.SiteID, "unpausing container", err)
-		}
-	}
+	// previous process: just wait for it to be ready (thawed first when
+	// another node paused it unbeknown to us).
+	alreadyRunning := inst.State == InstanceRunning || inst.State == InstancePaused
 	st.mu.Lock()
 	st.state = StateStarting
 	if !alreadyRunning {
@@ -181,44 +160,22 @@ func (p *Provisioner) startHeld(ctx context.Context, st *siteState, spec *Spec) 
 	p.notify(st)
 	if !alreadyRunning {
 		p.dockerStarts.Add(1)
-		// NotModified: already started (by another node racing us
-		// without a Locker), which is what we wanted.
-		err := p.cli.ContainerStart(ctx, c.ID, container.StartOptions{})
-		if isNotFound(err) {
-			// The container's network is gone (removed with what was the
-			// customer's last container, on another node): a container
-			// made anew gets it back.
-			p.forgetNetworks(spec)
-			if err = p.removeContainer(ctx, c.ID); err == nil {
-				if c, _, _, err = p.ensureContainer(ctx, spec); err == nil {
-					err = p.cli.ContainerStart(ctx, c.ID, container.StartOptions{})
-				}
-			}
-		}
-		if err != nil && !cerrdefs.IsNotModified(err) {
-			return "", startErr(spec.SiteID, "starting container", err)
-		}
-		// Ports and addresses are assigned at start.
-		if c, err = p.cli.ContainerInspect(ctx, c.ID); err != nil {
-			return "", startErr(spec.SiteID, "inspecting container", err)
-		}
 	}
-	upstream, err := p.upstreamOf(&c, spec.Port)
-	if err != nil {
-		// Typically the container exited before its port was bound.
-		if se := p.exitError(ctx, spec.SiteID, c.ID); se != nil {
-			return "", se
-		}
-		return "", startErr(spec.SiteID, "finding upstream", err)
+	if inst, err = p.rt.Scale(ctx, spec.SiteID, 1); err != nil {
+		return "", startErr(spec.SiteID, "starting container", err)
 	}
-	if err := p.waitReady(ctx, spec, c.ID, upstream, p.directAddr(&c, spec.Port)); err != nil {
+	if len(inst.Running) == 0 {
+		return "", startErr(spec.SiteID, "finding upstream", errors.New("no replica runs"))
+	}
+	rep := inst.Running[0]
+	if err := p.waitReady(ctx, spec, rep); err != nil {
 		return "", err
 	}
 
-	p.setReady(st, upstream, c.ID)
+	p.setReady(st, rep.Upstream, rep.ID)
 	p.watchHealthOf(st, spec, false)
 	p.notify(st)
-	return upstream, nil
+	return rep.Upstream, nil
 }
 
 // setReady marks the site running in container id at upstream, with a
@@ -227,25 +184,10 @@ func (p *Provisioner) startHeld(ctx context.Context, st *siteState, spec *Spec) 
 func (p *Provisioner) setReady(st *siteState, upstream, id string) *backend {
 	st.lastActive.Store(time.Now().UnixNano())
 	st.mu.Lock()
-	st.state, st.containerID = StateRunning, id
+	st.state, st.containerID, st.readyAt = StateRunning, id, time.Now()
 	st.failErr, st.failBackoff, st.failUntil = nil, 0, time.Time{}
 	st.mu.Unlock()
 	return p.setRunning(st, newBackend(st, &p.clock, upstream, id))
-}
-
-// exitError returns a *StartError describing the container's exit if it is
-// not running, else nil.
-func (p *Provisioner) exitError(ctx context.Context, siteID, id string) *StartError {
-	c, err := p.cli.ContainerInspect(ctx, id)
-	if err != nil || c.State == nil || c.State.Running {
-		return nil
-	}
-	return &StartError{
-		SiteID:   siteID,
-		Reason:   "container exited during start",
-		ExitCode: c.State.ExitCode,
-		LogTail:  p.logTail(ctx, id, 20),
-	}
 }
 
 // checkCapabilities refuses a spec adding a capability the platform does

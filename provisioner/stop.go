@@ -13,13 +13,14 @@ import (
 func (p *Provisioner) stopLocked(ctx context.Context, st *siteState) error {
 	p.setNotRunning(st)
 	p.clearPaused(st)
-	return p.stopContainer(ctx, st)
+	return p.stopInstance(ctx, st)
 }
 
-// stopContainer stops the site's container (SIGTERM, SIGKILL after
-// StopTimeout) and records the stop; a missing container counts as stopped.
-func (p *Provisioner) stopContainer(ctx context.Context, st *siteState) error {
-	if err := p.stopByID(ctx, containerName(p.cfg.Namespace, st.id)); err != nil {
+// stopInstance stops the site's replicas (SIGTERM, SIGKILL after the
+// grace period) and records the stop; a missing instance counts as
+// stopped.
+func (p *Provisioner) stopInstance(ctx context.Context, st *siteState) error {
+	if err := p.rt.Stop(ctx, st.id); err != nil {
 		return fmt.Errorf("stopping site %s: %w", st.id, err)
 	}
 	st.mu.Lock()
@@ -64,7 +65,7 @@ func (p *Provisioner) stopIfIdle(ctx context.Context, st *siteState, idle time.D
 	if p.hideIfIdle(st, idle) == nil {
 		return false
 	}
-	if err := p.stopContainer(ctx, st); err != nil {
+	if err := p.stopInstance(ctx, st); err != nil {
 		// The container may still run; the next Ensure inspects it and
 		// adopts it if so.
 		p.log.Error("stopping idle site", zap.String("site_id", st.id), zap.Error(err))

@@ -401,10 +401,15 @@ func (r *SwarmRuntime) instanceOf(svc *swarm.Service, tasks []swarmTask) Runtime
 	}
 	for _, t := range tasks {
 		if t.running && t.wanted && t.ip != "" {
-			inst.Upstreams = append(inst.Upstreams, joinHostPort(t.ip, inst.Port))
+			// Caddy dials the task itself: its address is its probe's.
+			u := joinHostPort(t.ip, inst.Port)
+			inst.Running = append(inst.Running, Replica{ID: t.id, Upstream: u, Probe: u})
 		}
 	}
-	sort.Strings(inst.Upstreams)
+	sort.Slice(inst.Running, func(i, j int) bool { return inst.Running[i].Upstream < inst.Running[j].Upstream })
+	for _, rep := range inst.Running {
+		inst.Upstreams = append(inst.Upstreams, rep.Upstream)
+	}
 	switch {
 	case inst.Replicas == 0 && len(tasks) == 0:
 		inst.State = InstanceStopped

@@ -101,6 +101,7 @@ func (r *SwarmRuntime) removeVolume(ctx context.Context, siteID, node string) er
 func (r *SwarmRuntime) Events(ctx context.Context) (<-chan RuntimeEvent, error) {
 	// The first poll is synchronous: an unreachable engine is the caller's
 	// error, and the first events are the state at the start.
+	began := time.Now()
 	first, err := r.List(ctx)
 	if err != nil {
 		return nil, err
@@ -109,11 +110,11 @@ func (r *SwarmRuntime) Events(ctx context.Context) (<-chan RuntimeEvent, error) 
 	go func() {
 		defer close(ch)
 		last := map[string]RuntimeEvent{}
-		list := first
+		list, polled := first, began
 		for {
 			seen := map[string]bool{}
 			for _, inst := range list {
-				ev := RuntimeEvent{SiteID: inst.SiteID, State: inst.State, Replicas: inst.Replicas, Upstreams: inst.Upstreams}
+				ev := RuntimeEvent{SiteID: inst.SiteID, State: inst.State, Replicas: inst.Replicas, Upstreams: inst.Upstreams, Time: polled}
 				seen[inst.SiteID] = true
 				if prev, ok := last[inst.SiteID]; ok && sameEvent(prev, ev) {
 					continue
@@ -126,7 +127,7 @@ func (r *SwarmRuntime) Events(ctx context.Context) (<-chan RuntimeEvent, error) 
 			for id := range last {
 				if !seen[id] {
 					delete(last, id)
-					if !send(ctx, ch, RuntimeEvent{SiteID: id, State: InstanceAbsent}) {
+					if !send(ctx, ch, RuntimeEvent{SiteID: id, State: InstanceAbsent, Time: polled}) {
 						return
 					}
 				}
@@ -137,6 +138,7 @@ func (r *SwarmRuntime) Events(ctx context.Context) (<-chan RuntimeEvent, error) 
 			case <-time.After(r.cfg.PollInterval):
 			}
 			var err error
+			polled = time.Now()
 			if list, err = r.List(ctx); err != nil {
 				if ctx.Err() != nil {
 					return

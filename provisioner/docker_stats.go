@@ -43,12 +43,12 @@ func (s ContainerStats) CPUPercent(prev ContainerStats) (float64, bool) {
 // asks for one-shot stats, which the engine answers from one reading
 // instead of waiting a second for a second one: CPU use comes from two
 // samples (CPUPercent). A container that stopped meanwhile is left out.
-func (p *Provisioner) SampleStats(ctx context.Context, concurrency int) (running int, stats []ContainerStats, err error) {
-	f := p.namespaceFilter()
+func (r *DockerRuntime) SampleStats(ctx context.Context, concurrency int) (running int, stats []ContainerStats, err error) {
+	f := r.namespaceFilter()
 	f.Add("status", "running")
-	list, err := p.cli.ContainerList(ctx, container.ListOptions{Filters: f})
+	list, err := r.cli.ContainerList(ctx, container.ListOptions{Filters: f})
 	if err != nil {
-		return 0, nil, fmt.Errorf("listing running containers of namespace %s: %w", p.cfg.Namespace, err)
+		return 0, nil, fmt.Errorf("listing running containers of namespace %s: %w", r.cfg.Namespace, err)
 	}
 	var mu sync.Mutex
 	var g errgroup.Group
@@ -60,10 +60,10 @@ func (p *Provisioner) SampleStats(ctx context.Context, concurrency int) (running
 		}
 		running++
 		g.Go(func() error {
-			s, err := p.containerStats(ctx, c.ID)
+			s, err := r.ReplicaStats(ctx, c.ID)
 			if err != nil {
 				if !isNotFound(err) && ctx.Err() == nil {
-					p.log.Debug("reading container stats", zap.String("site_id", siteID), zap.Error(err))
+					r.log.Debug("reading container stats", zap.String("site_id", siteID), zap.Error(err))
 				}
 				return nil
 			}
@@ -78,8 +78,8 @@ func (p *Provisioner) SampleStats(ctx context.Context, concurrency int) (running
 	return running, stats, ctx.Err()
 }
 
-func (p *Provisioner) containerStats(ctx context.Context, id string) (ContainerStats, error) {
-	resp, err := p.cli.ContainerStatsOneShot(ctx, id)
+func (r *DockerRuntime) ReplicaStats(ctx context.Context, id string) (ContainerStats, error) {
+	resp, err := r.cli.ContainerStatsOneShot(ctx, id)
 	if err != nil {
 		return ContainerStats{}, err
 	}

@@ -51,7 +51,9 @@ func isNotPaused(err error) bool {
 	return isConflict(err) || strings.Contains(err.Error(), "is not paused")
 }
 
-func (p *Provisioner) labels(spec *Spec) map[string]string { return siteLabels(p.cfg.Namespace, spec) }
+func (r *DockerRuntime) labels(spec *Spec) map[string]string {
+	return siteLabels(r.cfg.Namespace, spec)
+}
 
 // siteLabels are what a site's container (or Swarm service) of namespace
 // ns carries: who it is, what made it, how to reach it.
@@ -107,8 +109,8 @@ func outdated(c *container.InspectResponse, spec *Spec) bool {
 }
 
 // namespaceFilter selects this provisioner's containers (or volumes).
-func (p *Provisioner) namespaceFilter() filters.Args {
-	return filters.NewArgs(filters.Arg("label", LabelNamespace+"="+p.cfg.Namespace))
+func (r *DockerRuntime) namespaceFilter() filters.Args {
+	return filters.NewArgs(filters.Arg("label", LabelNamespace+"="+r.cfg.Namespace))
 }
 
 // tmpfsTmp is the writable /tmp of a read-only container; it counts
@@ -122,7 +124,7 @@ const tmpfsTmp = "rw,nosuid,nodev,size=64m"
 // lifecycle), capped json-file logs, the site volume, and the customer's
 // network primary, with the port published on PublishIP only where Caddy
 // dials it there.
-func (p *Provisioner) containerConfig(spec *Spec, primary string) (*container.Config, *container.HostConfig, *network.NetworkingConfig) {
+func (r *DockerRuntime) containerConfig(spec *Spec, primary string) (*container.Config, *container.HostConfig, *network.NetworkingConfig) {
 	port := nat.Port(strconv.Itoa(spec.Port) + "/tcp")
 	env := make([]string, 0, len(spec.Env))
 	for k, v := range spec.Env {
@@ -130,7 +132,7 @@ func (p *Provisioner) containerConfig(spec *Spec, primary string) (*container.Co
 	}
 	sort.Strings(env) // deterministic, for inspect diffs and tests
 
-	labels := p.labels(spec)
+	labels := r.labels(spec)
 	cfg := &container.Config{
 		Image:        spec.Image,
 		Env:          env,
@@ -168,12 +170,12 @@ func (p *Provisioner) containerConfig(spec *Spec, primary string) (*container.Co
 	if spec.DataPath != "" {
 		hc.Mounts = []mount.Mount{{
 			Type:   mount.TypeVolume,
-			Source: volumeName(p.cfg.Namespace, spec.SiteID),
+			Source: volumeName(r.cfg.Namespace, spec.SiteID),
 			Target: spec.DataPath,
 		}}
 	}
-	if !p.dialsContainer(labels) {
-		hc.PortBindings = nat.PortMap{port: []nat.PortBinding{{HostIP: p.cfg.PublishIP, HostPort: ""}}}
+	if !r.dialsContainer(labels) {
+		hc.PortBindings = nat.PortMap{port: []nat.PortBinding{{HostIP: r.cfg.PublishIP, HostPort: ""}}}
 	}
 	nc := &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{primary: {}}}
 	return cfg, hc, nc
@@ -181,14 +183,14 @@ func (p *Provisioner) containerConfig(spec *Spec, primary string) (*container.Co
 
 // ensureImage pulls spec.Image if it is not present locally, logging the
 // pull's progress lines.
-func (p *Provisioner) ensureImage(ctx context.Context, ref string) error {
-	if _, err := p.cli.ImageInspect(ctx, ref); err == nil {
+func (r *DockerRuntime) ensureImage(ctx context.Context, ref string) error {
+	if _, err := r.cli.ImageInspect(ctx, ref); err == nil {
 		return nil
 	} else if !isNotFound(err) {
 		return fmt.Errorf("inspecting image %s: %w", ref, err)
 	}
-	p.log.Info("pulling image", zap.String("image", ref))
-	rc, err := p.cli.ImagePull(ctx, ref, image.PullOptions{})
+	r.log.Info("pulling image", zap.String("image", ref))
+	rc, err := r.cli.ImagePull(ctx, ref, image.PullOptions{})
 	if err != nil {
 		return fmt.Errorf("pulling image %s: %w", ref, err)
 	}
@@ -200,14 +202,14 @@ func (p *Provisioner) ensureImage(ctx context.Context, ref string) error {
 		// Download/extract progress ticks are noise; layer and image
 		// milestones are worth a line.
 		if msg.Status != "Downloading" && msg.Status != "Extracting" {
-			p.log.Info("pull progress", zap.String("image", ref), zap.String("layer", msg.ID), zap.String("status", msg.Status))
+			r.log.Info("pull progress", zap.String("image", ref), zap.String("layer", msg.ID), zap.String("status", msg.Status))
 		}
 		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("pulling image %s: %w", ref, err)
 	}
-	if _, err := p.cli.ImageInspect(ctx, ref); err != nil {
+	if _, err := r.cli.ImageInspect(ctx, ref); err != nil {
 		return fmt.Errorf("image %s missing after pull: %w", ref, err)
 	}
 	return nil
@@ -242,10 +244,10 @@ func readMessages(r io.Reader, fn func(engineMessage) error) error {
 
 // ensureVolume creates the site's labeled volume; creating an existing
 // volume is a no-op in Docker, which keeps data across recreates.
-func (p *Provisioner) ensureVolume(ctx context.Context, spec *Spec) error {
-	_, err := p.cli.VolumeCreate(ctx, volume.CreateOptions{
-		Name:   volumeName(p.cfg.Namespace, spec.SiteID),
-		Labels: map[string]string{LabelNamespace: p.cfg.Namespace, LabelSite: spec.SiteID},
+func (r *DockerRuntime) ensureVolume(ctx context.Context, spec *Spec) error {
+	_, err := r.cli.VolumeCreate(ctx, volume.CreateOptions{
+		Name:   volumeName(r.cfg.Namespace, spec.SiteID),
+		Labels: map[string]string{LabelNamespace: r.cfg.Namespace, LabelSite: spec.SiteID},
 	})
 	if err != nil {
 		return fmt.Errorf("creating volume: %w", err)
@@ -255,8 +257,8 @@ func (p *Provisioner) ensureVolume(ctx context.Context, spec *Spec) error {
 
 // ours reports whether an inspected container belongs to this namespace and
 // site: a name collision with a foreign container must not be adopted.
-func (p *Provisioner) ours(c *container.InspectResponse, siteID string) bool {
-	return c.Config != nil && c.Config.Labels[LabelNamespace] == p.cfg.Namespace && c.Config.Labels[LabelSite] == siteID
+func (r *DockerRuntime) ours(c *container.InspectResponse, siteID string) bool {
+	return c.Config != nil && c.Config.Labels[LabelNamespace] == r.cfg.Namespace && c.Config.Labels[LabelSite] == siteID
 }
 
 func labelVersion(c *container.InspectResponse) int {
@@ -267,44 +269,40 @@ func labelVersion(c *container.InspectResponse) int {
 	return v
 }
 
-// candidateName is the container a rollout starts beside the site's
-// live one; it takes the live one's name once that is gone.
-func candidateName(ns, siteID string) string { return containerName(ns, siteID) + "-next" }
-
 // ensureContainer finds or creates the site's container on its customer's
 // networks and returns its inspect data. A container from an older spec is
 // replaced (the named volume survives); a name conflict with a container
 // created concurrently (another node) is resolved by adopting it. oldKey
 // is the network key of a replaced container that belonged to another one
 // (the site moved to another customer), whose networks may now be unused.
-func (p *Provisioner) ensureContainer(ctx context.Context, spec *Spec) (c container.InspectResponse, created bool, oldKey string, err error) {
+func (r *DockerRuntime) ensureContainer(ctx context.Context, spec *Spec) (c container.InspectResponse, created bool, oldKey string, err error) {
 	key := networkKey(spec)
-	unlock := p.netLocks.lock(key)
+	unlock := r.netLocks.lock(key)
 	defer unlock()
-	name := containerName(p.cfg.Namespace, spec.SiteID)
-	c, err = p.cli.ContainerInspect(ctx, name)
+	name := containerName(r.cfg.Namespace, spec.SiteID)
+	c, err = r.cli.ContainerInspect(ctx, name)
 	switch {
 	case err == nil:
-		if !p.ours(&c, spec.SiteID) {
-			return c, false, "", fmt.Errorf("container %s exists but is not labeled for namespace %s and site %s", name, p.cfg.Namespace, spec.SiteID)
+		if !r.ours(&c, spec.SiteID) {
+			return c, false, "", fmt.Errorf("container %s exists but is not labeled for namespace %s and site %s", name, r.cfg.Namespace, spec.SiteID)
 		}
 		if !outdated(&c, spec) {
 			return c, false, "", nil
 		}
-		p.log.Info("recreating container for changed site definition",
+		r.log.Info("recreating container for changed site definition",
 			zap.String("site_id", spec.SiteID), zap.String("container_id", c.ID),
 			zap.String("old_template", c.Config.Labels[LabelTemplate]), zap.Int("old_version", labelVersion(&c)),
 			zap.String("new_template", spec.TemplateSlug), zap.Int("new_version", spec.TemplateVersion))
 		if k := c.Config.Labels[LabelCustomer]; k != key {
 			oldKey = k
 		}
-		if err := p.removeContainer(ctx, c.ID); err != nil {
+		if err := r.removeContainer(ctx, c.ID); err != nil {
 			return c, false, "", err
 		}
 	case !isNotFound(err):
 		return c, false, "", fmt.Errorf("inspecting container %s: %w", name, err)
 	}
-	c, created, err = p.createNamed(ctx, spec, name)
+	c, created, err = r.createNamed(ctx, spec, name)
 	return c, created, oldKey, err
 }
 
@@ -312,28 +310,28 @@ func (p *Provisioner) ensureContainer(ctx context.Context, spec *Spec) (c contai
 // networks and returns its inspect data; a name conflict with a container
 // created concurrently (another node) is resolved by adopting it. Call
 // with the spec's network lock held.
-func (p *Provisioner) createNamed(ctx context.Context, spec *Spec, name string) (c container.InspectResponse, created bool, err error) {
-	primary, extra, err := p.siteNetworks(ctx, spec)
+func (r *DockerRuntime) createNamed(ctx context.Context, spec *Spec, name string) (c container.InspectResponse, created bool, err error) {
+	primary, extra, err := r.siteNetworks(ctx, spec)
 	if err != nil {
 		return c, false, fmt.Errorf("preparing networks: %w", err)
 	}
-	cfg, hc, nc := p.containerConfig(spec, primary)
-	resp, err := p.cli.ContainerCreate(ctx, cfg, hc, nc, nil, name)
-	if isNotFound(err) && p.forgetNetworks(spec) {
+	cfg, hc, nc := r.containerConfig(spec, primary)
+	resp, err := r.cli.ContainerCreate(ctx, cfg, hc, nc, nil, name)
+	if isNotFound(err) && r.forgetNetworks(spec) {
 		// The network went (another node removed the customer's last
 		// container meanwhile): make it again, once.
-		if primary, extra, err = p.siteNetworks(ctx, spec); err != nil {
+		if primary, extra, err = r.siteNetworks(ctx, spec); err != nil {
 			return c, false, fmt.Errorf("preparing networks: %w", err)
 		}
-		cfg, hc, nc = p.containerConfig(spec, primary)
-		resp, err = p.cli.ContainerCreate(ctx, cfg, hc, nc, nil, name)
+		cfg, hc, nc = r.containerConfig(spec, primary)
+		resp, err = r.cli.ContainerCreate(ctx, cfg, hc, nc, nil, name)
 	}
 	if isConflict(err) {
 		// Another node created it first. Docker reserves the name before
 		// the container is registered, so it may not be inspectable yet.
 		for delay := 10 * time.Millisecond; ; delay = min(2*delay, 200*time.Millisecond) {
-			c, ierr := p.cli.ContainerInspect(ctx, name)
-			if ierr == nil && p.ours(&c, spec.SiteID) {
+			c, ierr := r.cli.ContainerInspect(ctx, name)
+			if ierr == nil && r.ours(&c, spec.SiteID) {
 				return c, false, nil
 			}
 			if ierr == nil || !isNotFound(ierr) {
@@ -350,14 +348,14 @@ func (p *Provisioner) createNamed(ctx context.Context, spec *Spec, name string) 
 		return c, false, fmt.Errorf("creating container %s: %w", name, err)
 	}
 	for _, w := range resp.Warnings {
-		p.log.Warn("container create warning", zap.String("site_id", spec.SiteID), zap.String("warning", w))
+		r.log.Warn("container create warning", zap.String("site_id", spec.SiteID), zap.String("warning", w))
 	}
 	for _, n := range extra {
-		if err := p.cli.NetworkConnect(ctx, n, resp.ID, nil); err != nil {
+		if err := r.cli.NetworkConnect(ctx, n, resp.ID, nil); err != nil {
 			return c, false, fmt.Errorf("connecting container %s to network %s: %w", name, n, err)
 		}
 	}
-	c, err = p.cli.ContainerInspect(ctx, resp.ID)
+	c, err = r.cli.ContainerInspect(ctx, resp.ID)
 	if err != nil {
 		return c, false, fmt.Errorf("inspecting container %s: %w", name, err)
 	}
@@ -366,17 +364,17 @@ func (p *Provisioner) createNamed(ctx context.Context, spec *Spec, name string) 
 
 // forgetNetworks drops what this process remembers of spec's networks,
 // and reports whether it remembered any (whether a retry can help).
-func (p *Provisioner) forgetNetworks(spec *Spec) bool {
+func (r *DockerRuntime) forgetNetworks(spec *Spec) bool {
 	key := networkKey(spec)
-	_, a := p.networks.LoadAndDelete(networkName(p.cfg.Namespace, key, false))
-	_, b := p.networks.LoadAndDelete(networkName(p.cfg.Namespace, key, true))
+	_, a := r.networks.LoadAndDelete(networkName(r.cfg.Namespace, key, false))
+	_, b := r.networks.LoadAndDelete(networkName(r.cfg.Namespace, key, true))
 	return a || b
 }
 
 // removeContainer force-removes a container (volumes are named, so they are
 // not affected); a missing container is not an error.
-func (p *Provisioner) removeContainer(ctx context.Context, id string) error {
-	err := p.cli.ContainerRemove(ctx, id, container.RemoveOptions{Force: true})
+func (r *DockerRuntime) removeContainer(ctx context.Context, id string) error {
+	err := r.cli.ContainerRemove(ctx, id, container.RemoveOptions{Force: true})
 	if err != nil && !isNotFound(err) {
 		return fmt.Errorf("removing container %s: %w", id, err)
 	}
@@ -386,30 +384,30 @@ func (p *Provisioner) removeContainer(ctx context.Context, id string) error {
 // upstreamOf derives the dial address of a running container: its IP on
 // its customer network where Caddy dials containers directly (network
 // mode, no egress), else the host port published on PublishIP.
-func (p *Provisioner) upstreamOf(c *container.InspectResponse, port int) (string, error) {
+func (r *DockerRuntime) upstreamOf(c *container.InspectResponse, port int) (string, error) {
 	if c.NetworkSettings == nil || c.Config == nil {
 		return "", errors.New("container has no network settings")
 	}
-	if primary := p.primaryNetwork(c.Config.Labels); primary != "" && p.dialsContainer(c.Config.Labels) {
+	if primary := r.primaryNetwork(c.Config.Labels); primary != "" && r.dialsContainer(c.Config.Labels) {
 		ep := c.NetworkSettings.Networks[primary]
 		if ep == nil || ep.IPAddress == "" {
 			return "", fmt.Errorf("container has no address on network %s", primary)
 		}
 		return net.JoinHostPort(ep.IPAddress, strconv.Itoa(port)), nil
 	}
-	if p.cfg.Network != "" {
+	if r.cfg.Network != "" {
 		// A container from before customer networks, on Caddy's network.
-		if ep := c.NetworkSettings.Networks[p.cfg.Network]; ep != nil && ep.IPAddress != "" {
+		if ep := c.NetworkSettings.Networks[r.cfg.Network]; ep != nil && ep.IPAddress != "" {
 			return net.JoinHostPort(ep.IPAddress, strconv.Itoa(port)), nil
 		}
 	}
 	bindings := c.NetworkSettings.Ports[nat.Port(strconv.Itoa(port)+"/tcp")]
 	for _, b := range bindings {
-		if b.HostPort != "" && (b.HostIP == p.cfg.PublishIP || len(bindings) == 1) {
-			return net.JoinHostPort(p.cfg.PublishIP, b.HostPort), nil
+		if b.HostPort != "" && (b.HostIP == r.cfg.PublishIP || len(bindings) == 1) {
+			return net.JoinHostPort(r.cfg.PublishIP, b.HostPort), nil
 		}
 	}
-	return "", fmt.Errorf("port %d/tcp is not published on %s", port, p.cfg.PublishIP)
+	return "", fmt.Errorf("port %d/tcp is not published on %s", port, r.cfg.PublishIP)
 }
 
 // sitePort recovers the container port of an adopted container (the Spec
@@ -432,13 +430,13 @@ func sitePort(c *container.InspectResponse) int {
 // directAddr is the container's own address on its customer network (or,
 // for an older container, its first one), used to probe readiness behind a
 // published port; "" if it has none.
-func (p *Provisioner) directAddr(c *container.InspectResponse, port int) string {
+func (r *DockerRuntime) directAddr(c *container.InspectResponse, port int) string {
 	if c.NetworkSettings == nil {
 		return ""
 	}
 	var ip string
 	if c.Config != nil {
-		if ep := c.NetworkSettings.Networks[p.primaryNetwork(c.Config.Labels)]; ep != nil {
+		if ep := c.NetworkSettings.Networks[r.primaryNetwork(c.Config.Labels)]; ep != nil {
 			ip = ep.IPAddress
 		}
 	}
@@ -464,15 +462,15 @@ const imageCheckTimeout = 10 * time.Second
 
 // CheckImage returns nil when image is on the engine's host or its
 // registry has it (asked for the manifest, nothing pulled), else why not.
-func (p *Provisioner) CheckImage(ctx context.Context, ref string) error {
+func (r *DockerRuntime) CheckImage(ctx context.Context, ref string) error {
 	ctx, cancel := context.WithTimeout(ctx, imageCheckTimeout)
 	defer cancel()
-	if _, err := p.cli.ImageInspect(ctx, ref); err == nil {
+	if _, err := r.cli.ImageInspect(ctx, ref); err == nil {
 		return nil
 	} else if !isNotFound(err) {
 		return fmt.Errorf("inspecting image %s: %w", ref, err)
 	}
-	if _, err := p.cli.DistributionInspect(ctx, ref, ""); err != nil {
+	if _, err := r.cli.DistributionInspect(ctx, ref, ""); err != nil {
 		return fmt.Errorf("image %s is not on the host and its registry does not answer for it: %w", ref, err)
 	}
 	return nil

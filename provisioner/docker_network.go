@@ -88,75 +88,75 @@ func bridgeName(network string) string {
 
 // primaryNetwork is the network a container of ours was created on, from
 // its labels; "" for a container made before customer networks.
-func (p *Provisioner) primaryNetwork(labels map[string]string) string {
+func (r *DockerRuntime) primaryNetwork(labels map[string]string) string {
 	key := labels[LabelCustomer]
 	if key == "" {
 		return ""
 	}
-	return networkName(p.cfg.Namespace, key, labels[LabelEgress] == "false")
+	return networkName(r.cfg.Namespace, key, labels[LabelEgress] == "false")
 }
 
 // dialsContainer reports whether Caddy reaches a container by its address
 // on its network rather than through a published port: in network mode,
 // and for sites without egress (internal networks publish nothing).
-func (p *Provisioner) dialsContainer(labels map[string]string) bool {
-	return p.cfg.Network != "" || labels[LabelEgress] == "false"
+func (r *DockerRuntime) dialsContainer(labels map[string]string) bool {
+	return r.cfg.Network != "" || labels[LabelEgress] == "false"
 }
 
 // siteNetworks makes sure the networks of spec's container exist and
 // returns them: the one it is created on, then those it joins after. Call
 // with the key's network lock held.
-func (p *Provisioner) siteNetworks(ctx context.Context, spec *Spec) (primary string, extra []string, err error) {
+func (r *DockerRuntime) siteNetworks(ctx context.Context, spec *Spec) (primary string, extra []string, err error) {
 	key := networkKey(spec)
-	internal := networkName(p.cfg.Namespace, key, true)
+	internal := networkName(r.cfg.Namespace, key, true)
 	if spec.NoEgress {
-		created, err := p.ensureNetwork(ctx, key, true)
+		created, err := r.ensureNetwork(ctx, key, true)
 		if err != nil {
 			return "", nil, err
 		}
 		if created {
-			p.connectCustomer(ctx, key, internal)
+			r.connectCustomer(ctx, key, internal)
 		}
 		return internal, nil, nil
 	}
-	if _, err := p.ensureNetwork(ctx, key, false); err != nil {
+	if _, err := r.ensureNetwork(ctx, key, false); err != nil {
 		return "", nil, err
 	}
-	if ok, err := p.networkExists(ctx, internal); err != nil {
+	if ok, err := r.networkExists(ctx, internal); err != nil {
 		return "", nil, err
 	} else if ok {
 		extra = []string{internal}
 	}
-	return networkName(p.cfg.Namespace, key, false), extra, nil
+	return networkName(r.cfg.Namespace, key, false), extra, nil
 }
 
 // ensureNetwork creates the key's network (its internal one with internal)
 // unless it exists, and reports whether it did.
-func (p *Provisioner) ensureNetwork(ctx context.Context, key string, internal bool) (bool, error) {
-	name := networkName(p.cfg.Namespace, key, internal)
-	if ok, err := p.networkExists(ctx, name); err != nil || ok {
+func (r *DockerRuntime) ensureNetwork(ctx context.Context, key string, internal bool) (bool, error) {
+	name := networkName(r.cfg.Namespace, key, internal)
+	if ok, err := r.networkExists(ctx, name); err != nil || ok {
 		return false, err
 	}
-	if err := p.createNetwork(ctx, name, key, internal); err != nil {
+	if err := r.createNetwork(ctx, name, key, internal); err != nil {
 		return false, err
 	}
-	p.log.Info("created customer network", zap.String("network", name), zap.String("bridge", bridgeName(name)), zap.Bool("internal", internal))
-	p.networks.Store(name, true)
-	p.attachCaddy(ctx, name)
+	r.log.Info("created customer network", zap.String("network", name), zap.String("bridge", bridgeName(name)), zap.Bool("internal", internal))
+	r.networks.Store(name, true)
+	r.attachCaddy(ctx, name)
 	return true, nil
 }
 
 // networkExists reports whether the named network exists, from memory
 // when this process has seen it (a network another node removed shows as
 // a failed create or start, which forgets it).
-func (p *Provisioner) networkExists(ctx context.Context, name string) (bool, error) {
-	if _, ok := p.networks.Load(name); ok {
+func (r *DockerRuntime) networkExists(ctx context.Context, name string) (bool, error) {
+	if _, ok := r.networks.Load(name); ok {
 		return true, nil
 	}
-	_, err := p.cli.NetworkInspect(ctx, name, network.InspectOptions{})
+	_, err := r.cli.NetworkInspect(ctx, name, network.InspectOptions{})
 	switch {
 	case err == nil:
-		p.networks.Store(name, true)
+		r.networks.Store(name, true)
 		return true, nil
 	case isNotFound(err):
 		return false, nil
@@ -171,15 +171,15 @@ var subnetMu sync.Mutex
 // createNetwork creates a bridge network on a free subnet of the pool. A
 // subnet taken meanwhile (by another process) is retried on the next free
 // one; the name taken meanwhile means the network is there.
-func (p *Provisioner) createNetwork(ctx context.Context, name, key string, internal bool) error {
+func (r *DockerRuntime) createNetwork(ctx context.Context, name, key string, internal bool) error {
 	subnetMu.Lock()
 	defer subnetMu.Unlock()
 	for attempt := 1; ; attempt++ {
-		subnet, err := p.freeSubnet(ctx)
+		subnet, err := r.freeSubnet(ctx)
 		if err != nil {
 			return fmt.Errorf("creating network %s: %w", name, err)
 		}
-		_, err = p.cli.NetworkCreate(ctx, name, network.CreateOptions{
+		_, err = r.cli.NetworkCreate(ctx, name, network.CreateOptions{
 			Driver:   "bridge",
 			Internal: internal,
 			IPAM: &network.IPAM{Driver: "default", Config: []network.IPAMConfig{{
@@ -188,7 +188,7 @@ func (p *Provisioner) createNetwork(ctx context.Context, name, key string, inter
 			}}},
 			Options: map[string]string{"com.docker.network.bridge.name": bridgeName(name)},
 			Labels: map[string]string{
-				LabelNamespace: p.cfg.Namespace,
+				LabelNamespace: r.cfg.Namespace,
 				LabelCustomer:  key,
 				LabelEgress:    strconv.FormatBool(!internal),
 			},
@@ -198,7 +198,7 @@ func (p *Provisioner) createNetwork(ctx context.Context, name, key string, inter
 			return nil
 		case subnetTaken(err) && attempt < 20:
 			// Another process took it: maybe for this very network.
-			if _, ierr := p.cli.NetworkInspect(ctx, name, network.InspectOptions{}); ierr == nil {
+			if _, ierr := r.cli.NetworkInspect(ctx, name, network.InspectOptions{}); ierr == nil {
 				return nil
 			}
 			select {
@@ -224,8 +224,8 @@ func nameTaken(err error) bool {
 
 // freeSubnet returns the first subnet of the pool that overlaps no
 // network of the engine and no address of this host.
-func (p *Provisioner) freeSubnet(ctx context.Context) (netip.Prefix, error) {
-	nets, err := p.cli.NetworkList(ctx, network.ListOptions{})
+func (r *DockerRuntime) freeSubnet(ctx context.Context) (netip.Prefix, error) {
+	nets, err := r.cli.NetworkList(ctx, network.ListOptions{})
 	if err != nil {
 		return netip.Prefix{}, fmt.Errorf("listing networks: %w", err)
 	}
@@ -238,7 +238,7 @@ func (p *Provisioner) freeSubnet(ctx context.Context) (netip.Prefix, error) {
 		}
 	}
 	used = append(used, hostPrefixes()...)
-	pool, bits := p.cfg.SubnetPool, p.cfg.SubnetBits
+	pool, bits := r.cfg.SubnetPool, r.cfg.SubnetBits
 	base := pool.Addr().As4()
 	first := binary.BigEndian.Uint32(base[:])
 	size := uint32(1) << (32 - bits)
@@ -277,13 +277,13 @@ func hostPrefixes() []netip.Prefix {
 
 // caddyContainers lists the containers on Config.Network that are not
 // sites: Caddy's own.
-func (p *Provisioner) caddyContainers(ctx context.Context) ([]string, error) {
-	if p.cfg.Network == "" {
+func (r *DockerRuntime) caddyContainers(ctx context.Context) ([]string, error) {
+	if r.cfg.Network == "" {
 		return nil, nil
 	}
-	list, err := p.cli.ContainerList(ctx, container.ListOptions{Filters: filters.NewArgs(filters.Arg("network", p.cfg.Network))})
+	list, err := r.cli.ContainerList(ctx, container.ListOptions{Filters: filters.NewArgs(filters.Arg("network", r.cfg.Network))})
 	if err != nil {
-		return nil, fmt.Errorf("listing containers on network %s: %w", p.cfg.Network, err)
+		return nil, fmt.Errorf("listing containers on network %s: %w", r.cfg.Network, err)
 	}
 	var ids []string
 	for _, c := range list {
@@ -297,52 +297,52 @@ func (p *Provisioner) caddyContainers(ctx context.Context) ([]string, error) {
 // attachCaddy connects Caddy's containers to the named customer network,
 // so Caddy dials the customer's containers there. Failures are logged: the
 // site's start then fails on an unreachable upstream and is retried.
-func (p *Provisioner) attachCaddy(ctx context.Context, name string) {
-	ids, err := p.caddyContainers(ctx)
+func (r *DockerRuntime) attachCaddy(ctx context.Context, name string) {
+	ids, err := r.caddyContainers(ctx)
 	if err != nil {
-		p.log.Error("attaching caddy to customer network", zap.String("network", name), zap.Error(err))
+		r.log.Error("attaching caddy to customer network", zap.String("network", name), zap.Error(err))
 		return
 	}
 	for _, id := range ids {
-		p.connect(ctx, name, id)
+		r.connect(ctx, name, id)
 	}
 }
 
 // connectCustomer connects the key's other containers to its new internal
 // network, so the customer's sites with and without egress reach each
 // other.
-func (p *Provisioner) connectCustomer(ctx context.Context, key, internal string) {
-	list, err := p.cli.ContainerList(ctx, container.ListOptions{All: true, Filters: p.customerFilter(key)})
+func (r *DockerRuntime) connectCustomer(ctx context.Context, key, internal string) {
+	list, err := r.cli.ContainerList(ctx, container.ListOptions{All: true, Filters: r.customerFilter(key)})
 	if err != nil {
-		p.log.Error("connecting customer containers to internal network", zap.String("network", internal), zap.Error(err))
+		r.log.Error("connecting customer containers to internal network", zap.String("network", internal), zap.Error(err))
 		return
 	}
 	for _, c := range list {
 		if c.Labels[LabelEgress] != "false" {
-			p.connect(ctx, internal, c.ID)
+			r.connect(ctx, internal, c.ID)
 		}
 	}
 }
 
-func (p *Provisioner) connect(ctx context.Context, networkName, containerID string) {
-	err := p.cli.NetworkConnect(ctx, networkName, containerID, nil)
+func (r *DockerRuntime) connect(ctx context.Context, networkName, containerID string) {
+	err := r.cli.NetworkConnect(ctx, networkName, containerID, nil)
 	if err != nil && !strings.Contains(err.Error(), "already exists") {
-		p.log.Error("connecting container to network", zap.String("network", networkName), zap.String("container_id", containerID), zap.Error(err))
+		r.log.Error("connecting container to network", zap.String("network", networkName), zap.String("container_id", containerID), zap.Error(err))
 	}
 }
 
-func (p *Provisioner) customerFilter(key string) filters.Args {
-	f := p.namespaceFilter()
+func (r *DockerRuntime) customerFilter(key string) filters.Args {
+	f := r.namespaceFilter()
 	f.Add("label", LabelCustomer+"="+key)
 	return f
 }
 
 // releaseNetworks removes the key's networks once no container of the
 // key is left (stopped ones count: they need it to start again).
-func (p *Provisioner) releaseNetworks(ctx context.Context, key string) error {
-	unlock := p.netLocks.lock(key)
+func (r *DockerRuntime) releaseNetworks(ctx context.Context, key string) error {
+	unlock := r.netLocks.lock(key)
 	defer unlock()
-	list, err := p.cli.ContainerList(ctx, container.ListOptions{All: true, Filters: p.customerFilter(key)})
+	list, err := r.cli.ContainerList(ctx, container.ListOptions{All: true, Filters: r.customerFilter(key)})
 	if err != nil {
 		return fmt.Errorf("listing containers of network %s: %w", key, err)
 	}
@@ -351,50 +351,50 @@ func (p *Provisioner) releaseNetworks(ctx context.Context, key string) error {
 	}
 	var errs []error
 	for _, internal := range []bool{false, true} {
-		errs = append(errs, p.removeNetwork(ctx, networkName(p.cfg.Namespace, key, internal)))
+		errs = append(errs, r.removeNetwork(ctx, networkName(r.cfg.Namespace, key, internal)))
 	}
 	return errors.Join(errs...)
 }
 
 // removeNetwork disconnects what is left on a network (Caddy's
 // containers) and removes it; a missing network is not an error.
-func (p *Provisioner) removeNetwork(ctx context.Context, name string) error {
-	p.networks.Delete(name)
-	n, err := p.cli.NetworkInspect(ctx, name, network.InspectOptions{})
+func (r *DockerRuntime) removeNetwork(ctx context.Context, name string) error {
+	r.networks.Delete(name)
+	n, err := r.cli.NetworkInspect(ctx, name, network.InspectOptions{})
 	if isNotFound(err) {
 		return nil
 	} else if err != nil {
 		return fmt.Errorf("inspecting network %s: %w", name, err)
 	}
 	for id := range n.Containers {
-		if err := p.cli.NetworkDisconnect(ctx, n.ID, id, true); err != nil && !isNotFound(err) {
+		if err := r.cli.NetworkDisconnect(ctx, n.ID, id, true); err != nil && !isNotFound(err) {
 			return fmt.Errorf("disconnecting %s from network %s: %w", id, name, err)
 		}
 	}
-	if err := p.cli.NetworkRemove(ctx, n.ID); err != nil && !isNotFound(err) {
+	if err := r.cli.NetworkRemove(ctx, n.ID); err != nil && !isNotFound(err) {
 		return fmt.Errorf("removing network %s: %w", name, err)
 	}
-	p.log.Info("removed customer network", zap.String("network", name))
+	r.log.Info("removed customer network", zap.String("network", name))
 	return nil
 }
 
 // reconcileNetworks, at start, removes the namespace's networks whose
 // customer has no container left and, in network mode, connects Caddy's
 // containers to the others (Caddy's container may be new).
-func (p *Provisioner) reconcileNetworks(ctx context.Context) error {
-	nets, err := p.cli.NetworkList(ctx, network.ListOptions{Filters: p.namespaceFilter()})
+func (r *DockerRuntime) reconcileNetworks(ctx context.Context) error {
+	nets, err := r.cli.NetworkList(ctx, network.ListOptions{Filters: r.namespaceFilter()})
 	if err != nil {
-		return fmt.Errorf("listing networks of namespace %s: %w", p.cfg.Namespace, err)
+		return fmt.Errorf("listing networks of namespace %s: %w", r.cfg.Namespace, err)
 	}
-	list, err := p.cli.ContainerList(ctx, container.ListOptions{All: true, Filters: p.namespaceFilter()})
+	list, err := r.cli.ContainerList(ctx, container.ListOptions{All: true, Filters: r.namespaceFilter()})
 	if err != nil {
-		return fmt.Errorf("listing containers of namespace %s: %w", p.cfg.Namespace, err)
+		return fmt.Errorf("listing containers of namespace %s: %w", r.cfg.Namespace, err)
 	}
 	inUse := make(map[string]bool)
 	for _, c := range list {
 		inUse[c.Labels[LabelCustomer]] = true
 	}
-	caddy, err := p.caddyContainers(ctx)
+	caddy, err := r.caddyContainers(ctx)
 	if err != nil {
 		return err
 	}
@@ -406,10 +406,10 @@ func (p *Provisioner) reconcileNetworks(ctx context.Context) error {
 			// Not a customer network (a namespace network of an older
 			// version): left alone.
 		case !inUse[key]:
-			errs = append(errs, p.releaseNetworks(ctx, key))
+			errs = append(errs, r.releaseNetworks(ctx, key))
 		default:
 			for _, id := range caddy {
-				p.connect(ctx, n.Name, id)
+				r.connect(ctx, n.Name, id)
 			}
 		}
 	}

@@ -29,34 +29,28 @@ var errNoVolume = errors.New("the site has no volume (its template has no data p
 // purpose from the site's own image and never started, then removed: no
 // other image is needed. A running site is read as it runs; its files may
 // change meanwhile.
-func (p *Provisioner) ExportVolume(ctx context.Context, spec Spec, w io.Writer) error {
-	if err := spec.validate(); err != nil {
-		return err
-	}
-	if spec.DataPath == "" {
-		return errNoVolume
-	}
-	c, err := p.cli.ContainerInspect(ctx, containerName(p.cfg.Namespace, spec.SiteID))
+func (r *DockerRuntime) ExportVolume(ctx context.Context, spec Spec, w io.Writer) error {
+	c, err := r.cli.ContainerInspect(ctx, containerName(r.cfg.Namespace, spec.SiteID))
 	if err != nil && !isNotFound(err) {
 		return fmt.Errorf("inspecting container of site %s: %w", spec.SiteID, err)
 	}
 	var rc io.ReadCloser
-	if err == nil && p.ours(&c, spec.SiteID) && p.mountsVolume(&c, &spec) {
-		rc, _, err = p.cli.CopyFromContainer(ctx, c.ID, spec.DataPath)
+	if err == nil && r.ours(&c, spec.SiteID) && r.mountsVolume(&c, &spec) {
+		rc, _, err = r.cli.CopyFromContainer(ctx, c.ID, spec.DataPath)
 	}
 	if rc == nil && (err == nil || isNotFound(err)) {
 		// No container of the site, or one being removed or started
 		// right now (the engine then may not find the data path in it):
 		// one of our own, which nobody starts.
-		if err := p.ensureVolume(ctx, &spec); err != nil {
+		if err := r.ensureVolume(ctx, &spec); err != nil {
 			return err
 		}
-		id, remove, cerr := p.volumeContainer(ctx, &spec)
+		id, remove, cerr := r.volumeContainer(ctx, &spec)
 		if cerr != nil {
 			return cerr
 		}
 		defer remove()
-		rc, _, err = p.cli.CopyFromContainer(ctx, id, spec.DataPath)
+		rc, _, err = r.cli.CopyFromContainer(ctx, id, spec.DataPath)
 	}
 	if err != nil {
 		return fmt.Errorf("reading the volume of site %s: %w", spec.SiteID, err)
@@ -68,43 +62,26 @@ func (p *Provisioner) ExportVolume(ctx context.Context, spec Spec, w io.Writer) 
 	return nil
 }
 
-// ImportVolume replaces the site's volume with the tar r (as ExportVolume
-// wrote it). Under the site's lock, on every node: the container is
-// removed (it is made anew at the next start), the volume emptied and
-// filled from r through a container made for the purpose, never started.
-func (p *Provisioner) ImportVolume(ctx context.Context, spec Spec, r io.Reader) error {
-	if err := spec.validate(); err != nil {
-		return err
-	}
-	if spec.DataPath == "" {
-		return errNoVolume
-	}
-	st := p.sites.getOrCreate(spec.SiteID)
-	st.op.Lock()
-	defer st.op.Unlock()
-	unlock, err := p.lock(ctx, spec.SiteID)
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	if err := p.removeLocked(ctx, st); err != nil {
-		return err
-	}
+// ImportVolume replaces the site's volume with the tar tarball (as
+// ExportVolume wrote it): the volume emptied and filled from it through a
+// container made for the purpose, never started. The caller has removed
+// the site's container (it is made anew at the next start).
+func (r *DockerRuntime) ImportVolume(ctx context.Context, spec Spec, tarball io.Reader) error {
 	// Files the archive does not have must go too: a fresh volume.
-	if err := p.cli.VolumeRemove(ctx, volumeName(p.cfg.Namespace, spec.SiteID), true); err != nil && !isNotFound(err) {
+	if err := r.cli.VolumeRemove(ctx, volumeName(r.cfg.Namespace, spec.SiteID), true); err != nil && !isNotFound(err) {
 		return fmt.Errorf("removing the volume of site %s: %w", spec.SiteID, err)
 	}
-	if err := p.ensureVolume(ctx, &spec); err != nil {
+	if err := r.ensureVolume(ctx, &spec); err != nil {
 		return err
 	}
-	id, remove, err := p.volumeContainer(ctx, &spec)
+	id, remove, err := r.volumeContainer(ctx, &spec)
 	if err != nil {
 		return err
 	}
 	defer remove()
 	// The archive's one top-level directory is the data path's last
 	// element, so it lands on the data path when copied into its parent.
-	if err := p.cli.CopyToContainer(ctx, id, path.Dir(spec.DataPath), r, container.CopyToContainerOptions{}); err != nil {
+	if err := r.cli.CopyToContainer(ctx, id, path.Dir(spec.DataPath), tarball, container.CopyToContainerOptions{}); err != nil {
 		return fmt.Errorf("writing the volume of site %s: %w", spec.SiteID, err)
 	}
 	return nil
@@ -112,9 +89,9 @@ func (p *Provisioner) ImportVolume(ctx context.Context, spec Spec, r io.Reader) 
 
 // mountsVolume reports whether c has the site's volume at spec's data
 // path.
-func (p *Provisioner) mountsVolume(c *container.InspectResponse, spec *Spec) bool {
+func (r *DockerRuntime) mountsVolume(c *container.InspectResponse, spec *Spec) bool {
 	for _, m := range c.Mounts {
-		if m.Name == volumeName(p.cfg.Namespace, spec.SiteID) && m.Destination == spec.DataPath {
+		if m.Name == volumeName(r.cfg.Namespace, spec.SiteID) && m.Destination == spec.DataPath {
 			return true
 		}
 	}
@@ -125,32 +102,32 @@ func (p *Provisioner) mountsVolume(c *container.InspectResponse, spec *Spec) boo
 // image with its volume at the data path and no network, for the archive
 // API, and returns it with its removal. It carries no site label, so
 // adoption never takes it for the site's container.
-func (p *Provisioner) volumeContainer(ctx context.Context, spec *Spec) (string, func(), error) {
-	if err := p.ensureImage(ctx, spec.Image); err != nil {
+func (r *DockerRuntime) volumeContainer(ctx context.Context, spec *Spec) (string, func(), error) {
+	if err := r.ensureImage(ctx, spec.Image); err != nil {
 		return "", nil, err
 	}
 	var b [4]byte
 	_, _ = rand.Read(b[:])
-	name := containerName(p.cfg.Namespace, spec.SiteID) + "-volume-" + hex.EncodeToString(b[:])
+	name := containerName(r.cfg.Namespace, spec.SiteID) + "-volume-" + hex.EncodeToString(b[:])
 	cfg := &container.Config{
 		Image:  spec.Image,
-		Labels: map[string]string{LabelNamespace: p.cfg.Namespace, LabelRole: "volume"},
+		Labels: map[string]string{LabelNamespace: r.cfg.Namespace, LabelRole: "volume"},
 		// Never run; a command keeps the create from failing on an image
 		// that has none.
 		Cmd: []string{"true"},
 	}
 	hc := &container.HostConfig{
 		NetworkMode: "none",
-		Mounts:      []mount.Mount{{Type: mount.TypeVolume, Source: volumeName(p.cfg.Namespace, spec.SiteID), Target: spec.DataPath}},
+		Mounts:      []mount.Mount{{Type: mount.TypeVolume, Source: volumeName(r.cfg.Namespace, spec.SiteID), Target: spec.DataPath}},
 	}
-	resp, err := p.cli.ContainerCreate(ctx, cfg, hc, nil, nil, name)
+	resp, err := r.cli.ContainerCreate(ctx, cfg, hc, nil, nil, name)
 	if err != nil {
 		return "", nil, fmt.Errorf("creating a container for the volume of site %s: %w", spec.SiteID, err)
 	}
 	return resp.ID, func() {
 		// The caller's ctx may be what ended; the container must go anyway.
-		if err := p.removeContainer(context.WithoutCancel(ctx), resp.ID); err != nil {
-			p.log.Warn("removing a volume's container", zap.String("site_id", spec.SiteID), zap.Error(err))
+		if err := r.removeContainer(context.WithoutCancel(ctx), resp.ID); err != nil {
+			r.log.Warn("removing a volume's container", zap.String("site_id", spec.SiteID), zap.Error(err))
 		}
 	}, nil
 }

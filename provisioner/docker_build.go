@@ -28,29 +28,29 @@ func (e *BuildError) Error() string {
 	return fmt.Sprintf("building site %s: %s", e.SiteID, e.Message)
 }
 
-// ImageTag is the image built for a site's release: local to the engine,
-// never pushed anywhere.
-func (p *Provisioner) ImageTag(siteID string, release int) string {
-	return strings.ToLower("tenant-"+p.cfg.Namespace+"-"+siteID) + ":r" + strconv.Itoa(release)
+// imageTag is the image built for a site of namespace ns's release:
+// local to the engine, never pushed anywhere.
+func imageTag(ns, siteID string, release int) string {
+	return strings.ToLower("tenant-"+ns+"-"+siteID) + ":r" + strconv.Itoa(release)
 }
 
-// Build builds the image of the site's release from buildContext (a tar
+// Build implements RuntimeImages: it builds the image of the site's release from buildContext (a tar
 // archive, compressed or not, with a Dockerfile at its root) with the
 // engine's own builder (no registry and no other daemon), writing the
 // build's output to out as it comes, and returns its tag (ImageTag). The
 // image is labeled with the namespace and the site, for PruneImages. A
 // build that fails is a *BuildError.
-func (p *Provisioner) Build(ctx context.Context, siteID string, release int, buildContext io.Reader, out io.Writer) (string, error) {
+func (r *DockerRuntime) Build(ctx context.Context, siteID string, release int, buildContext io.Reader, out io.Writer) (string, error) {
 	if !validName.MatchString(siteID) {
 		return "", fmt.Errorf("invalid site id %q", siteID)
 	}
-	tag := p.ImageTag(siteID, release)
-	resp, err := p.cli.ImageBuild(ctx, buildContext, build.ImageBuildOptions{
+	tag := imageTag(r.cfg.Namespace, siteID, release)
+	resp, err := r.cli.ImageBuild(ctx, buildContext, build.ImageBuildOptions{
 		Tags:        []string{tag},
 		Dockerfile:  "Dockerfile",
 		Remove:      true,
 		ForceRemove: true,
-		Labels:      map[string]string{LabelNamespace: p.cfg.Namespace, LabelSite: siteID, LabelRelease: strconv.Itoa(release)},
+		Labels:      map[string]string{LabelNamespace: r.cfg.Namespace, LabelSite: siteID, LabelRelease: strconv.Itoa(release)},
 		// The classic builder runs in the engine itself and needs no
 		// BuildKit daemon, on every engine version there is.
 		Version: build.BuilderV1,
@@ -80,17 +80,17 @@ func (p *Provisioner) Build(ctx context.Context, siteID string, release int, bui
 	} else if err != nil {
 		return "", fmt.Errorf("reading the build output of site %s: %w", siteID, err)
 	}
-	if _, err := p.cli.ImageInspect(ctx, tag); err != nil {
+	if _, err := r.cli.ImageInspect(ctx, tag); err != nil {
 		return "", fmt.Errorf("image %s missing after its build: %w", tag, err)
 	}
 	return tag, nil
 }
 
-// PruneImages removes the images built for the site but those tagged in
+// PruneImages implements RuntimeImages: it removes the images built for the site but those tagged in
 // keep; one a container still uses stays.
-func (p *Provisioner) PruneImages(ctx context.Context, siteID string, keep []string) error {
-	list, err := p.cli.ImageList(ctx, image.ListOptions{Filters: filters.NewArgs(
-		filters.Arg("label", LabelNamespace+"="+p.cfg.Namespace), filters.Arg("label", LabelSite+"="+siteID))})
+func (r *DockerRuntime) PruneImages(ctx context.Context, siteID string, keep []string) error {
+	list, err := r.cli.ImageList(ctx, image.ListOptions{Filters: filters.NewArgs(
+		filters.Arg("label", LabelNamespace+"="+r.cfg.Namespace), filters.Arg("label", LabelSite+"="+siteID))})
 	if err != nil {
 		return fmt.Errorf("listing the images of site %s: %w", siteID, err)
 	}
@@ -99,7 +99,7 @@ func (p *Provisioner) PruneImages(ctx context.Context, siteID string, keep []str
 		if slices.ContainsFunc(img.RepoTags, func(t string) bool { return slices.Contains(keep, t) }) {
 			continue
 		}
-		_, err := p.cli.ImageRemove(ctx, img.ID, image.RemoveOptions{Force: true, PruneChildren: true})
+		_, err := r.cli.ImageRemove(ctx, img.ID, image.RemoveOptions{Force: true, PruneChildren: true})
 		if err != nil && !isNotFound(err) && !isConflict(err) {
 			errs = append(errs, fmt.Errorf("removing image %s: %w", img.ID, err))
 		}
