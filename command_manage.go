@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/netip"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -57,8 +58,11 @@ func addManageCommands(root *cobra.Command) {
 	plansAdd.Flags().String("memory", "", "Memory limit of its sites' containers, e.g. 512MiB (where the template sets none)")
 	plansAdd.Flags().Float64("cpus", 0, "CPU limit of its sites' containers (where the template sets none)")
 	plansAdd.Flags().Int64("pids", 0, "Pids limit of its sites' containers (where the template sets none)")
+	plansAdd.Flags().String("max-replicas", "", "Cap on its sites' replicas, 1 to 64, below their template's max (default: none)")
+	plansSet := cmd("set <plan>", "Changes a plan's cap on its sites' replicas", cobra.ExactArgs(1), cmdPlansSet)
+	plansSet.Flags().String("max-replicas", "", "1 to 64, or none: no cap (the template's max_replicas)")
 	plansRm := cmd("rm <plan>", "Removes a plan (id or slug)", cobra.ExactArgs(1), cmdPlansRm)
-	group("plans", "Lists, adds and removes plans", plansLs, plansAdd, plansRm)
+	group("plans", "Lists, adds, changes and removes plans", plansLs, plansAdd, plansSet, plansRm)
 
 	sitesLs := cmd("ls", "Lists sites with their container's state", cobra.NoArgs, cmdSitesLs)
 	sitesLs.Flags().String("customer", "", "Only the sites of this customer (id or email)")
@@ -106,7 +110,10 @@ func addManageCommands(root *cobra.Command) {
 	templatesLs := cmd("ls", "Lists templates", cobra.NoArgs, cmdTemplatesLs)
 	templatesImport := cmd("import [file]", "Creates or updates (by slug) the templates of a JSON file; default: the built-in catalog", cobra.MaximumNArgs(1), cmdTemplatesImport)
 	templatesExport := cmd("export [file]", "Writes every template as JSON (the import format) to file or stdout", cobra.MaximumNArgs(1), cmdTemplatesExport)
-	group("templates", "Lists, imports and exports site templates", templatesLs, templatesImport, templatesExport)
+	templatesSet := cmd("set <template>", "Changes a template's autoscaling: the most replicas of its sites and the in-flight requests per replica aimed for", cobra.ExactArgs(1), cmdTemplatesSet)
+	templatesSet.Flags().Int("max-replicas", 0, "Most replicas of a site, 1 to 64 (1: no scaling)")
+	templatesSet.Flags().Int("target-concurrency", 0, "In-flight requests per replica the autoscaler aims for, 1 to 10000")
+	group("templates", "Lists, imports, exports and changes site templates", templatesLs, templatesImport, templatesExport, templatesSet)
 
 	keyCreate := cmd("create", "Creates an admin API key and prints its token (shown this once)", cobra.NoArgs, cmdAPIKeyCreate)
 	keyCreate.Flags().String("name", "", "What the key is for (required)")
@@ -265,12 +272,16 @@ func cmdPlansLs(ctx context.Context, cmd *cobra.Command, env *cliEnv, _ []string
 		return err
 	}
 	return emit(cmd, env, nonNil(list), func() {
-		fmt.Fprintln(env.out, "ID\tSLUG\tNAME\tMAX SITES\tMEMORY\tCPUS\tPIDS")
+		fmt.Fprintln(env.out, "ID\tSLUG\tNAME\tMAX SITES\tMEMORY\tCPUS\tPIDS\tMAX REPLICAS")
 		for _, p := range list {
-			fmt.Fprintf(env.out, "%s\t%s\t%s\t%d\t%s\t%s\t%s\n", p.ID, p.Slug, p.Name, p.MaxSites,
+			replicas := "-"
+			if p.MaxReplicas != nil {
+				replicas = strconv.Itoa(*p.MaxReplicas)
+			}
+			fmt.Fprintf(env.out, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", p.ID, p.Slug, p.Name, p.MaxSites,
 				orDash(p.MemoryBytes, func(n int64) string { return humanize.IBytes(uint64(n)) }),
 				orDash(p.NanoCPUs, func(n int64) string { return fmt.Sprintf("%.2f", float64(n)/1e9) }),
-				orDash(p.PidsLimit, func(n int64) string { return fmt.Sprint(n) }))
+				orDash(p.PidsLimit, func(n int64) string { return fmt.Sprint(n) }), replicas)
 		}
 	})
 }
@@ -295,11 +306,56 @@ func cmdPlansAdd(ctx context.Context, cmd *cobra.Command, env *cliEnv, _ []strin
 		}
 		in.MemoryBytes = n
 	}
+	if v := flag(cmd, "max-replicas"); v != "" && v != "none" {
+		n, err := replicasFlag(v)
+		if err != nil {
+			return err
+		}
+		in.MaxReplicas = &n
+	}
 	p, err := env.svc.CreatePlan(ctx, cliActor(), in)
 	if err != nil {
 		return err
 	}
 	return emit(cmd, env, p, func() { fmt.Fprintf(env.out, "added plan %s (%s)\n", p.Slug, p.ID) })
+}
+
+func cmdPlansSet(ctx context.Context, cmd *cobra.Command, env *cliEnv, args []string) error {
+	var patch manage.PlanPatch
+	switch v := flag(cmd, "max-replicas"); v {
+	case "":
+		return errors.New("nothing to change: give --max-replicas N or none")
+	case "none":
+		patch.MaxReplicas = manage.Nullable[int]{Set: true}
+	default:
+		n, err := replicasFlag(v)
+		if err != nil {
+			return err
+		}
+		patch.MaxReplicas = manage.Nullable[int]{Set: true, Value: &n}
+	}
+	p, err := env.svc.UpdatePlan(ctx, cliActor(), args[0], patch)
+	if err != nil {
+		return err
+	}
+	return emit(cmd, env, p, func() { fmt.Fprintf(env.out, "plan %s: max replicas %s\n", p.Slug, planReplicas(p)) })
+}
+
+// replicasFlag reads a --max-replicas N (the service checks its range).
+func replicasFlag(v string) (int, error) {
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		return 0, fmt.Errorf("--max-replicas %q: want a number from 1 to %d, or none", v, tenants.MaxReplicas)
+	}
+	return n, nil
+}
+
+// planReplicas words a plan's cap on replicas.
+func planReplicas(p *tenants.Plan) string {
+	if p.MaxReplicas == nil {
+		return "not capped"
+	}
+	return strconv.Itoa(*p.MaxReplicas)
 }
 
 func cmdPlansRm(ctx context.Context, cmd *cobra.Command, env *cliEnv, args []string) error {
@@ -594,9 +650,36 @@ func cmdTemplatesLs(ctx context.Context, cmd *cobra.Command, env *cliEnv, _ []st
 		return err
 	}
 	return emit(cmd, env, nonNil(list), func() {
-		fmt.Fprintln(env.out, "ID\tSLUG\tNAME\tIMAGE\tPORT\tVERSION")
+		fmt.Fprintln(env.out, "ID\tSLUG\tNAME\tIMAGE\tPORT\tVERSION\tMAX REPLICAS\tTARGET")
 		for _, t := range list {
-			fmt.Fprintf(env.out, "%s\t%s\t%s\t%s\t%d\t%d\n", t.ID, t.Slug, t.Name, t.Image, t.Port, t.Version)
+			fmt.Fprintf(env.out, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\n", t.ID, t.Slug, t.Name, t.Image, t.Port, t.Version,
+				t.MaxReplicas, t.TargetConcurrency)
+		}
+	})
+}
+
+func cmdTemplatesSet(ctx context.Context, cmd *cobra.Command, env *cliEnv, args []string) error {
+	var patch manage.TemplatePatch
+	if cmd.Flags().Changed("max-replicas") {
+		n, _ := cmd.Flags().GetInt("max-replicas")
+		patch.MaxReplicas = &n
+	}
+	if cmd.Flags().Changed("target-concurrency") {
+		n, _ := cmd.Flags().GetInt("target-concurrency")
+		patch.TargetConcurrency = &n
+	}
+	if patch.MaxReplicas == nil && patch.TargetConcurrency == nil {
+		return errors.New("nothing to change: give --max-replicas or --target-concurrency")
+	}
+	res, err := env.svc.UpdateTemplate(ctx, cliActor(), args[0], patch)
+	if err != nil {
+		return err
+	}
+	return emit(cmd, env, res, func() {
+		fmt.Fprintf(env.out, "template %s: max replicas %d, target %d in flight per replica (version %d)\n",
+			res.Slug, res.MaxReplicas, res.TargetConcurrency, res.Version)
+		for _, w := range res.Warnings {
+			fmt.Fprintln(env.out, "warning:", w)
 		}
 	})
 }

@@ -158,6 +158,7 @@ func (a *API) register() {
 	a.handle("GET", "/sites/{id}/figures", a.siteFigures)
 	a.handle("GET", "/sites/{id}/uptime", a.siteUptime)
 	a.handle("GET", "/sites/{id}/prewarms", a.sitePrewarms)
+	a.handle("GET", "/sites/{id}/scale-events", a.siteScaleEvents)
 	a.handle("GET", "/sites/{id}/domains", a.listSiteDomains)
 	a.handle("POST", "/sites/{id}/domains", a.createSiteDomain)
 

@@ -104,6 +104,8 @@ type Decider struct {
 	// prev is the latest sample's time, so that a clock stepping back
 	// does not take the buckets apart.
 	prev time.Time
+	// decided is the average the latest change was decided on.
+	decided float64
 }
 
 // New returns a Decider for cfg (defaults filled in).
@@ -112,6 +114,11 @@ func New(cfg Config) *Decider {
 	d.SetConfig(cfg)
 	return d
 }
+
+// DecidedOn is the in-flight average the latest change Observe asked for
+// was decided on (0 before any, and for a count brought back within
+// 1..Max): what a record of the decision keeps beside its reason.
+func (d *Decider) DecidedOn() float64 { return d.decided }
 
 // Config returns the policy in use, defaults filled in.
 func (d *Decider) Config() Config { return d.cfg }
@@ -146,11 +153,11 @@ func (d *Decider) reset() {
 func (d *Decider) Observe(now time.Time, inFlight float64, replicas int) (want int, reason string) {
 	switch {
 	case replicas < 1:
-		d.last = replicas
+		d.last, d.decided = replicas, 0
 		d.reset()
 		return 1, "below 1 replica while awake"
 	case replicas > d.cfg.Max:
-		d.last = replicas
+		d.last, d.decided = replicas, 0
 		d.reset()
 		return d.cfg.Max, "above max " + strconv.Itoa(d.cfg.Max) + " replicas"
 	}
@@ -173,12 +180,14 @@ func (d *Decider) Observe(now time.Time, inFlight float64, replicas int) (want i
 	if replicas < d.cfg.Max && covered >= d.cfg.UpWindow {
 		if avg := d.up.average(d.started, now); avg > target*float64(replicas) {
 			d.reset()
+			d.decided = avg
 			return replicas + 1, explain(avg, " > target ", d.cfg.Target, replicas, d.cfg.UpWindow)
 		}
 	}
 	if replicas > 1 && covered >= d.cfg.DownWindow {
 		if avg := d.down.average(d.started, now); avg <= target*float64(replicas-1) {
 			d.reset()
+			d.decided = avg
 			return replicas - 1, explain(avg, " <= target ", d.cfg.Target, replicas-1, d.cfg.DownWindow)
 		}
 	}

@@ -192,6 +192,26 @@ func TestDeciderReasons(t *testing.T) {
 	}
 }
 
+// DecidedOn is the average behind the latest change, as its reason
+// words it.
+func TestDeciderDecidedOn(t *testing.T) {
+	t.Parallel()
+	d := New(Config{Target: 10, Max: 2})
+	t0 := time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)
+	if d.DecidedOn() != 0 {
+		t.Fatalf("before any change: %v", d.DecidedOn())
+	}
+	for i := range 7 {
+		d.Observe(t0.Add(time.Duration(i)*time.Second), 23.5, 1)
+	}
+	if got := d.DecidedOn(); got != 23.5 {
+		t.Fatalf("after scaling up on 23.5: %v", got)
+	}
+	if want, _ := d.Observe(t0.Add(7*time.Second), 0, 5); want != 2 || d.DecidedOn() != 0 {
+		t.Fatalf("5 replicas over max 2: want %d, decided on %v", want, d.DecidedOn())
+	}
+}
+
 // A clock that steps back counts as no time passing: no decision on a
 // window that was never covered.
 func TestDeciderClockBack(t *testing.T) {

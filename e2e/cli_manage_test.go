@@ -9,6 +9,7 @@ import (
 
 	"github.com/agistaffers/caddy-multitenant/internal/pgtest"
 	"github.com/agistaffers/caddy-multitenant/internal/testimage"
+	"github.com/agistaffers/caddy-multitenant/manage"
 	"github.com/agistaffers/caddy-multitenant/tenants"
 )
 
@@ -97,6 +98,41 @@ func TestCLIManage(t *testing.T) {
 		t.Fatalf("import of the export:\n%s", out)
 	}
 	c.fails("no such file", "templates", "import", file+".missing")
+
+	// Autoscaling: a template's max replicas and target, a plan's cap on
+	// them (none lifts it); bad values named.
+	var scaled manage.TemplateResult
+	c.json(&scaled, "templates", "set", "testsite", "--max-replicas", "3", "--target-concurrency", "20")
+	if scaled.MaxReplicas != 3 || scaled.TargetConcurrency != 20 {
+		t.Fatalf("templates set --max-replicas 3 --target-concurrency 20: %+v", scaled.Template)
+	}
+	if out := c.ok("templates", "set", "testsite", "--target-concurrency", "15"); !strings.Contains(out, "template testsite: max replicas 3, target 15 in flight per replica") {
+		t.Fatalf("templates set --target-concurrency 15:\n%s", out)
+	}
+	if out := c.ok("templates", "ls"); !strings.Contains(out, "MAX REPLICAS") || !strings.HasSuffix(lineOf(out, " testsite "), " 3 15") {
+		t.Fatalf("templates ls lacks testsite's scaling:\n%s", out)
+	}
+	c.fails("max_replicas: must be from 1 to 64", "templates", "set", "testsite", "--max-replicas", "0")
+	c.fails("target_concurrency: must be from 1 to 10000", "templates", "set", "testsite", "--target-concurrency", "10001")
+	c.fails("nothing to change", "templates", "set", "testsite")
+	var plan tenants.Plan
+	c.json(&plan, "plans", "add", "--slug", "duo", "--name", "Duo", "--max-replicas", "2")
+	if plan.MaxReplicas == nil || *plan.MaxReplicas != 2 {
+		t.Fatalf("plans add --max-replicas 2: %+v", plan)
+	}
+	if out := c.ok("plans", "set", "duo", "--max-replicas", "none"); !strings.Contains(out, "plan duo: max replicas not capped") {
+		t.Fatalf("plans set --max-replicas none:\n%s", out)
+	}
+	c.json(&plan, "plans", "set", "duo", "--max-replicas", "4")
+	if plan.MaxReplicas == nil || *plan.MaxReplicas != 4 {
+		t.Fatalf("plans set --max-replicas 4: %+v", plan)
+	}
+	if out := c.ok("plans", "ls"); !strings.Contains(out, "MAX REPLICAS") || !strings.HasSuffix(lineOf(out, " duo "), " 4") {
+		t.Fatalf("plans ls lacks duo's cap:\n%s", out)
+	}
+	c.fails("max_replicas: must be from 1 to 64", "plans", "set", "duo", "--max-replicas", "65")
+	c.fails(`--max-replicas "many": want a number from 1 to 64, or none`, "plans", "set", "duo", "--max-replicas", "many")
+	c.fails("nothing to change", "plans", "set", "duo")
 
 	// Customers.
 	var cust tenants.Customer
@@ -212,4 +248,15 @@ func TestCLIManage(t *testing.T) {
 	if out := c.ok("status"); !strings.Contains(out, "customers:        0") || !strings.Contains(out, "templates:        11") {
 		t.Fatalf("status at the end:\n%s", out)
 	}
+}
+
+// lineOf is the line of a table that contains s, its columns one space
+// apart.
+func lineOf(table, s string) string {
+	for _, line := range strings.Split(table, "\n") {
+		if strings.Contains(line, s) {
+			return strings.Join(strings.Fields(line), " ")
+		}
+	}
+	return ""
 }

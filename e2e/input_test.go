@@ -93,6 +93,9 @@ func TestAdminHostileInput(t *testing.T) {
 		{"stripe price id shape", "POST", "/api/v1/plans", obj(`"slug":"p"`, `"name":"P"`, `"stripe_price_id":"prod_1"`), 422, "stripe_price_id"},
 		{"lone low surrogate in plan name", "PATCH", pl, obj(`"name":"\udfff"`), 422, "name"},
 		{"duplicate slug", "PATCH", pl, obj(`"slug":"a"`, `"slug":"b"`), 400, "slug"},
+		{"plan max_replicas 0", "PATCH", pl, obj(`"max_replicas":0`), 422, "max_replicas"},
+		{"plan max_replicas beyond int32", "POST", "/api/v1/plans", obj(`"slug":"p"`, `"name":"P"`, `"max_replicas":2147483648`), 422, "max_replicas"},
+		{"plan max_replicas a string", "PATCH", pl, obj(`"max_replicas":"none"`), 400, "max_replicas"},
 
 		// Templates.
 		{"NUL in description", "POST", "/api/v1/templates", obj(newTemplate, `"description":"\u0000"`), 422, "description"},
@@ -115,6 +118,11 @@ func TestAdminHostileInput(t *testing.T) {
 		{"pids beyond int64", "PATCH", tp, obj(`"pids_limit":9223372036854775808`), 400, "pids_limit"},
 		{"negative template memory", "PATCH", tp, obj(`"memory_bytes":-1`), 422, "memory_bytes"},
 		{"NUL in a capability", "PATCH", tp, obj(`"cap_add":["NET_BIND_SERVICE","\u0000"]`), 422, "cap_add[1]"},
+		{"max_replicas 0", "PATCH", tp, obj(`"max_replicas":0`), 422, "max_replicas"},
+		{"max_replicas over 64", "POST", "/api/v1/templates", obj(newTemplate, `"max_replicas":65`), 422, "max_replicas"},
+		{"max_replicas beyond int64", "PATCH", tp, obj(`"max_replicas":1e30`), 400, "max_replicas"},
+		{"negative target_concurrency", "PATCH", tp, obj(`"target_concurrency":-1`), 422, "target_concurrency"},
+		{"target_concurrency over 10000", "POST", "/api/v1/templates", obj(newTemplate, `"target_concurrency":10001`), 422, "target_concurrency"},
 
 		// Sites.
 		{"NUL in subdomain", "POST", "/api/v1/sites", obj(newSite, `"subdomain":"a\u0000"`), 422, "subdomain"},

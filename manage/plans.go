@@ -15,6 +15,9 @@ type PlanInput struct {
 	MemoryBytes   int64  `json:"memory_bytes,omitempty"`
 	NanoCPUs      int64  `json:"nano_cpus,omitempty"`
 	PidsLimit     int64  `json:"pids_limit,omitempty"`
+	// MaxReplicas caps the replicas of the plan's sites (below their
+	// template's max_replicas); absent: no cap.
+	MaxReplicas *int `json:"max_replicas,omitempty"`
 }
 
 // PlanPatch changes the given fields of a plan.
@@ -26,6 +29,9 @@ type PlanPatch struct {
 	MemoryBytes   *int64  `json:"memory_bytes,omitempty"`
 	NanoCPUs      *int64  `json:"nano_cpus,omitempty"`
 	PidsLimit     *int64  `json:"pids_limit,omitempty"`
+	// MaxReplicas is a cap from 1 to 64, or null for none; it applies
+	// at the autoscaler's next decision.
+	MaxReplicas Nullable[int] `json:"max_replicas,omitzero"`
 }
 
 // ListPlans returns a page of plans.
@@ -42,7 +48,7 @@ func (s *Service) GetPlan(ctx context.Context, ref string) (*tenants.Plan, error
 // CreatePlan adds a plan; its limits must fit the Docker host.
 func (s *Service) CreatePlan(ctx context.Context, actor string, in PlanInput) (*tenants.Plan, error) {
 	p := &tenants.Plan{Slug: in.Slug, Name: in.Name, StripePriceID: in.StripePriceID, MaxSites: in.MaxSites,
-		MemoryBytes: in.MemoryBytes, NanoCPUs: in.NanoCPUs, PidsLimit: in.PidsLimit}
+		MemoryBytes: in.MemoryBytes, NanoCPUs: in.NanoCPUs, PidsLimit: in.PidsLimit, MaxReplicas: in.MaxReplicas}
 	if err := s.checkHostLimits(ctx, p.Limits()); err != nil {
 		return nil, err
 	}
@@ -66,6 +72,9 @@ func (s *Service) UpdatePlan(ctx context.Context, actor, ref string, patch PlanP
 	set(&p.MemoryBytes, patch.MemoryBytes)
 	set(&p.NanoCPUs, patch.NanoCPUs)
 	set(&p.PidsLimit, patch.PidsLimit)
+	if patch.MaxReplicas.Set {
+		p.MaxReplicas = patch.MaxReplicas.Value
+	}
 	if err := s.checkHostLimits(ctx, p.Limits()); err != nil {
 		return nil, err
 	}

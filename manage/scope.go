@@ -187,6 +187,16 @@ func (c *CustomerScope) SitePrewarms(ctx context.Context, ref string, limit int)
 	return c.s.SitePrewarms(ctx, site.ID, limit)
 }
 
+// SiteScaling returns the autoscaling and the latest scaling decisions
+// of the customer's site ref names.
+func (c *CustomerScope) SiteScaling(ctx context.Context, ref string, limit int) (*SiteScaling, error) {
+	site, err := c.site(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	return c.s.SiteScaling(ctx, site.ID, limit)
+}
+
 // SiteUptime returns the uptime history of the customer's site ref names.
 func (c *CustomerScope) SiteUptime(ctx context.Context, ref string, window time.Duration) (*SiteUptime, error) {
 	site, err := c.site(ctx, ref)

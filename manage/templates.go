@@ -43,6 +43,12 @@ type TemplateInput struct {
 	// their last good responses while they start (a site may override
 	// it).
 	ServeStale bool `json:"serve_stale,omitempty"`
+	// MaxReplicas is the most replicas of a site on the template, 1 to
+	// 64 (a plan may cap it lower); absent: 1, no scaling.
+	MaxReplicas int `json:"max_replicas,omitempty"`
+	// TargetConcurrency is the in-flight requests per replica the
+	// autoscaler aims for, 1 to 10000; absent: 10.
+	TargetConcurrency int `json:"target_concurrency,omitempty"`
 }
 
 func (in *TemplateInput) template() *tenants.Template {
@@ -51,7 +57,7 @@ func (in *TemplateInput) template() *tenants.Template {
 		MemoryBytes: in.MemoryBytes, NanoCPUs: in.NanoCPUs, PidsLimit: in.PidsLimit, CapAdd: in.CapAdd,
 		User: in.User, ReadOnly: in.ReadOnly, Egress: in.Egress, ShareVolume: in.ShareVolume,
 		HealthIntervalMs: in.HealthIntervalMs, UnhealthyAfter: in.UnhealthyAfter, RestartAfter: in.RestartAfter,
-		ServeStale: in.ServeStale}
+		ServeStale: in.ServeStale, MaxReplicas: in.MaxReplicas, TargetConcurrency: in.TargetConcurrency}
 }
 
 // TemplatePatch changes the given fields of a template. Env and cap_add
@@ -82,6 +88,23 @@ type TemplatePatch struct {
 	RestartAfter     *int `json:"restart_after,omitempty"`
 	// ServeStale applies at once; it does not change the container.
 	ServeStale *bool `json:"serve_stale,omitempty"`
+	// MaxReplicas (1 to 64) and TargetConcurrency (1 to 10000) are read
+	// at the autoscaler's next decision; nothing of the container
+	// depends on them (though, as every update, they bump the version).
+	MaxReplicas       *int `json:"max_replicas,omitempty"`
+	TargetConcurrency *int `json:"target_concurrency,omitempty"`
+}
+
+// check refuses what apply cannot tell from a field left out: a
+// template's scaling settings of 0 (the store takes 0 for the default).
+func (p *TemplatePatch) check() error {
+	if p.MaxReplicas != nil && *p.MaxReplicas < 1 {
+		return invalid("max_replicas", "must be from 1 to %d", tenants.MaxReplicas)
+	}
+	if p.TargetConcurrency != nil && *p.TargetConcurrency < 1 {
+		return invalid("target_concurrency", "must be from 1 to %d", tenants.MaxTargetConcurrency)
+	}
+	return nil
 }
 
 func (p *TemplatePatch) apply(t *tenants.Template) {
@@ -104,6 +127,8 @@ func (p *TemplatePatch) apply(t *tenants.Template) {
 	set(&t.UnhealthyAfter, p.UnhealthyAfter)
 	set(&t.RestartAfter, p.RestartAfter)
 	set(&t.ServeStale, p.ServeStale)
+	set(&t.MaxReplicas, p.MaxReplicas)
+	set(&t.TargetConcurrency, p.TargetConcurrency)
 	if p.Egress.Set {
 		t.Egress = p.Egress.Value
 	}
@@ -176,6 +201,9 @@ func (s *Service) CreateTemplate(ctx context.Context, actor string, in TemplateI
 
 // UpdateTemplate changes the template ref names.
 func (s *Service) UpdateTemplate(ctx context.Context, actor, ref string, p TemplatePatch) (*TemplateResult, error) {
+	if err := p.check(); err != nil {
+		return nil, err
+	}
 	t, err := s.template(ctx, "", ref)
 	if err != nil {
 		return nil, err

@@ -113,7 +113,7 @@ func sameTemplate(a, b *Template) bool {
 		a.PidsLimit == b.PidsLimit && slices.Equal(nonNilStrings(a.CapAdd), nonNilStrings(b.CapAdd)) &&
 		a.User == b.User && a.ReadOnly == b.ReadOnly && equalOptionalBool(a.Egress, b.Egress) && a.ShareVolume == b.ShareVolume &&
 		a.HealthIntervalMs == b.HealthIntervalMs && a.UnhealthyAfter == b.UnhealthyAfter && a.RestartAfter == b.RestartAfter &&
-		a.ServeStale == b.ServeStale
+		a.ServeStale == b.ServeStale && a.MaxReplicas == b.MaxReplicas && a.TargetConcurrency == b.TargetConcurrency
 }
 
 func equalOptionalBool(a, b *bool) bool {

@@ -27,6 +27,21 @@ const (
 
 	// MaxPlanSites bounds a plan's max_sites, an integer column.
 	MaxPlanSites = 1000000
+
+	// MaxReplicas bounds a template's and a plan's max_replicas: more
+	// copies of one small site than that is another product.
+	MaxReplicas = 64
+	// MaxTargetConcurrency bounds a template's target_concurrency.
+	MaxTargetConcurrency = 10000
+	// MaxScaleReasonLen bounds a scale event's reason.
+	MaxScaleReasonLen = 500
+)
+
+// Defaults of a template's autoscaling settings (the columns' defaults):
+// one replica, so no scaling, and Knative's usual concurrency target.
+const (
+	DefaultMaxReplicas       = 1
+	DefaultTargetConcurrency = 10
 )
 
 // checkText refuses text PostgreSQL would refuse or a client should not

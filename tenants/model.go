@@ -39,16 +39,19 @@ const (
 // Plan is what a customer pays for: how many sites, and the container
 // limits that apply when the template sets none.
 type Plan struct {
-	ID            string    `json:"id" db:"id"`
-	Slug          string    `json:"slug" db:"slug"`
-	Name          string    `json:"name" db:"name"`
-	StripePriceID string    `json:"stripe_price_id,omitempty" db:"stripe_price_id"`
-	MaxSites      int       `json:"max_sites" db:"max_sites"`
-	MemoryBytes   int64     `json:"memory_bytes" db:"memory_bytes"`
-	NanoCPUs      int64     `json:"nano_cpus" db:"nano_cpus"`
-	PidsLimit     int64     `json:"pids_limit" db:"pids_limit"`
-	CreatedAt     time.Time `json:"created_at" db:"created_at"`
-	UpdatedAt     time.Time `json:"updated_at" db:"updated_at"`
+	ID            string `json:"id" db:"id"`
+	Slug          string `json:"slug" db:"slug"`
+	Name          string `json:"name" db:"name"`
+	StripePriceID string `json:"stripe_price_id,omitempty" db:"stripe_price_id"`
+	MaxSites      int    `json:"max_sites" db:"max_sites"`
+	MemoryBytes   int64  `json:"memory_bytes" db:"memory_bytes"`
+	NanoCPUs      int64  `json:"nano_cpus" db:"nano_cpus"`
+	PidsLimit     int64  `json:"pids_limit" db:"pids_limit"`
+	// MaxReplicas caps the replicas of the plan's sites below their
+	// template's max_replicas; nil: no cap.
+	MaxReplicas *int      `json:"max_replicas" db:"max_replicas"`
+	CreatedAt   time.Time `json:"created_at" db:"created_at"`
+	UpdatedAt   time.Time `json:"updated_at" db:"updated_at"`
 }
 
 // Customer owns sites and, through Stripe, pays for them.
@@ -110,10 +113,19 @@ type Template struct {
 	// ServeStale makes the template's sites answer cacheable GETs with
 	// their last good response while their container starts; a site's
 	// own setting overrides it.
-	ServeStale bool      `json:"serve_stale" db:"serve_stale"`
-	Version    int       `json:"version" db:"version"`
-	CreatedAt  time.Time `json:"created_at" db:"created_at"`
-	UpdatedAt  time.Time `json:"updated_at" db:"updated_at"`
+	ServeStale bool `json:"serve_stale" db:"serve_stale"`
+	// MaxReplicas is the most replicas the autoscaler runs of a site on
+	// the template (a plan may cap it lower); 1, the default, never
+	// scales. 0 takes the default when the template is created.
+	MaxReplicas int `json:"max_replicas" db:"max_replicas"`
+	// TargetConcurrency is the in-flight requests one replica is meant to
+	// carry: above it for a while, the autoscaler adds one (Knative's
+	// container concurrency target). 0 takes the default, 10, when the
+	// template is created.
+	TargetConcurrency int       `json:"target_concurrency" db:"target_concurrency"`
+	Version           int       `json:"version" db:"version"`
+	CreatedAt         time.Time `json:"created_at" db:"created_at"`
+	UpdatedAt         time.Time `json:"updated_at" db:"updated_at"`
 }
 
 // Site is one customer website: a subdomain of the platform's base domain,

@@ -7,7 +7,7 @@ import (
 )
 
 const planColumns = `id, slug, name, coalesce(stripe_price_id, '') AS stripe_price_id, max_sites,
-	memory_bytes, nano_cpus, pids_limit, created_at, updated_at`
+	memory_bytes, nano_cpus, pids_limit, max_replicas, created_at, updated_at`
 
 func validatePlan(p *Plan) error {
 	if err := validateSlug(p.Slug); err != nil {
@@ -22,6 +22,11 @@ func validatePlan(p *Plan) error {
 	if err := validateStripeID("stripe_price_id", "price_", p.StripePriceID); err != nil {
 		return err
 	}
+	if p.MaxReplicas != nil {
+		if err := validateReplicas("max_replicas", *p.MaxReplicas); err != nil {
+			return err
+		}
+	}
 	return validateLimits(p.MemoryBytes, p.NanoCPUs, p.PidsLimit)
 }
 
@@ -35,9 +40,9 @@ func (s *Store) CreatePlan(ctx context.Context, actor string, p *Plan) error {
 	}
 	return s.write(ctx, change{actor, "create", "plan"}, func(tx pgx.Tx) (string, any, any, error) {
 		created, err := collectOne[Plan](tx.Query(ctx, `INSERT INTO plans
-			(slug, name, stripe_price_id, max_sites, memory_bytes, nano_cpus, pids_limit)
-			VALUES ($1, $2, nullif($3, ''), $4, $5, $6, $7) RETURNING `+planColumns,
-			p.Slug, p.Name, p.StripePriceID, p.MaxSites, p.MemoryBytes, p.NanoCPUs, p.PidsLimit))
+			(slug, name, stripe_price_id, max_sites, memory_bytes, nano_cpus, pids_limit, max_replicas)
+			VALUES ($1, $2, nullif($3, ''), $4, $5, $6, $7, $8) RETURNING `+planColumns,
+			p.Slug, p.Name, p.StripePriceID, p.MaxSites, p.MemoryBytes, p.NanoCPUs, p.PidsLimit, p.MaxReplicas))
 		if err != nil {
 			return "", nil, nil, err
 		}
@@ -82,9 +87,9 @@ func (s *Store) UpdatePlan(ctx context.Context, actor string, p *Plan) error {
 		}
 		after, err := collectOne[Plan](tx.Query(ctx, `UPDATE plans SET slug = $2, name = $3,
 			stripe_price_id = nullif($4, ''), max_sites = $5, memory_bytes = $6, nano_cpus = $7,
-			pids_limit = $8, updated_at = now()
+			pids_limit = $8, max_replicas = $9, updated_at = now()
 			WHERE id = $1 RETURNING `+planColumns,
-			p.ID, p.Slug, p.Name, p.StripePriceID, p.MaxSites, p.MemoryBytes, p.NanoCPUs, p.PidsLimit))
+			p.ID, p.Slug, p.Name, p.StripePriceID, p.MaxSites, p.MemoryBytes, p.NanoCPUs, p.PidsLimit, p.MaxReplicas))
 		if err != nil {
 			return "", nil, nil, err
 		}

@@ -41,6 +41,12 @@ type Route struct {
 	SiteServeStale *bool
 	// SitePrewarm is whether the site may be pre-warmed.
 	SitePrewarm bool
+	// MaxReplicas is the most replicas the site may run: its template's
+	// max_replicas, capped by its plan's.
+	MaxReplicas int
+	// TargetConcurrency is the in-flight requests per replica its
+	// autoscaler aims for (its template's).
+	TargetConcurrency int
 }
 
 // ServeStale reports whether the site answers cacheable GETs with its
@@ -123,7 +129,8 @@ const routeSelect = `SELECT s.id, s.subdomain, s.status, s.env, c.id, c.status,
 		t.memory_bytes, t.nano_cpus, t.pids_limit, t.cap_add, t.run_as, t.read_only, t.egress,
 		t.version, t.updated_at, coalesce(d.verified, true), s.image, t.share_volume,
 		coalesce(r.number, 0), r.spec, t.health_interval_ms, t.unhealthy_after, t.restart_after,
-		t.serve_stale, s.serve_stale, s.prewarm
+		t.serve_stale, s.serve_stale, s.prewarm,
+		t.max_replicas, t.target_concurrency, least(t.max_replicas, p.max_replicas)
 	FROM sites s
 	JOIN customers c ON c.id = s.customer_id
 	LEFT JOIN plans p ON p.id = c.plan_id
@@ -170,11 +177,13 @@ func scanRoute(row pgx.Row) (*Route, error) {
 		&t.MemoryBytes, &t.NanoCPUs, &t.PidsLimit, &t.CapAdd, &t.User, &t.ReadOnly, &t.Egress,
 		&t.Version, &updated, &r.Verified, &r.SiteImage, &t.ShareVolume,
 		&r.LiveRelease, &r.Live, &t.HealthIntervalMs, &t.UnhealthyAfter, &t.RestartAfter,
-		&t.ServeStale, &r.SiteServeStale, &r.SitePrewarm)
+		&t.ServeStale, &r.SiteServeStale, &r.SitePrewarm,
+		&t.MaxReplicas, &t.TargetConcurrency, &r.MaxReplicas)
 	if err != nil {
 		return nil, err
 	}
 	t.UpdatedAt = updated
+	r.TargetConcurrency = t.TargetConcurrency
 	return r, nil
 }
 

@@ -8,7 +8,7 @@ import (
 
 const templateColumns = `id, slug, name, description, image, port, env, data_path, health_path,
 	memory_bytes, nano_cpus, pids_limit, cap_add, run_as, read_only, egress, share_volume, version, created_at, updated_at,
-	health_interval_ms, unhealthy_after, restart_after, serve_stale`
+	health_interval_ms, unhealthy_after, restart_after, serve_stale, max_replicas, target_concurrency`
 
 // CreateTemplate inserts t at version 1 and fills in its id and timestamps.
 func (s *Store) CreateTemplate(ctx context.Context, actor string, t *Template) error {
@@ -19,11 +19,11 @@ func (s *Store) CreateTemplate(ctx context.Context, actor string, t *Template) e
 		created, err := collectOne[Template](tx.Query(ctx, `INSERT INTO templates
 			(slug, name, description, image, port, env, data_path, health_path,
 			 memory_bytes, nano_cpus, pids_limit, cap_add, run_as, read_only, egress, share_volume,
-			 health_interval_ms, unhealthy_after, restart_after, serve_stale)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20) RETURNING `+templateColumns,
+			 health_interval_ms, unhealthy_after, restart_after, serve_stale, max_replicas, target_concurrency)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22) RETURNING `+templateColumns,
 			t.Slug, t.Name, t.Description, t.Image, t.Port, nonNilEnv(t.Env), t.DataPath, t.HealthPath,
 			t.MemoryBytes, t.NanoCPUs, t.PidsLimit, nonNilStrings(t.CapAdd), t.User, t.ReadOnly, t.Egress, t.ShareVolume,
-			t.HealthIntervalMs, t.UnhealthyAfter, t.RestartAfter, t.ServeStale))
+			t.HealthIntervalMs, t.UnhealthyAfter, t.RestartAfter, t.ServeStale, t.MaxReplicas, t.TargetConcurrency))
 		if err != nil {
 			return "", nil, nil, err
 		}
@@ -79,11 +79,12 @@ func (s *Store) UpdateTemplate(ctx context.Context, actor string, t *Template) e
 			memory_bytes = $10, nano_cpus = $11, pids_limit = $12, cap_add = $13,
 			run_as = $14, read_only = $15, egress = $16, share_volume = $17,
 			health_interval_ms = $18, unhealthy_after = $19, restart_after = $20, serve_stale = $21,
+			max_replicas = $22, target_concurrency = $23,
 			version = version + 1, updated_at = now()
 			WHERE id = $1 RETURNING `+templateColumns,
 			t.ID, t.Slug, t.Name, t.Description, t.Image, t.Port, nonNilEnv(t.Env), t.DataPath, t.HealthPath,
 			t.MemoryBytes, t.NanoCPUs, t.PidsLimit, nonNilStrings(t.CapAdd), t.User, t.ReadOnly, t.Egress, t.ShareVolume,
-			t.HealthIntervalMs, t.UnhealthyAfter, t.RestartAfter, t.ServeStale))
+			t.HealthIntervalMs, t.UnhealthyAfter, t.RestartAfter, t.ServeStale, t.MaxReplicas, t.TargetConcurrency))
 		if err != nil {
 			return "", nil, nil, err
 		}
@@ -105,4 +106,17 @@ func (s *Store) DeleteTemplate(ctx context.Context, actor, id string) error {
 		}
 		return id, before, nil, nil
 	})
+}
+
+// defaultScaling gives a template that leaves its autoscaling settings
+// out (0: an older API client, a catalog or an export from before them,
+// a form's empty field) the columns' defaults. A patch that sets 0 is
+// refused before it gets here (manage), not taken for the default.
+func (t *Template) defaultScaling() {
+	if t.MaxReplicas == 0 {
+		t.MaxReplicas = DefaultMaxReplicas
+	}
+	if t.TargetConcurrency == 0 {
+		t.TargetConcurrency = DefaultTargetConcurrency
+	}
 }

@@ -305,6 +305,7 @@ func (s *Store) validateTemplate(t *Template) error {
 }
 
 func validateTemplateAllowing(t *Template, allowedCaps []string) error {
+	t.defaultScaling()
 	if err := validateSlug(t.Slug); err != nil {
 		return err
 	}
@@ -341,6 +342,12 @@ func validateTemplateAllowing(t *Template, allowedCaps []string) error {
 	if err := validateHealth(t.HealthIntervalMs, t.UnhealthyAfter, t.RestartAfter); err != nil {
 		return err
 	}
+	if err := validateReplicas("max_replicas", t.MaxReplicas); err != nil {
+		return err
+	}
+	if t.TargetConcurrency < 1 || t.TargetConcurrency > MaxTargetConcurrency {
+		return invalid("target_concurrency", "must be from 1 to %d", MaxTargetConcurrency)
+	}
 	caps, err := validateCapabilities(t.CapAdd, allowedCaps)
 	if err != nil {
 		return err
@@ -363,6 +370,14 @@ func validateHealth(intervalMs, unhealthyAfter, restartAfter int) error {
 		return invalid("unhealthy_after", "must be between 0 (the default, 3) and 1000")
 	case restartAfter < -1 || restartAfter > 1000:
 		return invalid("restart_after", "must be between -1 (never) and 1000, 0 for the default (5)")
+	}
+	return nil
+}
+
+// validateReplicas checks a max_replicas of a template or a plan.
+func validateReplicas(field string, n int) error {
+	if n < 1 || n > MaxReplicas {
+		return invalid(field, "must be from 1 to %d", MaxReplicas)
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package ui
 import (
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/agistaffers/caddy-multitenant/manage"
@@ -36,6 +37,7 @@ type planForm struct {
 	Plan                *tenants.Plan
 	Memory, CPUs, Pids  string
 	MaxSites            int
+	MaxReplicas         string // "" for no cap
 	Action, Title, Verb string
 }
 
@@ -47,6 +49,9 @@ func newPlanForm(p *tenants.Plan) planForm {
 		Action: "/plans/" + url.PathEscape(p.ID), Title: "Plan " + p.Slug, Verb: "Save"}
 	if p.PidsLimit > 0 {
 		f.Pids = formatInt(p.PidsLimit)
+	}
+	if p.MaxReplicas != nil {
+		f.MaxReplicas = strconv.Itoa(*p.MaxReplicas)
 	}
 	return f
 }
@@ -70,8 +75,22 @@ func readPlanForm(r *http.Request) (manage.PlanInput, error) {
 	if in.NanoCPUs, err = formCPUs(r.PostForm, "nano_cpus"); err != nil {
 		return in, err
 	}
-	in.PidsLimit, err = formInt(r.PostForm, "pids_limit")
-	return in, err
+	if in.PidsLimit, err = formInt(r.PostForm, "pids_limit"); err != nil {
+		return in, err
+	}
+	// Empty is no cap.
+	if strings.TrimSpace(r.PostFormValue("max_replicas")) != "" {
+		n, err := formInt(r.PostForm, "max_replicas")
+		if err != nil {
+			return in, err
+		}
+		if n < 1 || n > tenants.MaxReplicas {
+			return in, badField("max_replicas", "must be from 1 to 64, or empty for no cap")
+		}
+		replicas := int(n)
+		in.MaxReplicas = &replicas
+	}
+	return in, nil
 }
 
 func (u *UI) planNew(w http.ResponseWriter, r *http.Request, req *request) error {
@@ -109,7 +128,7 @@ func (u *UI) planUpdate(w http.ResponseWriter, r *http.Request, req *request) er
 	if err == nil {
 		_, err = u.svc.UpdatePlan(r.Context(), actor(req), p.ID, manage.PlanPatch{Slug: &in.Slug, Name: &in.Name,
 			StripePriceID: &in.StripePriceID, MaxSites: &in.MaxSites, MemoryBytes: &in.MemoryBytes,
-			NanoCPUs: &in.NanoCPUs, PidsLimit: &in.PidsLimit})
+			NanoCPUs: &in.NanoCPUs, PidsLimit: &in.PidsLimit, MaxReplicas: manage.Nullable[int]{Set: true, Value: in.MaxReplicas}})
 	}
 	if err != nil {
 		return u.formFailed(w, r, u.view(r, req, "Plan "+p.Slug, "plans", newPlanForm(p)), "plan", err)

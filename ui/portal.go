@@ -30,6 +30,7 @@ type siteScope interface {
 	SiteFigures(ctx context.Context, ref string, window, step time.Duration) (*manage.SiteFigures, error)
 	SiteUptime(ctx context.Context, ref string, window time.Duration) (*manage.SiteUptime, error)
 	SitePrewarms(ctx context.Context, ref string, limit int) ([]manage.Prewarm, error)
+	SiteScaling(ctx context.Context, ref string, limit int) (*manage.SiteScaling, error)
 	Releases(ctx context.Context, ref string, before, limit int) ([]manage.Release, error)
 	Domains(ctx context.Context, siteRef string) ([]manage.Domain, error)
 	CreateDomain(ctx context.Context, actor string, in manage.DomainInput) (*manage.Domain, error)
@@ -52,6 +53,10 @@ func (o opScope) SiteUptime(ctx context.Context, ref string, window time.Duratio
 
 func (o opScope) SitePrewarms(ctx context.Context, ref string, limit int) ([]manage.Prewarm, error) {
 	return o.s.SitePrewarms(ctx, ref, limit)
+}
+
+func (o opScope) SiteScaling(ctx context.Context, ref string, limit int) (*manage.SiteScaling, error) {
+	return o.s.SiteScaling(ctx, ref, limit)
 }
 
 func (o opScope) Releases(ctx context.Context, ref string, before, limit int) ([]manage.Release, error) {

@@ -214,7 +214,8 @@ type siteData struct {
 	Limits           []limitRow
 	Charts           template.HTML
 	Uptime           *manage.SiteUptime
-	Prewarms         []prewarmRow     // the latest few
+	Prewarms         []prewarmRow // the latest few
+	Scaling          scalingData
 	Releases         []manage.Release // the latest few
 	UptimeChart      template.HTML
 	Actions          []siteActionButton
@@ -303,6 +304,11 @@ func (u *UI) siteData(ctx context.Context, req *request, site *manage.Site) (sit
 		return siteData{}, err
 	}
 	d.Prewarms = prewarmRows(prewarms, time.Now())
+	scaling, err := sc.SiteScaling(ctx, site.ID, scaleEventsShown)
+	if err != nil {
+		return siteData{}, err
+	}
+	d.Scaling = newScalingData(scaling)
 	if d.Releases, err = sc.Releases(ctx, site.ID, 0, 5); err != nil {
 		return siteData{}, err
 	}

@@ -115,6 +115,8 @@ func templateForm(t *tenants.Template) url.Values {
 	if t.ServeStale {
 		f.Set("serve_stale", "1")
 	}
+	f.Set("max_replicas", strconv.Itoa(t.MaxReplicas))
+	f.Set("target_concurrency", strconv.Itoa(t.TargetConcurrency))
 	return f
 }
 
@@ -147,6 +149,26 @@ func readTemplate(f url.Values, old *tenants.Template) (*tenants.Template, error
 			return nil, bad("nano_cpus", "must be a number of CPUs such as 0.5 or 2")
 		}
 		t.NanoCPUs = int64(c * 1e9)
+	}
+	// Empty scaling fields take the defaults (a new template) or keep the
+	// template's; a number out of range is named here, as 0 would
+	// otherwise be taken for the default.
+	if old != nil {
+		t.MaxReplicas, t.TargetConcurrency = old.MaxReplicas, old.TargetConcurrency
+	}
+	if s := strings.TrimSpace(f.Get("max_replicas")); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > tenants.MaxReplicas {
+			return nil, bad("max_replicas", "must be a whole number from 1 to 64")
+		}
+		t.MaxReplicas = n
+	}
+	if s := strings.TrimSpace(f.Get("target_concurrency")); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > tenants.MaxTargetConcurrency {
+			return nil, bad("target_concurrency", "must be a whole number from 1 to 10000")
+		}
+		t.TargetConcurrency = n
 	}
 	if s := strings.TrimSpace(f.Get("pids_limit")); s != "" {
 		n, err := strconv.ParseInt(s, 10, 64)
@@ -189,7 +211,8 @@ func readTemplate(f url.Values, old *tenants.Template) (*tenants.Template, error
 
 func (u *UI) templateNew(w http.ResponseWriter, r *http.Request, req *request) error {
 	v := u.view(r, req, "New template", "templates", templateFormData{})
-	v.Form = url.Values{"port": {"8080"}}
+	v.Form = url.Values{"port": {"8080"}, "max_replicas": {strconv.Itoa(tenants.DefaultMaxReplicas)},
+		"target_concurrency": {strconv.Itoa(tenants.DefaultTargetConcurrency)}}
 	u.render(w, http.StatusOK, "template_form", v)
 	return nil
 }
@@ -216,7 +239,7 @@ func (u *UI) templateCreate(w http.ResponseWriter, r *http.Request, req *request
 		in := manage.TemplateInput{Slug: t.Slug, Name: t.Name, Description: t.Description, Image: t.Image, Port: t.Port,
 			Env: t.Env, DataPath: t.DataPath, HealthPath: t.HealthPath, MemoryBytes: t.MemoryBytes, NanoCPUs: t.NanoCPUs,
 			PidsLimit: t.PidsLimit, CapAdd: t.CapAdd, User: t.User, ReadOnly: t.ReadOnly, Egress: t.Egress, ShareVolume: t.ShareVolume,
-			ServeStale: t.ServeStale}
+			ServeStale: t.ServeStale, MaxReplicas: t.MaxReplicas, TargetConcurrency: t.TargetConcurrency}
 		var res *manage.TemplateResult
 		if res, err = u.svc.CreateTemplate(r.Context(), actor(req), in); err == nil {
 			return u.redirect(w, r, req, "/templates/"+url.PathEscape(res.Slug), withWarnings("Template "+res.Slug+" created.", res.Warnings))
@@ -260,7 +283,7 @@ func (u *UI) templateUpdate(w http.ResponseWriter, r *http.Request, req *request
 			Port: &t.Port, Env: &env, DataPath: &t.DataPath, HealthPath: &t.HealthPath, MemoryBytes: &t.MemoryBytes,
 			NanoCPUs: &t.NanoCPUs, PidsLimit: &t.PidsLimit, CapAdd: &capAdd, User: &t.User, ReadOnly: &t.ReadOnly,
 			Egress: manage.Nullable[bool]{Set: true, Value: t.Egress}, ShareVolume: &t.ShareVolume,
-			ServeStale: &t.ServeStale}
+			ServeStale: &t.ServeStale, MaxReplicas: &t.MaxReplicas, TargetConcurrency: &t.TargetConcurrency}
 		var res *manage.TemplateResult
 		if res, err = u.svc.UpdateTemplate(ctx, actor(req), old.ID, p); err == nil {
 			msg := fmt.Sprintf("Template %s saved (version %d).", res.Slug, res.Version)
