@@ -286,7 +286,12 @@ func (rt *cliRuntime) provisioner(ctx context.Context) (*provisioner.Provisioner
 	if rt.prov != nil {
 		return rt.prov, nil
 	}
-	cfg := rt.app.provisionerConfig(rt.pool, zap.NewNop())
+	// The CLI's process ends with its command: the swarm runtime's client
+	// goes with it.
+	cfg, _, err := rt.app.provisionerConfig(rt.pool, zap.NewNop())
+	if err != nil {
+		return nil, err
+	}
 	// Not a node: every node's use of the old container counts.
 	cfg.PeersUse = func(ctx context.Context, siteID, containerID string) (bool, error) {
 		return rt.store.PeersUse(ctx, "", siteID, containerID, peerTTL)

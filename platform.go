@@ -39,28 +39,29 @@ var platforms = caddy.NewUsagePool()
 // settings) and never the *App that made it: that config is cleaned up at
 // the next reload while the platform lives on.
 type platform struct {
-	settings   platformSettings
-	node       string        // this process among the nodes sharing the database
-	pool       *pgxpool.Pool // a reference of its own, released by Destruct
-	policy     sitePolicy
-	store      *tenants.Store
-	resolver   *tenants.Resolver
-	prov       *provisioner.Provisioner
-	figures    *figures.Recorder
-	runtime    *siteRuntime     // the admin service's view of prov
-	sites      *manage.Service  // billing's admin service (tenant_admin makes its own)
-	billing    *billing.Service // nil without Stripe
-	backups    *backup.Service
-	backupDir  string             // where API backups go; "" without the backup option
-	alerter    *alerts.Alerter    // nil without the alerts option
-	siteAlerts *siteAlerts        // the provisioner's reports as alerts; nil without alerter
-	uptime     *uptimeRecorder    // the provisioner's reports as uptime history
-	jobs       *jobs              // the durable job queue; nil without backups, alerts or pre-warm
-	prewarm    *prewarm.Scheduler // nil with prewarm off
-	prewarming sync.Map           // ids of the sites whose start in progress is a pre-warm's
-	stale      *staleResponses    // last good responses of the sites that serve stale while starting
-	collectors collectorSet
-	logger     *zap.Logger
+	settings     platformSettings
+	node         string        // this process among the nodes sharing the database
+	pool         *pgxpool.Pool // a reference of its own, released by Destruct
+	policy       sitePolicy
+	store        *tenants.Store
+	resolver     *tenants.Resolver
+	prov         *provisioner.Provisioner
+	closeRuntime func() error // the swarm runtime's client, after prov stopped
+	figures      *figures.Recorder
+	runtime      *siteRuntime     // the admin service's view of prov
+	sites        *manage.Service  // billing's admin service (tenant_admin makes its own)
+	billing      *billing.Service // nil without Stripe
+	backups      *backup.Service
+	backupDir    string             // where API backups go; "" without the backup option
+	alerter      *alerts.Alerter    // nil without the alerts option
+	siteAlerts   *siteAlerts        // the provisioner's reports as alerts; nil without alerter
+	uptime       *uptimeRecorder    // the provisioner's reports as uptime history
+	jobs         *jobs              // the durable job queue; nil without backups, alerts or pre-warm
+	prewarm      *prewarm.Scheduler // nil with prewarm off
+	prewarming   sync.Map           // ids of the sites whose start in progress is a pre-warm's
+	stale        *staleResponses    // last good responses of the sites that serve stale while starting
+	collectors   collectorSet
+	logger       *zap.Logger
 
 	runtimes chan provisioner.SiteRuntime // state changes waiting to be saved
 	released chan string                  // sites whose live release changed, to follow
@@ -149,7 +150,11 @@ func newPlatform(a *App) (_ *platform, err error) {
 	})
 	p.collectors.add(newResolverCollector(p.resolver))
 	p.collectors.add(newFiguresCollector(p.figures, a.Metrics == MetricsPerSite))
-	cfg := a.provisionerConfig(pool, a.logger.Named("provisioner"))
+	cfg, closeRuntime, err := a.provisionerConfig(pool, a.logger.Named("provisioner"))
+	if err != nil {
+		return nil, err
+	}
+	p.closeRuntime = closeRuntime
 	cfg.IdleTimeout = time.Duration(a.IdleTimeout)
 	if a.PauseAfter != nil {
 		cfg.PauseAfter = time.Duration(*a.PauseAfter)
@@ -226,10 +231,13 @@ func (p *platform) service(v *manage.Verifier, logger *zap.Logger) *manage.Servi
 // engine, the namespace (the schema, so platforms sharing an engine keep
 // apart) and how sites are published. The server adds its idle and
 // capacity policy and its hooks; the CLI uses it as it is.
-func (a *App) provisionerConfig(pool *pgxpool.Pool, logger *zap.Logger) provisioner.Config {
+//
+// With a swarm block the sites run on the Swarm (a SwarmRuntime); done
+// closes its client once the provisioner is stopped.
+func (a *App) provisionerConfig(pool *pgxpool.Pool, logger *zap.Logger) (cfg provisioner.Config, done func() error, err error) {
 	subnetPool, subnetBits, _ := a.Docker.subnets() // checked by Validate
 	allowedCaps, _ := tenants.AllowedCapabilities(a.AllowCapabilities)
-	return provisioner.Config{
+	cfg = provisioner.Config{
 		Host:                a.Docker.Host,
 		Namespace:           a.Schema,
 		PublishIP:           a.Docker.PublishIP,
@@ -242,6 +250,15 @@ func (a *App) provisionerConfig(pool *pgxpool.Pool, logger *zap.Logger) provisio
 		Locker:              tenants.NewSiteLocker(pool, a.Schema, logger),
 		Logger:              logger,
 	}
+	done = func() error { return nil }
+	if a.Swarm != nil {
+		rt, cli, err := a.Swarm.runtime(a.Schema, a.Docker.Host, logger.Named("swarm"))
+		if err != nil {
+			return cfg, nil, fmt.Errorf("setting up the swarm runtime: %w", err)
+		}
+		cfg.Runtime, done = rt, cli.Close
+	}
+	return cfg, done, nil
 }
 
 // start runs the platform's background work, once however many configs
@@ -544,7 +561,7 @@ func (p *platform) Destruct() error {
 		jobsErr = p.jobs.stop()
 	}
 	p.resolver.Stop()
-	err := errors.Join(jobsErr, p.prov.Stop())
+	err := errors.Join(jobsErr, p.prov.Stop(), p.closeRuntime())
 	return errors.Join(err, pgpool.Release(p.settings.dsn, p.settings.schema))
 }
 

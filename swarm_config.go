@@ -277,3 +277,22 @@ func (a *App) validateSwarm() error {
 	}
 	return nil
 }
+
+// runtime makes the block's Swarm runtime for namespace and the client it
+// talks to the manager through, which the caller closes when the runtime
+// is done.
+func (c *SwarmConfig) runtime(namespace, dockerHost string, logger *zap.Logger) (*provisioner.SwarmRuntime, *client.Client, error) {
+	cli, err := c.client(dockerHost)
+	if err != nil {
+		return nil, nil, err
+	}
+	cfg, err := c.runtimeConfig(namespace, cli, logger)
+	if err == nil {
+		var rt *provisioner.SwarmRuntime
+		if rt, err = provisioner.NewSwarmRuntime(cfg); err == nil {
+			return rt, cli, nil
+		}
+	}
+	cli.Close()
+	return nil, nil, err
+}

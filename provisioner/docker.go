@@ -153,13 +153,22 @@ func (r *DockerRuntime) Ensure(ctx context.Context, spec *Spec) (RuntimeInstance
 	r.specs.Store(spec.SiteID, *spec)
 	inst := r.instanceOf(&c)
 	inst.Created = created
+	if !created {
+		extras, err := r.extras(ctx, spec.SiteID)
+		if err != nil {
+			return RuntimeInstance{}, err
+		}
+		inst = r.withExtras(inst, extras)
+	}
 	return inst, nil
 }
 
-// Scale implements Runtime for 0 or 1 replicas: 1 starts the container
-// (thaws it when paused) and returns it with its upstream once the engine
-// runs it. A container that exits before its port is bound is a
-// *StartError with its exit code and last log lines.
+// Scale implements Runtime: the site's own container is replica 1,
+// started (thawed when paused) as the others, its extra containers 2, 3,
+// … made from the spec Ensure last had, those above replicas stopped and
+// removed (the last ones first). It returns them with their upstreams
+// once the engine runs them. A container that exits before its port is
+// bound is a *StartError with its exit code and last log lines.
 func (r *DockerRuntime) Scale(ctx context.Context, siteID string, replicas int) (RuntimeInstance, error) {
 	switch {
 	case replicas == 0:
@@ -167,8 +176,8 @@ func (r *DockerRuntime) Scale(ctx context.Context, siteID string, replicas int) 
 			return RuntimeInstance{}, err
 		}
 		return r.Inspect(ctx, siteID)
-	case replicas != 1:
-		return RuntimeInstance{}, fmt.Errorf("scaling site %s to %d: the docker runtime runs one container per site", siteID, replicas)
+	case replicas < 0:
+		return RuntimeInstance{}, fmt.Errorf("scaling site %s to %d replicas", siteID, replicas)
 	}
 	c, err := r.inspectSite(ctx, siteID)
 	if err != nil {
@@ -217,11 +226,19 @@ func (r *DockerRuntime) Scale(ctx context.Context, siteID string, replicas int) 
 		}
 		return RuntimeInstance{}, startErr(siteID, "finding upstream", err)
 	}
-	return r.instanceOf(&c), nil
+	extras, err := r.scaleExtras(ctx, siteID, replicas)
+	if err != nil {
+		return RuntimeInstance{}, err
+	}
+	return r.withExtras(r.instanceOf(&c), extras), nil
 }
 
-// Stop implements Runtime.
+// Stop implements Runtime: the extra replicas removed, the site's own
+// container stopped.
 func (r *DockerRuntime) Stop(ctx context.Context, siteID string) error {
+	if err := r.removeExtras(ctx, siteID); err != nil {
+		return err
+	}
 	return r.StopReplica(ctx, containerName(r.cfg.Namespace, siteID))
 }
 
@@ -244,7 +261,11 @@ func (r *DockerRuntime) Inspect(ctx context.Context, siteID string) (RuntimeInst
 	} else if err != nil {
 		return RuntimeInstance{}, err
 	}
-	return r.instanceOf(&c), nil
+	extras, err := r.extras(ctx, siteID)
+	if err != nil {
+		return RuntimeInstance{}, err
+	}
+	return r.withExtras(r.instanceOf(&c), extras), nil
 }
 
 // inspectSite inspects the site's container, refusing a foreign one.
@@ -277,6 +298,7 @@ func (r *DockerRuntime) List(ctx context.Context) ([]RuntimeInstance, error) {
 	var out []RuntimeInstance
 	index := map[string]int{}
 	rollouts := map[string]bool{}
+	extras := map[string][]container.Summary{}
 	for _, s := range list {
 		siteID := s.Labels[LabelSite]
 		if !validName.MatchString(siteID) {
@@ -293,12 +315,27 @@ func (r *DockerRuntime) List(ctx context.Context) ([]RuntimeInstance, error) {
 			rollouts[siteID] = true
 			continue
 		}
+		if r.replicaIndex(&c, siteID) > 0 {
+			extras[siteID] = append(extras[siteID], s)
+			continue
+		}
 		if !r.ours(&c, siteID) || name != containerName(r.cfg.Namespace, siteID) {
 			r.log.Warn("ignoring container with foreign name", zap.String("container_id", c.ID), zap.String("name", c.Name))
 			continue
 		}
 		index[siteID] = len(out)
 		out = append(out, r.instanceOf(&c))
+	}
+	for siteID, list := range extras {
+		i, ok := index[siteID]
+		if !ok {
+			continue // removed with the next Stop, Scale or Remove of the site
+		}
+		cs, err := r.inspectExtras(ctx, siteID, list)
+		if err != nil {
+			return nil, engineErr(err)
+		}
+		out[i] = r.withExtras(out[i], cs)
 	}
 	for siteID := range rollouts {
 		if i, ok := index[siteID]; ok {
@@ -314,6 +351,9 @@ func (r *DockerRuntime) List(ctx context.Context) ([]RuntimeInstance, error) {
 // one) removed, its customer's networks with the customer's last
 // container, and with purge its volume.
 func (r *DockerRuntime) Remove(ctx context.Context, siteID string, purge bool) error {
+	if err := r.removeExtras(ctx, siteID); err != nil {
+		return fmt.Errorf("removing site %s: %w", siteID, err)
+	}
 	name := containerName(r.cfg.Namespace, siteID)
 	var key string
 	if c, err := r.cli.ContainerInspect(ctx, name); err == nil && r.ours(&c, siteID) {
@@ -346,7 +386,7 @@ func (r *DockerRuntime) Logs(ctx context.Context, siteID string, tail int, follo
 	return demuxLogs(rc), nil
 }
 
-// Events implements Runtime with the engine's die, pause and unpause
+// Events implements Runtime with the engine's start, die, pause and unpause
 // events of the namespace's containers, one RuntimeEvent each (Action
 // set). The stream is reconnected with backoff; events missed meanwhile
 // are lost.
@@ -358,6 +398,7 @@ func (r *DockerRuntime) Events(ctx context.Context) (<-chan RuntimeEvent, error)
 		for {
 			f := r.namespaceFilter()
 			f.Add("type", string(events.ContainerEventType))
+			f.Add("event", string(events.ActionStart))
 			f.Add("event", string(events.ActionDie))
 			f.Add("event", string(events.ActionPause))
 			f.Add("event", string(events.ActionUnPause))
@@ -404,6 +445,8 @@ func dockerEvent(m events.Message) RuntimeEvent {
 		ev.Action, ev.State, ev.Replicas = ReplicaPaused, InstancePaused, 1
 	case events.ActionUnPause:
 		ev.Action, ev.State, ev.Replicas = ReplicaUnpaused, InstanceRunning, 1
+	case events.ActionStart:
+		ev.Action, ev.State, ev.Replicas = ReplicaStarted, InstanceRunning, 1
 	default:
 		ev.Action, ev.State = ReplicaExited, InstanceStopped
 	}

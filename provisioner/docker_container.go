@@ -124,7 +124,7 @@ const tmpfsTmp = "rw,nosuid,nodev,size=64m"
 // lifecycle), capped json-file logs, the site volume, and the customer's
 // network primary, with the port published on PublishIP only where Caddy
 // dials it there.
-func (r *DockerRuntime) containerConfig(spec *Spec, primary string) (*container.Config, *container.HostConfig, *network.NetworkingConfig) {
+func (r *DockerRuntime) containerConfig(spec *Spec, primary string, replica int) (*container.Config, *container.HostConfig, *network.NetworkingConfig) {
 	port := nat.Port(strconv.Itoa(spec.Port) + "/tcp")
 	env := make([]string, 0, len(spec.Env))
 	for k, v := range spec.Env {
@@ -133,6 +133,9 @@ func (r *DockerRuntime) containerConfig(spec *Spec, primary string) (*container.
 	sort.Strings(env) // deterministic, for inspect diffs and tests
 
 	labels := r.labels(spec)
+	if replica > 1 {
+		labels[LabelReplica] = strconv.Itoa(replica)
+	}
 	cfg := &container.Config{
 		Image:        spec.Image,
 		Env:          env,
@@ -302,7 +305,7 @@ func (r *DockerRuntime) ensureContainer(ctx context.Context, spec *Spec) (c cont
 	case !isNotFound(err):
 		return c, false, "", fmt.Errorf("inspecting container %s: %w", name, err)
 	}
-	c, created, err = r.createNamed(ctx, spec, name)
+	c, created, err = r.createNamed(ctx, spec, name, 1)
 	return c, created, oldKey, err
 }
 
@@ -310,12 +313,12 @@ func (r *DockerRuntime) ensureContainer(ctx context.Context, spec *Spec) (c cont
 // networks and returns its inspect data; a name conflict with a container
 // created concurrently (another node) is resolved by adopting it. Call
 // with the spec's network lock held.
-func (r *DockerRuntime) createNamed(ctx context.Context, spec *Spec, name string) (c container.InspectResponse, created bool, err error) {
+func (r *DockerRuntime) createNamed(ctx context.Context, spec *Spec, name string, replica int) (c container.InspectResponse, created bool, err error) {
 	primary, extra, err := r.siteNetworks(ctx, spec)
 	if err != nil {
 		return c, false, fmt.Errorf("preparing networks: %w", err)
 	}
-	cfg, hc, nc := r.containerConfig(spec, primary)
+	cfg, hc, nc := r.containerConfig(spec, primary, replica)
 	resp, err := r.cli.ContainerCreate(ctx, cfg, hc, nc, nil, name)
 	if isNotFound(err) && r.forgetNetworks(spec) {
 		// The network went (another node removed the customer's last
@@ -323,7 +326,7 @@ func (r *DockerRuntime) createNamed(ctx context.Context, spec *Spec, name string
 		if primary, extra, err = r.siteNetworks(ctx, spec); err != nil {
 			return c, false, fmt.Errorf("preparing networks: %w", err)
 		}
-		cfg, hc, nc = r.containerConfig(spec, primary)
+		cfg, hc, nc = r.containerConfig(spec, primary, replica)
 		resp, err = r.cli.ContainerCreate(ctx, cfg, hc, nc, nil, name)
 	}
 	if isConflict(err) {

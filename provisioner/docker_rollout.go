@@ -47,7 +47,7 @@ func (r *DockerRuntime) Candidate(ctx context.Context, siteID string) (RuntimeIn
 // container is left for DiscardCandidate.
 func (r *DockerRuntime) StartCandidate(ctx context.Context, spec *Spec) (RuntimeInstance, error) {
 	unlockNet := r.netLocks.lock(networkKey(spec))
-	c, _, err := r.createNamed(ctx, spec, candidateName(r.cfg.Namespace, spec.SiteID))
+	c, _, err := r.createNamed(ctx, spec, candidateName(r.cfg.Namespace, spec.SiteID), 1)
 	unlockNet()
 	if err != nil {
 		return RuntimeInstance{}, startErr(spec.SiteID, "creating container", err)

@@ -36,7 +36,9 @@ type Runtime interface {
 
 	// Scale sets the site's replica count (0 stops it, see Stop) and waits
 	// until that many replicas run and each one's upstream address is
-	// known, then returns the instance with them. Scaling to the count
+	// known, then returns the instance with them. Scaling down removes
+	// the last replicas in Running order where the engine lets the
+	// caller choose (Docker); Swarm picks them itself. Scaling to the count
 	// the instance has and runs returns at once. A missing instance is an
 	// error (Ensure first). A replica the engine rejects (no image, a
 	// constraint no node meets) fails Scale with the engine's reason
@@ -267,6 +269,8 @@ type EventAction string
 
 // Actions of a RuntimeEvent.
 const (
+	// ReplicaStarted: it started (another process scaled the site up).
+	ReplicaStarted EventAction = "started"
 	// ReplicaExited: it stopped (crashed, killed, or stopped on purpose).
 	ReplicaExited EventAction = "exited"
 	// ReplicaPaused and ReplicaUnpaused: it was frozen, or thawed.

@@ -161,7 +161,8 @@ func (p *Provisioner) startHeld(ctx context.Context, st *siteState, spec *Spec) 
 	if !alreadyRunning {
 		p.dockerStarts.Add(1)
 	}
-	if inst, err = p.rt.Scale(ctx, spec.SiteID, 1); err != nil {
+	// As many replicas as run already (another node scaled the site up).
+	if inst, err = p.rt.Scale(ctx, spec.SiteID, max(inst.Replicas, 1)); err != nil {
 		return "", startErr(spec.SiteID, "starting container", err)
 	}
 	if len(inst.Running) == 0 {
