@@ -84,6 +84,8 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 //		max_paused_memory <size>
 //		start_timeout <duration>
 //		drain_timeout <duration>
+//		scale_up_window   <duration>
+//		scale_down_window <duration>
 //		max_running   <n>
 //		skip_migrations
 //		metrics       platform|per_site
@@ -212,6 +214,14 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 		case "drain_timeout":
 			if err := durationArg(d, &a.DrainTimeout); err != nil {
+				return err
+			}
+		case "scale_up_window":
+			if err := durationArg(d, &a.ScaleUpWindow); err != nil {
+				return err
+			}
+		case "scale_down_window":
+			if err := durationArg(d, &a.ScaleDownWindow); err != nil {
 				return err
 			}
 		case "max_running":
@@ -849,7 +859,8 @@ const DefaultRetries = 2
 // failed attempt is retried (lb_retries defaults to 2 when neither it nor
 // lb_try_duration is set): before a retry the site is ensured again, so a
 // container that another node recreates is waited for instead of failing
-// the request.
+// the request. A site the autoscaler runs several replicas of is balanced
+// over them by lb_policy, least_conn unless set.
 //
 //	tenant_proxy [<matcher>] {
 //		page_after <duration>
@@ -923,6 +934,12 @@ func parseTenantProxy(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue, erro
 	}
 	if lb := rpHandler.LoadBalancing; lb.Retries == 0 && lb.TryDuration == 0 {
 		lb.Retries = DefaultRetries
+	}
+	// A site the autoscaler runs several replicas of is balanced by the
+	// requests in flight on each, what it scales by, unless lb_policy
+	// says otherwise.
+	if lb := rpHandler.LoadBalancing; lb.SelectionPolicyRaw == nil {
+		lb.SelectionPolicyRaw = caddyconfig.JSONModuleObject(reverseproxy.LeastConnSelection{}, "policy", "least_conn", nil)
 	}
 
 	route := caddyhttp.Route{

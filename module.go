@@ -17,6 +17,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
 
+	"github.com/agistaffers/caddy-multitenant/autoscale"
 	"github.com/agistaffers/caddy-multitenant/internal/pgpool"
 	"github.com/agistaffers/caddy-multitenant/provisioner"
 	"github.com/agistaffers/caddy-multitenant/tenants"
@@ -173,6 +174,16 @@ type App struct {
 	// WebSockets on the old container finish, once the new one serves,
 	// before it stops the old one. Default: 30s.
 	DrainTimeout caddy.Duration `json:"drain_timeout,omitempty"`
+
+	// ScaleUpWindow is how long a site's requests in flight (on every
+	// node) must average above its template's target_concurrency per
+	// replica before the autoscaler adds a replica (up to max_replicas);
+	// ScaleDownWindow how long they must average at most what one replica
+	// fewer would carry before it removes one, never below 1 while the
+	// site is awake. The down window is the longer: removing a replica
+	// early costs a start soon after. Defaults: 6s and 60s.
+	ScaleUpWindow   caddy.Duration `json:"scale_up_window,omitempty"`
+	ScaleDownWindow caddy.Duration `json:"scale_down_window,omitempty"`
 
 	// MaxRunning caps how many site containers run or are paused at once;
 	// starting one more stops the least recently used paused site, else
@@ -353,6 +364,12 @@ func (a *App) expand() error {
 	if a.DrainTimeout == 0 {
 		a.DrainTimeout = caddy.Duration(DefaultDrainTimeout)
 	}
+	if a.ScaleUpWindow == 0 {
+		a.ScaleUpWindow = caddy.Duration(autoscale.DefaultUpWindow)
+	}
+	if a.ScaleDownWindow == 0 {
+		a.ScaleDownWindow = caddy.Duration(autoscale.DefaultDownWindow)
+	}
 	if a.Limits == nil {
 		a.Limits = new(LimitsConfig)
 	}
@@ -439,6 +456,13 @@ func (a *App) validate() error {
 	}
 	if a.DrainTimeout < 0 {
 		return fmt.Errorf("drain_timeout: must not be negative, got %s", time.Duration(a.DrainTimeout))
+	}
+	if a.ScaleUpWindow < 0 || a.ScaleDownWindow < 0 {
+		return fmt.Errorf("scale_up_window and scale_down_window must not be negative, got %s and %s",
+			time.Duration(a.ScaleUpWindow), time.Duration(a.ScaleDownWindow))
+	}
+	if up, down := a.scaleWindows(); down < up {
+		return fmt.Errorf("scale_down_window (%s) must not be shorter than scale_up_window (%s)", down, up)
 	}
 	if a.MaxRunning < 0 {
 		return fmt.Errorf("max_running: must not be negative, got %d", a.MaxRunning)
@@ -563,6 +587,18 @@ func (d *DockerConfig) subnets() (netip.Prefix, int, error) {
 		return pool, bits, fmt.Errorf("docker subnet_pool: subnet size /%d must be between /%d (the pool) and /29", bits, pool.Bits())
 	}
 	return pool, bits, nil
+}
+
+// scaleWindows returns the autoscaler's windows, defaults filled in.
+func (a *App) scaleWindows() (up, down time.Duration) {
+	up, down = time.Duration(a.ScaleUpWindow), time.Duration(a.ScaleDownWindow)
+	if up == 0 {
+		up = autoscale.DefaultUpWindow
+	}
+	if down == 0 {
+		down = autoscale.DefaultDownWindow
+	}
+	return up, down
 }
 
 // Interface guards

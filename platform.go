@@ -64,6 +64,7 @@ type platform struct {
 	logger       *zap.Logger
 
 	runtimes chan provisioner.SiteRuntime // state changes waiting to be saved
+	scales   chan tenants.ScaleEvent      // the autoscaler's decisions waiting to be saved
 	released chan string                  // sites whose live release changed, to follow
 
 	billingRunning atomic.Bool // the grace-period loop runs (tests look)
@@ -139,6 +140,7 @@ func newPlatform(a *App) (_ *platform, err error) {
 		figures:  figures.NewRecorder(),
 		logger:   a.logger,
 		runtimes: make(chan provisioner.SiteRuntime, 4096),
+		scales:   make(chan tenants.ScaleEvent, 1024),
 		released: make(chan string, 1024),
 	}
 	p.resolver = tenants.NewResolver(p.store, tenants.ResolverConfig{
@@ -190,6 +192,7 @@ func newPlatform(a *App) (_ *platform, err error) {
 	cfg.PeersUse = func(ctx context.Context, siteID, containerID string) (bool, error) {
 		return p.store.PeersUse(ctx, p.node, siteID, containerID, peerTTL)
 	}
+	cfg.OnScale = p.queueScaleEvent
 	cfg.OnColdStart = func(siteID string, took time.Duration, ok bool) {
 		if !p.prewarmingNow(siteID) {
 			p.figures.ColdStart(siteID, took, ok)
@@ -247,6 +250,8 @@ func (a *App) provisionerConfig(pool *pgxpool.Pool, logger *zap.Logger) (cfg pro
 		AllowedCapabilities: allowedCaps,
 		StartTimeout:        time.Duration(a.StartTimeout),
 		DrainTimeout:        time.Duration(a.DrainTimeout),
+		ScaleUpWindow:       time.Duration(a.ScaleUpWindow),
+		ScaleDownWindow:     time.Duration(a.ScaleDownWindow),
 		Locker:              tenants.NewSiteLocker(pool, a.Schema, logger),
 		Logger:              logger,
 	}
@@ -312,6 +317,11 @@ func (p *platform) doStart() error {
 	go func() {
 		defer p.wg.Done()
 		p.flushRuntimes(runCtx)
+	}()
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		p.flushScaleEvents(runCtx)
 	}()
 	p.wg.Add(1)
 	go func() {
@@ -669,6 +679,7 @@ func (sp sitePolicy) spec(route *tenants.Route) provisioner.Spec {
 	t := &route.Template
 	s.HealthInterval = time.Duration(t.HealthIntervalMs) * time.Millisecond
 	s.UnhealthyAfter, s.RestartAfter = t.UnhealthyAfter, t.RestartAfter
+	s.MaxReplicas, s.TargetConcurrency = route.MaxReplicas, route.TargetConcurrency
 	return s
 }
 

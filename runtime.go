@@ -192,6 +192,10 @@ func runtimeStatus(s provisioner.SiteRuntime) manage.RuntimeStatus {
 		HealthCheckedAt: timeOrNil(s.HealthCheckedAt),
 		UnhealthySince:  timeOrNil(s.UnhealthySince),
 		Restarting:      s.Restarting,
+
+		Replicas:    s.Replicas,
+		Upstreams:   s.Upstreams,
+		MaxReplicas: s.MaxReplicas,
 	}
 	if s.Failure != nil {
 		st.Failure = failure(s.Failure, s.FailedAt)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"slices"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
@@ -63,14 +64,28 @@ func (u *Upstreams) Provision(ctx caddy.Context) error {
 	return nil
 }
 
-// GetUpstreams returns the upstream the tenant handler resolved.
-func (*Upstreams) GetUpstreams(r *http.Request) ([]*reverseproxy.Upstream, error) {
+// GetUpstreams returns the upstream the tenant handler resolved, and the
+// site's other replicas with it when the autoscaler runs several:
+// reverse_proxy balances over them with its own selection policy, health
+// checks and retries.
+func (u *Upstreams) GetUpstreams(r *http.Request) ([]*reverseproxy.Upstream, error) {
 	addr, _ := caddyhttp.GetVar(r.Context(), upstreamVar).(string)
 	if addr == "" {
 		return nil, errNoTenantUpstream
 	}
-	// A fresh Upstream each time: reverse_proxy writes to the ones it is
+	// Fresh Upstreams each time: reverse_proxy writes to the ones it is
 	// given, so sharing them across concurrent requests would race.
+	if route, _ := caddyhttp.GetVar(r.Context(), routeVar).(*tenants.Route); route != nil && u.platform != nil {
+		// Only while addr is one of them: a retry's ResetCache may have
+		// set an upstream of a replacement the replicas are not yet of.
+		if all := u.platform.prov.Upstreams(route.SiteID); len(all) > 1 && slices.Contains(all, addr) {
+			ups := make([]*reverseproxy.Upstream, len(all))
+			for i, a := range all {
+				ups[i] = &reverseproxy.Upstream{Dial: a}
+			}
+			return ups, nil
+		}
+	}
 	return []*reverseproxy.Upstream{{Dial: addr}}, nil
 }
 

@@ -77,6 +77,12 @@ type RuntimeStatus struct {
 	HealthCheckedAt *time.Time `json:"health_checked_at,omitempty"`
 	UnhealthySince  *time.Time `json:"unhealthy_since,omitempty"`
 	Restarting      bool       `json:"restarting,omitempty"`
+	// Replicas counts the replicas the site's requests are balanced over
+	// (the live status only), Upstreams are their addresses, and
+	// MaxReplicas is the most its autoscaler runs.
+	Replicas    int      `json:"replicas,omitempty"`
+	Upstreams   []string `json:"upstreams,omitempty"`
+	MaxReplicas int      `json:"max_replicas,omitempty"`
 	// Source says where the status comes from: "live" (this process's
 	// provisioner) or "recorded" (the last state saved in the database,
 	// e.g. by another node).

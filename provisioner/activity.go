@@ -54,6 +54,7 @@ func (p *Provisioner) SetPeerActivity(peers []Activity) {
 	for _, st := range p.sites.all() {
 		a, ok := bySite[st.id]
 		st.peerBusy.Store(ok && (a.InFlight > 0 || a.Upgraded > 0))
+		st.peerInFlight.Store(a.InFlight) // 0 when !ok
 		var active int64
 		if ok {
 			active = a.LastActive.UnixNano()

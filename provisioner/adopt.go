@@ -52,6 +52,9 @@ func (p *Provisioner) adoptOne(ctx, life context.Context, inst *RuntimeInstance)
 	st.mu.Unlock()
 	ready := false
 	spec := adoptedSpec(inst)
+	st.mu.Lock()
+	st.probe = spec
+	st.mu.Unlock()
 	switch {
 	case paused && len(inst.Running) == 0:
 		p.log.Warn("adopting paused instance without upstream", zap.String("site_id", siteID))
@@ -72,7 +75,9 @@ func (p *Provisioner) adoptOne(ctx, life context.Context, inst *RuntimeInstance)
 		p.log.Warn("adopting running instance without upstream", zap.String("site_id", siteID))
 	case running && p.ready(ctx, &spec, inst.Running[0]):
 		ready = true
-		p.setReady(st, inst.Running[0].Upstream, inst.Running[0].ID)
+		// With what the autoscaler (of this node before its restart,
+		// or of another) added; its policy is learnt from Refresh.
+		p.setReadyAll(st, p.readyOf(ctx, &spec, inst.Running))
 		p.watchHealthOf(st, &spec, true)
 	case running:
 		st.mu.Lock()

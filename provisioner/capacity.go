@@ -23,7 +23,7 @@ func (p *Provisioner) reserve(ctx context.Context, self *siteState) (release fun
 	p.capMu.Lock()
 	defer p.capMu.Unlock()
 	var tried map[*siteState]bool
-	for int(p.running.Load()+p.paused.Load())+p.starting >= p.cfg.MaxRunning {
+	for int(p.running.Load()+p.paused.Load()+p.extras.Load())+p.starting >= p.cfg.MaxRunning {
 		if self.roomOnly {
 			return nil, ErrCapacity // a pre-warm stops no site
 		}

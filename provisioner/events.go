@@ -50,6 +50,10 @@ func (p *Provisioner) onEvent(ev RuntimeEvent) {
 		p.onUnpause(ev)
 	case ReplicaExited:
 		p.onDie(ev)
+	case ReplicaStarted:
+		// A start says nothing against the replicas this node proxies to:
+		// a rollout's candidate, or another node's scale-up, which the
+		// replicas' refresh picks up.
 	default:
 		p.onState(ev)
 	}
@@ -67,7 +71,19 @@ func (p *Provisioner) onState(ev RuntimeEvent) {
 		return
 	}
 	b := st.upstream.Load()
-	if b == nil || slices.Contains(ev.Upstreams, b.upstream) {
+	if b == nil {
+		return
+	}
+	if slices.Contains(ev.Upstreams, b.upstream) {
+		// The first replica runs on; an extra one that no longer does
+		// is dropped (one that started is the autoscaler's to add, once
+		// ready).
+		kept := slices.DeleteFunc(slices.Clone(b.replicas), func(r Replica) bool {
+			return !slices.Contains(ev.Upstreams, r.Upstream)
+		})
+		if len(kept) < len(b.replicas) {
+			p.keepReplicas(st, b, kept, "no longer reported running")
+		}
 		return
 	}
 	st.mu.Lock()
@@ -78,6 +94,7 @@ func (p *Provisioner) onState(ev RuntimeEvent) {
 	}
 	p.running.Add(-1)
 	p.metrics.running.Dec()
+	p.countExtras(b, nil)
 	st.mu.Lock()
 	p.resetHealth(&st.health)
 	st.state, st.lastStop = StateStopped, time.Now()
@@ -94,6 +111,16 @@ func (p *Provisioner) onDie(ev RuntimeEvent) {
 	st := p.sites.get(ev.SiteID)
 	if st == nil {
 		return
+	}
+	if b := st.upstream.Load(); b != nil && b.containerID != ev.Replica {
+		for _, r := range b.replicas[1:] {
+			if r.ID == ev.Replica {
+				// An extra replica ended (scaled down by another node,
+				// or crashed): the others serve on.
+				p.dropReplica(st, b, r.Upstream)
+				return
+			}
+		}
 	}
 	st.mu.Lock()
 	stale := ev.Time.Before(st.lastStart) || (st.containerID != "" && st.containerID != ev.Replica)

@@ -36,9 +36,11 @@ func (p *Provisioner) Follow(ctx context.Context, siteID, containerID string) er
 		return fmt.Errorf("container %s runs without an upstream", containerID)
 	}
 	upstream := c.Running[0].Upstream
-	if !st.upstream.CompareAndSwap(b, newBackend(st, &p.clock, upstream, c.ID)) {
+	nb := newBackend(st, &p.clock, upstream, c.ID)
+	if !st.upstream.CompareAndSwap(b, nb) {
 		return nil
 	}
+	p.countExtras(b, nb)
 	st.mu.Lock()
 	st.containerID, st.version = c.ID, c.TemplateVersion
 	st.mu.Unlock()

@@ -23,6 +23,8 @@ type metrics struct {
 	healthChecks     *prometheus.CounterVec
 	healthRestarts   prometheus.Counter
 	unhealthy        prometheus.Gauge
+	extraReplicas    prometheus.Gauge
+	scales           *prometheus.CounterVec
 }
 
 const metricsNamespace = "caddy_tenants"
@@ -85,6 +87,16 @@ func newMetrics(reg prometheus.Registerer, log *zap.Logger) *metrics {
 			Name:      "unhealthy_sites",
 			Help:      "Running sites whose health checks failed unhealthy_after times in a row.",
 		}),
+		extraReplicas: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: metricsNamespace,
+			Name:      "extra_replicas",
+			Help:      "Replicas beyond the first that running sites are balanced over (the autoscaler's).",
+		}),
+		scales: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: metricsNamespace,
+			Name:      "scale_events_total",
+			Help:      "Replica count changes of the autoscaler, by direction (up, down) and result (done, capacity, failed).",
+		}, []string{"direction", "result"}),
 	}
 	if reg == nil {
 		return m
@@ -100,6 +112,8 @@ func newMetrics(reg prometheus.Registerer, log *zap.Logger) *metrics {
 	m.healthChecks = register(reg, m.healthChecks, log)
 	m.healthRestarts = register(reg, m.healthRestarts, log)
 	m.unhealthy = register(reg, m.unhealthy, log)
+	m.extraReplicas = register(reg, m.extraReplicas, log)
+	m.scales = register(reg, m.scales, log)
 	return m
 }
 

@@ -216,6 +216,7 @@ func (p *Provisioner) onPause(ev RuntimeEvent) {
 	}
 	p.running.Add(-1)
 	p.metrics.running.Dec()
+	p.countExtras(b, nil)
 	p.setPaused(st, b)
 	st.mu.Lock()
 	st.state, st.lastPause = StatePaused, ev.Time

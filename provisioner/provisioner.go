@@ -32,6 +32,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/agistaffers/caddy-multitenant/autoscale"
 	"github.com/docker/docker/client"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
@@ -99,6 +100,12 @@ type Spec struct {
 	// the live container stops while the new one starts. It does not
 	// shape the container.
 	ShareVolume bool
+	// MaxReplicas is the most replicas the autoscaler runs of the site
+	// (0 or 1: it never scales), and TargetConcurrency the requests in
+	// flight one replica is meant to carry (0: autoscale.DefaultTarget).
+	// They do not shape the container.
+	MaxReplicas       int
+	TargetConcurrency int
 }
 
 var validName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
@@ -167,6 +174,12 @@ type SiteRuntime struct {
 	HealthCheckedAt time.Time
 	UnhealthySince  time.Time
 	Restarting      bool
+	// Replicas counts the replicas the site's requests are balanced over
+	// here, Upstreams are their addresses (Upstream the first's), and
+	// MaxReplicas is the most the autoscaler runs (1: it never scales).
+	Replicas    int
+	Upstreams   []string
+	MaxReplicas int
 }
 
 // Locker serializes the container operations of one site across processes
@@ -284,6 +297,18 @@ type Config struct {
 	// container running (another node started it) is none. It is called
 	// synchronously and must not block.
 	OnColdStart func(siteID string, took time.Duration, ok bool)
+	// OnScale, if set, is called after the autoscaler changed a site's
+	// replica count, with the decision. Like OnChange it must not block.
+	OnScale func(ScaleEvent)
+	// ScaleInterval is how often the autoscaler samples each awake
+	// site's requests in flight (here and on other nodes, see
+	// SetPeerActivity). Default: DefaultScaleInterval.
+	ScaleInterval time.Duration
+	// ScaleUpWindow and ScaleDownWindow are how long the average must
+	// stay above the target before a replica is added, and below what
+	// one replica fewer would carry before one is removed. Defaults:
+	// autoscale.DefaultUpWindow and autoscale.DefaultDownWindow.
+	ScaleUpWindow, ScaleDownWindow time.Duration
 }
 
 // DefaultDrainTimeout is how long a rollout lets the old container finish
@@ -306,6 +331,7 @@ type Provisioner struct {
 
 	running atomic.Int64 // sites whose upstream is set
 	paused  atomic.Int64 // sites whose container is paused (siteState.paused set)
+	extras  atomic.Int64 // running sites' replicas beyond their first (countExtras)
 
 	capMu    sync.Mutex // serializes capacity decisions
 	starting int        // starts (and rollouts' second containers) holding a capacity reservation; guarded by capMu
@@ -374,6 +400,21 @@ func New(cfg Config) (*Provisioner, error) {
 	if cfg.MaxRunning < 0 {
 		return nil, fmt.Errorf("negative max running %d", cfg.MaxRunning)
 	}
+	if cfg.ScaleInterval < 0 || cfg.ScaleUpWindow < 0 || cfg.ScaleDownWindow < 0 {
+		return nil, errors.New("negative autoscaling interval or window")
+	}
+	if cfg.ScaleInterval == 0 {
+		cfg.ScaleInterval = DefaultScaleInterval
+	}
+	if cfg.ScaleUpWindow == 0 {
+		cfg.ScaleUpWindow = autoscale.DefaultUpWindow
+	}
+	if cfg.ScaleDownWindow == 0 {
+		cfg.ScaleDownWindow = autoscale.DefaultDownWindow
+	}
+	if cfg.ScaleDownWindow < cfg.ScaleUpWindow {
+		return nil, fmt.Errorf("scale down window %s is shorter than the scale up window %s", cfg.ScaleDownWindow, cfg.ScaleUpWindow)
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
 	}
@@ -433,6 +474,8 @@ func (p *Provisioner) Start(ctx context.Context) error {
 		p.wg.Add(1)
 		go p.watchHealth(life)
 	}
+	p.wg.Add(1)
+	go p.autoscale(life)
 	p.engineUp.Store(true)
 	p.log.Info("provisioner started", zap.String("namespace", p.cfg.Namespace),
 		zap.Int("adopted_running", int(p.running.Load())), zap.Int("adopted_paused", int(p.paused.Load())),
@@ -470,6 +513,21 @@ func (p *Provisioner) Upstream(siteID string) (string, bool) {
 		return b.upstream, true
 	}
 	return "", false
+}
+
+// Upstreams returns the dial addresses of the replicas of a running site
+// that its requests are balanced over, the first being Upstream's; nil
+// when it is not running. Like Upstream it is the hot path; the slice is
+// shared and must not be modified.
+func (p *Provisioner) Upstreams(siteID string) []string {
+	st := p.sites.get(siteID)
+	if st == nil {
+		return nil
+	}
+	if b := st.upstream.Load(); b != nil {
+		return b.upstreams
+	}
+	return nil
 }
 
 // Begin records a request in flight for siteID until the returned end is
@@ -663,9 +721,18 @@ func (p *Provisioner) Unreachable(siteID, upstream string) {
 	if st == nil {
 		return
 	}
-	if b := st.upstream.Load(); b != nil && b.upstream == upstream && st.upstream.CompareAndSwap(b, nil) {
-		p.running.Add(-1)
-		p.metrics.running.Dec()
+	b := st.upstream.Load()
+	switch {
+	case b == nil:
+	case b.upstream == upstream:
+		if st.upstream.CompareAndSwap(b, nil) {
+			p.running.Add(-1)
+			p.metrics.running.Dec()
+			p.countExtras(b, nil)
+		}
+	default:
+		// One of the extra replicas: the others serve on.
+		p.dropReplica(st, b, upstream)
 	}
 }
 
@@ -721,7 +788,25 @@ func (p *Provisioner) setRunning(st *siteState, b *backend) *backend {
 		p.running.Add(1)
 		p.metrics.running.Inc()
 	}
+	p.countExtras(old, b)
 	return old
+}
+
+// countExtras accounts for the switch of a site from backend old to new
+// (either nil) in the count of extra replicas.
+func (p *Provisioner) countExtras(old, new *backend) {
+	if d := extrasOf(new) - extrasOf(old); d != 0 {
+		p.extras.Add(int64(d))
+		p.metrics.extraReplicas.Add(float64(d))
+	}
+}
+
+// extrasOf counts b's replicas beyond the first.
+func extrasOf(b *backend) int {
+	if b == nil {
+		return 0
+	}
+	return len(b.replicas) - 1
 }
 
 // setNotRunning hides the site from the hot path; it returns the previous
@@ -731,6 +816,7 @@ func (p *Provisioner) setNotRunning(st *siteState) *backend {
 	if old != nil {
 		p.running.Add(-1)
 		p.metrics.running.Dec()
+		p.countExtras(old, nil)
 		st.mu.Lock()
 		p.resetHealth(&st.health)
 		st.mu.Unlock()

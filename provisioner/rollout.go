@@ -106,6 +106,16 @@ func (p *Provisioner) Rollout(ctx context.Context, siteID string, opts RolloutOp
 			return res, err
 		}
 		return p.notRunning(ctx, st, res, opts)
+	case len(live.Running) > 1:
+		// The candidate replaces one container: the autoscaler's extra
+		// replicas go first (drained), and come back from the new spec
+		// when the load asks for them again.
+		if err := p.scaleDownLocked(ctx, st, 1); err != nil {
+			return res, fmt.Errorf("scaling site %s to one replica for its rollout: %w", siteID, err)
+		}
+		if live, err = p.rt.Inspect(ctx, siteID); err != nil {
+			return res, err
+		}
 	}
 	if err := p.checkCapabilities(&spec); err != nil {
 		return res, startErr(spec.SiteID, "checking capabilities", err)
@@ -171,6 +181,7 @@ func (p *Provisioner) rolloutInPlace(ctx context.Context, st *siteState, spec *S
 	if err != nil {
 		return res, p.failStart(st, spec.SiteID, err)
 	}
+	inst.Running = p.readyOf(ctx, spec, inst.Running)
 	p.switchTo(st, &inst, spec, false)
 	res.ContainerID, res.Upstream = inst.ID, inst.Running[0].Upstream
 	if opts.Switched != nil {
@@ -281,7 +292,14 @@ func (p *Provisioner) startCandidate(ctx context.Context, ro RuntimeRollouts, sp
 // switchTo makes instance c's replica the site's on the hot path and
 // returns the backend it replaced, if any.
 func (p *Provisioner) switchTo(st *siteState, c *RuntimeInstance, spec *Spec, adopted bool) *backend {
-	old := p.setReady(st, c.Running[0].Upstream, c.ID)
+	old := p.setReadyAll(st, c.Running)
+	if adopted {
+		st.mu.Lock()
+		st.probe = *spec // the policy is learnt from Refresh
+		st.mu.Unlock()
+	} else {
+		st.keepSpec(spec)
+	}
 	p.watchHealthOf(st, spec, adopted)
 	st.mu.Lock()
 	st.version, st.lastStart = c.TemplateVersion, time.Now()
@@ -318,7 +336,7 @@ func (p *Provisioner) drain(ctx context.Context, st *siteState, old *backend, co
 			}
 			peersBusy = busy || err != nil
 		}
-		localBusy := (old != nil && old.inflight.Load() > 0) || st.unbound.Load() > 0
+		localBusy := (old != nil && old.busy()) || st.unbound.Load() > 0
 		if !localBusy && !peersBusy {
 			return time.Since(began), false
 		}

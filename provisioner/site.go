@@ -25,8 +25,9 @@ type siteState struct {
 	unbound atomic.Int64
 
 	// What other nodes on the engine do with the site (SetPeerActivity).
-	peerBusy   atomic.Bool  // a request or upgraded connection in flight there
-	peerActive atomic.Int64 // unix nanoseconds of their last activity; 0 for none
+	peerBusy     atomic.Bool  // a request or upgraded connection in flight there
+	peerActive   atomic.Int64 // unix nanoseconds of their last activity; 0 for none
+	peerInFlight atomic.Int64 // their requests in flight, for the autoscaler
 
 	// paused is the frozen backend while the site's container is paused
 	// (see pause.go), nil otherwise; upstream is nil meanwhile.
@@ -63,6 +64,17 @@ type siteState struct {
 	failUntil   time.Time
 	failBackoff time.Duration
 	health      siteHealth
+	// scale is the site's scaling policy, from the spec it last started
+	// or rolled out with (scaleKnown false for one adopted: the
+	// autoscaler asks Config.Refresh).
+	scale      scalePolicy
+	scaleKnown bool
+	// probe is what readiness probes of a new replica need (the spec's
+	// port and health path, its timeouts), kept from the last start.
+	probe Spec
+	// scaling is set while a scale of the site runs (autoscale.go), so
+	// that the autoscaler never queues a second one behind it.
+	scaling atomic.Bool
 }
 
 func newSiteState(id string, clock *coarseClock) *siteState {
@@ -84,12 +96,27 @@ func newSiteState(id string, clock *coarseClock) *siteState {
 	return st
 }
 
-// backend is one container a site is served from, with the requests in
-// flight to it: a rollout drains the old one while the new one serves.
+// backend is the replicas a site is served from, with the requests in
+// flight to them: a rollout drains the old one while the new one serves,
+// and a scale-down drains the backend without the replica it removes
+// before removing it. A backend is immutable but for its counters: a
+// change of replicas publishes a new one.
 type backend struct {
+	// upstream and containerID are the first replica's: the site's own
+	// container (Docker) or its first task (Swarm).
 	upstream    string
 	containerID string
-	inflight    atomic.Int64
+	// replicas are every replica the site's requests are balanced over,
+	// the first one first; upstreams are their dial addresses, in the
+	// same order, shared read-only with the hot path (Upstreams).
+	replicas  []Replica
+	upstreams []string
+	inflight  atomic.Int64
+	// prev is the backend this one replaced when only the replicas
+	// changed (a scale): the requests in flight on it are the same
+	// containers', so a drain of this one waits for them too. It is
+	// let go once they ended.
+	prev atomic.Pointer[backend]
 	// endFn and endPassiveFn are allocated with the backend, so that
 	// Begin and BeginPassive return them without allocating per request.
 	endFn        func()
@@ -97,7 +124,16 @@ type backend struct {
 }
 
 func newBackend(st *siteState, clock *coarseClock, upstream, containerID string) *backend {
-	b := &backend{upstream: upstream, containerID: containerID}
+	return newBackendOf(st, clock, []Replica{{ID: containerID, Upstream: upstream}})
+}
+
+// newBackendOf returns a backend over replicas (at least one).
+func newBackendOf(st *siteState, clock *coarseClock, replicas []Replica) *backend {
+	b := &backend{upstream: replicas[0].Upstream, containerID: replicas[0].ID, replicas: replicas}
+	b.upstreams = make([]string, len(replicas))
+	for i, r := range replicas {
+		b.upstreams[i] = r.Upstream
+	}
 	b.endFn = func() {
 		st.lastActive.Store(clock.now())
 		b.inflight.Add(-1)
@@ -108,6 +144,35 @@ func newBackend(st *siteState, clock *coarseClock, upstream, containerID string)
 		st.inflight.Add(-1)
 	}
 	return b
+}
+
+// busy reports whether requests are in flight on b, or on the backends
+// before it of the same containers.
+func (b *backend) busy() bool {
+	if b.inflight.Load() > 0 {
+		return true
+	}
+	prev := b.prev.Load()
+	if prev == nil {
+		return false
+	}
+	if prev.busy() {
+		return true
+	}
+	b.prev.CompareAndSwap(prev, nil)
+	return false
+}
+
+// without returns the replicas of b but the one dialed at upstream, and
+// whether it was one of them.
+func (b *backend) without(upstream string) ([]Replica, bool) {
+	out := make([]Replica, 0, len(b.replicas))
+	for _, r := range b.replicas {
+		if r.Upstream != upstream {
+			out = append(out, r)
+		}
+	}
+	return out, len(out) < len(b.replicas)
 }
 
 // busy reports whether a request or upgraded connection is in flight,
@@ -193,8 +258,9 @@ func (st *siteState) snapshot() SiteRuntime {
 		Upgraded:        st.upgraded.Load(),
 	}
 	if b := st.upstream.Load(); b != nil {
-		rt.Upstream = b.upstream
+		rt.Upstream, rt.Upstreams, rt.Replicas = b.upstream, b.upstreams, len(b.upstreams)
 	}
+	rt.MaxReplicas = max(st.scale.max, 1)
 	if la := st.lastActive.Load(); la != 0 {
 		rt.LastActivity = time.Unix(0, la)
 	}

@@ -173,10 +173,34 @@ func (p *Provisioner) startHeld(ctx context.Context, st *siteState, spec *Spec) 
 		return "", err
 	}
 
-	p.setReady(st, rep.Upstream, rep.ID)
+	st.keepSpec(spec)
+	p.setReadyAll(st, p.readyOf(ctx, spec, inst.Running))
 	p.watchHealthOf(st, spec, false)
 	p.notify(st)
 	return rep.Upstream, nil
+}
+
+// readyOf returns replicas (the first known ready) but the others that
+// are not ready yet: those another node scaled the site up with, one of
+// them still starting. The autoscaler adds those later, once ready.
+func (p *Provisioner) readyOf(ctx context.Context, spec *Spec, replicas []Replica) []Replica {
+	out := replicas[:1:1]
+	for _, rep := range replicas[1:] {
+		if p.ready(ctx, spec, rep) {
+			out = append(out, rep)
+		}
+	}
+	return out
+}
+
+// setReadyAll is setReady for a site balanced over replicas (at least
+// one).
+func (p *Provisioner) setReadyAll(st *siteState, replicas []Replica) *backend {
+	old := p.setReady(st, replicas[0].Upstream, replicas[0].ID)
+	if len(replicas) > 1 {
+		p.keepReplicas(st, st.upstream.Load(), replicas, "")
+	}
+	return old
 }
 
 // setReady marks the site running in container id at upstream, with a

@@ -76,6 +76,24 @@ func main() {
 		}
 		fmt.Fprintf(w, "hello from %s", os.Getenv("SITE_NAME"))
 	})
+	// /hostname tells the replicas of a site apart (the container's or
+	// task's hostname is its own), after ?ms= milliseconds (requests in
+	// flight for an autoscaler to see).
+	mux.HandleFunc("GET /hostname", func(w http.ResponseWriter, r *http.Request) {
+		if ms, _ := strconv.Atoi(r.URL.Query().Get("ms")); ms > 0 {
+			select {
+			case <-time.After(time.Duration(min(ms, 10000)) * time.Millisecond):
+			case <-r.Context().Done():
+				return
+			}
+		}
+		name, err := os.Hostname()
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		io.WriteString(w, name)
+	})
 	var sick atomic.Bool
 	mux.HandleFunc("/health", func(w http.ResponseWriter, r *http.Request) {
 		if sick.Load() {
