@@ -1,0 +1,166 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/agistaffers/caddy-multitenant/manage"
+	"github.com/agistaffers/caddy-multitenant/tenants"
+)
+
+// hostnameLoad sends GET /hostname?ms=… to host through Caddy from
+// workers goroutines until stop, counting the replicas that answered
+// (their hostnames) and every answer that was not a 200 with one.
+type hostnameLoad struct {
+	ok, failed atomic.Int64
+	mu         sync.Mutex
+	hostnames  map[string]int
+	failures   map[string]bool
+	done       chan struct{}
+	wg         sync.WaitGroup
+}
+
+func (p *testPlatform) hostnameLoad(host string, workers int, sleep time.Duration) *hostnameLoad {
+	l := &hostnameLoad{hostnames: map[string]int{}, failures: map[string]bool{}, done: make(chan struct{})}
+	path := fmt.Sprintf("/hostname?ms=%d", sleep.Milliseconds())
+	for range workers {
+		l.wg.Add(1)
+		go func() {
+			defer l.wg.Done()
+			for {
+				select {
+				case <-l.done:
+					return
+				default:
+				}
+				st, body, _, err := p.tryGet(host, path, nil)
+				l.mu.Lock()
+				if err != nil || st != http.StatusOK || body == "" {
+					l.failed.Add(1)
+					l.failures[fmt.Sprint(st, " ", err)] = true
+				} else {
+					l.ok.Add(1)
+					l.hostnames[body]++
+				}
+				l.mu.Unlock()
+			}
+		}()
+	}
+	return l
+}
+
+func (l *hostnameLoad) distinct() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.hostnames)
+}
+
+func (l *hostnameLoad) stop() {
+	close(l.done)
+	l.wg.Wait()
+}
+
+// Autoscaling through Caddy: a load over the template's target
+// concurrency grows the site to max_replicas, every replica answers
+// (distinct hostnames), the status and metrics say so; once the load
+// drops it shrinks back to one replica; not one request fails
+// throughout, and the decisions are recorded.
+func TestAutoscaleThroughCaddy(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	p := newPlatform(t, platformOptions{
+		Tenants: "scale_up_window 1s\n\t\tscale_down_window 5s",
+		Sites:   fmt.Sprintf("http://%s:{HTTP_PORT} {\n\ttenant_admin\n}", adminHost),
+		BeforeCaddy: func(p *testPlatform) {
+			p.template.MaxReplicas, p.template.TargetConcurrency = 3, 2
+			if err := p.store.UpdateTemplate(ctx, "e2e", p.template); err != nil {
+				t.Fatal(err)
+			}
+		},
+	})
+	token, _, err := p.store.CreateAPIKey(ctx, "e2e", "operator", tenants.ScopeWrite)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ap := &adminPlatform{testPlatform: p, token: token}
+	s := p.site("scaling", nil)
+	if st, body, _ := p.get(host("scaling"), "/hostname", nil); st != http.StatusOK || body == "" {
+		t.Fatalf("first request: %d %q", st, body)
+	}
+	status := func() manage.RuntimeStatus {
+		var rs manage.RuntimeStatus
+		if st, _, body := ap.api(token, http.MethodGet, "/api/v1/sites/"+s.ID+"/status", nil, &rs); st != http.StatusOK {
+			t.Fatalf("status: %d %s", st, body)
+		}
+		return rs
+	}
+	if rs := status(); rs.Replicas != 1 || rs.MaxReplicas != 3 {
+		t.Fatalf("status before the load: %d replicas of max %d, want 1 of 3", rs.Replicas, rs.MaxReplicas)
+	}
+
+	// 12 requests in flight, each 200ms: 6 replicas' worth at target 2,
+	// so up to the max of 3.
+	heavy := p.hostnameLoad(host("scaling"), 12, 200*time.Millisecond)
+	eventually(t, 60*time.Second, "3 replicas running", func() bool { return len(p.runningContainers(s.ID)) == 3 })
+	eventually(t, 30*time.Second, "answers from all 3 replicas", func() bool { return heavy.distinct() == 3 })
+	if rs := status(); rs.Replicas != 3 || len(rs.Upstreams) != 3 {
+		t.Errorf("status under load: %d replicas, upstreams %v; want 3", rs.Replicas, rs.Upstreams)
+	}
+	if n := p.caddy.Metric("caddy_tenants_extra_replicas"); n != 2 {
+		t.Errorf("caddy_tenants_extra_replicas = %v, want 2", n)
+	}
+	heavy.stop()
+
+	// A light load (1 request at a time) while it shrinks: the replicas
+	// that go are drained first.
+	light := p.hostnameLoad(host("scaling"), 1, 0)
+	eventually(t, 60*time.Second, "back to 1 replica", func() bool { return len(p.containers(s.ID)) == 1 })
+	time.Sleep(time.Second)
+	light.stop()
+	if rs := status(); rs.Replicas != 1 {
+		t.Errorf("status after the load: %d replicas, want 1", rs.Replicas)
+	}
+
+	for name, l := range map[string]*hostnameLoad{"heavy": heavy, "light": light} {
+		if l.failed.Load() != 0 || l.ok.Load() == 0 {
+			t.Errorf("%s load: %d ok, %d failed: %v", name, l.ok.Load(), l.failed.Load(), l.failures)
+		}
+	}
+	t.Logf("heavy load: %d ok over %v; light load: %d ok", heavy.ok.Load(), heavy.hostnames, light.ok.Load())
+
+	var steps [][2]int
+	eventually(t, 10*time.Second, "the 4 scale events recorded", func() bool {
+		events, err := p.store.SiteScaleEvents(ctx, s.ID, 20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		steps = steps[:0]
+		for _, e := range slices.Backward(events) {
+			steps = append(steps, [2]int{e.FromReplicas, e.ToReplicas})
+			if e.Reason == "" || e.Node == "" || e.InFlight <= 0 && e.ToReplicas > e.FromReplicas {
+				t.Errorf("scale event %+v: no reason, node or in-flight average", e)
+			}
+		}
+		return len(steps) >= 4
+	})
+	if want := [][2]int{{1, 2}, {2, 3}, {3, 2}, {2, 1}}; !slices.Equal(steps, want) {
+		t.Errorf("scale events %v, want %v", steps, want)
+	}
+}
+
+// runningContainers lists the site's running containers.
+func (p *testPlatform) runningContainers(siteID string) []string {
+	var ids []string
+	for _, c := range p.containers(siteID) {
+		if c.State == "running" {
+			ids = append(ids, c.ID)
+		}
+	}
+	return ids
+}
