@@ -168,11 +168,12 @@ func (p *Provisioner) scale(ctx context.Context, st *siteState, from *backend, w
 	}
 	have := len(from.replicas)
 	direction := "up"
+	var scaled bool // the engine's count changed, not only what this node balances over
 	if want < have {
 		direction = "down"
-		err = p.scaleDownLocked(ctx, st, want)
+		scaled, err = p.scaleDownLocked(ctx, st, want)
 	} else {
-		err = p.scaleUpLocked(ctx, st, want)
+		scaled, err = p.scaleUpLocked(ctx, st, want)
 	}
 	result := "done"
 	switch {
@@ -188,6 +189,13 @@ func (p *Provisioner) scale(ctx context.Context, st *siteState, from *backend, w
 		return
 	}
 	to := extrasOf(st.upstream.Load()) + 1
+	if !scaled {
+		// Another node scaled it first: this one only follows.
+		p.log.Info("following the site's scale by another node", zap.String("site_id", st.id),
+			zap.Int("from", have), zap.Int("to", to))
+		p.notify(st)
+		return
+	}
 	p.log.Info("scaled site", zap.String("site_id", st.id), zap.Int("from", have), zap.Int("to", to),
 		zap.String("reason", reason))
 	p.notify(st)
@@ -201,28 +209,29 @@ func (p *Provisioner) scale(ctx context.Context, st *siteState, from *backend, w
 // site's requests over them all; st.op and the site's lock are held. The
 // new replicas take free room under MaxRunning only: a scale-up never
 // stops another site.
-func (p *Provisioner) scaleUpLocked(ctx context.Context, st *siteState, want int) error {
+func (p *Provisioner) scaleUpLocked(ctx context.Context, st *siteState, want int) (scaled bool, err error) {
 	b := st.upstream.Load()
 	if b == nil {
-		return errors.New("site stopped meanwhile")
+		return false, errors.New("site stopped meanwhile")
 	}
 	inst, err := p.rt.Inspect(ctx, st.id)
 	if err != nil {
-		return err
+		return false, err
 	}
 	if inst.State != InstanceRunning {
-		return fmt.Errorf("instance is %s", inst.State)
+		return false, fmt.Errorf("instance is %s", inst.State)
 	}
 	if len(inst.Running) < want {
 		release, err := p.reserveExtra(want - len(inst.Running))
 		if err != nil {
-			return err
+			return false, err
 		}
 		inst, err = p.rt.Scale(ctx, st.id, want)
 		release()
 		if err != nil {
-			return err
+			return false, err
 		}
+		scaled = true
 	}
 	st.mu.Lock()
 	probe := st.probe
@@ -236,12 +245,12 @@ func (p *Provisioner) scaleUpLocked(ctx context.Context, st *siteState, want int
 			continue
 		}
 		if err := p.waitReady(ctx, &probe, rep); err != nil {
-			return fmt.Errorf("waiting for replica %s: %w", rep.ID, err)
+			return scaled, fmt.Errorf("waiting for replica %s: %w", rep.ID, err)
 		}
 		replicas = append(replicas, rep)
 	}
 	p.keepReplicas(st, b, replicas, "")
-	return nil
+	return scaled, nil
 }
 
 // reserveExtra takes room for n more replicas under MaxRunning, never
@@ -269,11 +278,11 @@ func (p *Provisioner) reserveExtra(n int) (release func(), err error) {
 // site's lock are held. Where the runtime picks the replicas that go
 // itself (Swarm), the guess drained may be wrong: requests in flight to
 // the one it picked fail over to the others by reverse_proxy's retries.
-func (p *Provisioner) scaleDownLocked(ctx context.Context, st *siteState, want int) error {
+func (p *Provisioner) scaleDownLocked(ctx context.Context, st *siteState, want int) (scaled bool, err error) {
 	want = max(want, 1)
 	inst, err := p.rt.Inspect(ctx, st.id)
 	if err != nil {
-		return err
+		return false, err
 	}
 	b := st.upstream.Load()
 	if len(inst.Running) > want && b != nil {
@@ -285,14 +294,15 @@ func (p *Provisioner) scaleDownLocked(ctx context.Context, st *siteState, want i
 		if len(kept) == 0 {
 			kept = b.replicas[:1]
 		}
-		if nb := p.keepReplicas(st, b, kept, ""); nb != nil {
+		if len(kept) < len(b.replicas) && p.keepReplicas(st, b, kept, "") != nil {
 			p.drain(ctx, st, b, going[0].ID)
 		}
 	}
 	if len(inst.Running) > want {
 		if inst, err = p.rt.Scale(ctx, st.id, want); err != nil {
-			return err
+			return false, err
 		}
+		scaled = true
 	}
 	// What runs now is what the requests go to (another node may have
 	// scaled down first, or Swarm removed another replica than guessed).
@@ -304,7 +314,7 @@ func (p *Provisioner) scaleDownLocked(ctx context.Context, st *siteState, want i
 			p.keepReplicas(st, b, kept, "")
 		}
 	}
-	return nil
+	return scaled, nil
 }
 
 // keepReplicas balances the site's requests over replicas (at least one,

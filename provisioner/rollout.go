@@ -110,7 +110,7 @@ func (p *Provisioner) Rollout(ctx context.Context, siteID string, opts RolloutOp
 		// The candidate replaces one container: the autoscaler's extra
 		// replicas go first (drained), and come back from the new spec
 		// when the load asks for them again.
-		if err := p.scaleDownLocked(ctx, st, 1); err != nil {
+		if _, err := p.scaleDownLocked(ctx, st, 1); err != nil {
 			return res, fmt.Errorf("scaling site %s to one replica for its rollout: %w", siteID, err)
 		}
 		if live, err = p.rt.Inspect(ctx, siteID); err != nil {

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -33,6 +34,10 @@ func setup(ctx context.Context, args []string) error {
 	shareVolume := fs.Bool("share-volume", false, "the template lets a release start beside the live container")
 	serveStale := fs.Bool("serve-stale", false, "the template's sites serve stale while starting")
 	listenDelay := fs.String("listen-delay", "", "the template's LISTEN_DELAY: how long its app takes to listen (e.g. 2s)")
+	cpus := fs.Float64("cpus", 0, "the template's CPU limit per replica (0: the platform's default)")
+	scaled := fs.String("scaled", "", "comma-separated subdomains (among -sites) on a second template, with -max-replicas and -target-concurrency")
+	maxReplicas := fs.Int("max-replicas", 2, "max_replicas of the -scaled sites' template")
+	target := fs.Int("target-concurrency", tenants.DefaultTargetConcurrency, "target_concurrency of both templates")
 	siteEnv := map[string]map[string]string{}
 	fs.Func("env", "subdomain:KEY=VALUE, an env override of one site (repeatable)", func(v string) error {
 		sub, kv, ok1 := strings.Cut(v, ":")
@@ -79,18 +84,32 @@ func setup(ctx context.Context, args []string) error {
 	if *listenDelay != "" {
 		tmpl.Env["LISTEN_DELAY"] = *listenDelay
 	}
+	tmpl.NanoCPUs = int64(*cpus * 1e9)
+	tmpl.TargetConcurrency = *target
+	scaledTmpl := *tmpl
 	if err := store.CreateTemplate(ctx, "bench", tmpl); err != nil {
 		return err
+	}
+	scaledSites := strings.Split(*scaled, ",")
+	if *scaled != "" {
+		scaledTmpl.Slug, scaledTmpl.Name, scaledTmpl.MaxReplicas = "benchsite-scaled", "Bench site, scaled", *maxReplicas
+		if err := store.CreateTemplate(ctx, "bench", &scaledTmpl); err != nil {
+			return err
+		}
 	}
 	for _, sub := range strings.Split(*sites, ",") {
 		if sub == "" {
 			continue
 		}
+		templateID := tmpl.ID
+		if slices.Contains(scaledSites, sub) {
+			templateID = scaledTmpl.ID
+		}
 		env := map[string]string{"SITE_NAME": sub}
 		for k, v := range siteEnv[sub] {
 			env[k] = v
 		}
-		s := &tenants.Site{CustomerID: cust.ID, TemplateID: tmpl.ID, Subdomain: sub, Env: env}
+		s := &tenants.Site{CustomerID: cust.ID, TemplateID: templateID, Subdomain: sub, Env: env}
 		if err := store.CreateSite(ctx, "bench", s); err != nil {
 			return fmt.Errorf("creating site %s: %w", sub, err)
 		}

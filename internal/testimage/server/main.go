@@ -13,7 +13,9 @@
 // /file?name=x, GET /health, GET /ws (raw upgrade, then byte echo), POST
 // /exit?code=N, GET /status?code=N (answers with that status, for the
 // figures' error counts), GET /burn?ms=N (keeps a CPU busy that long,
-// for the figures' CPU use), GET /page?header=Name:Value&size=N (answers
+// for the figures' CPU use), GET /work?n=N (N SHA-256 rounds: fixed CPU
+// work, for throughput), GET /hostname?ms=N (the replica's hostname after
+// N ms), GET /page?header=Name:Value&size=N (answers
 // "page <boot>" padded with dots to N bytes, with the given response
 // headers; boot is the process's start time in nanoseconds, so a copy
 // kept from an earlier run of the container tells itself apart) and POST /sick (GET /health answers 500 from
@@ -28,6 +30,7 @@ package main
 
 import (
 	"bufio"
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -206,6 +209,21 @@ func main() {
 			spins++
 		}
 		fmt.Fprintf(w, "%d", spins)
+	})
+
+	// /work does a fixed amount of CPU work (n SHA-256 rounds, 50,000 by
+	// default: about 10 ms of one core), unlike /burn's wall-clock spin:
+	// what a CPU-bound site's throughput is measured with.
+	mux.HandleFunc("GET /work", func(w http.ResponseWriter, r *http.Request) {
+		n, err := strconv.Atoi(r.URL.Query().Get("n"))
+		if err != nil || n <= 0 {
+			n = 50000
+		}
+		sum := sha256.Sum256([]byte(r.URL.RawQuery))
+		for range min(n, 10_000_000) {
+			sum = sha256.Sum256(sum[:])
+		}
+		fmt.Fprintf(w, "%x", sum[:8])
 	})
 
 	mux.HandleFunc("GET /probe/dial", func(w http.ResponseWriter, r *http.Request) {
