@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/agistaffers/caddy-multitenant/internal/caddytest"
 	"github.com/agistaffers/caddy-multitenant/manage"
 	"github.com/agistaffers/caddy-multitenant/tenants"
 )
@@ -115,6 +116,15 @@ func TestAutoscaleThroughCaddy(t *testing.T) {
 	if n := p.caddy.Metric("caddy_tenants_extra_replicas"); n != 2 {
 		t.Errorf("caddy_tenants_extra_replicas = %v, want 2", n)
 	}
+	// The web UI's live status panel and the site's Scaling section.
+	jar := p.signInOperator(p.caddy)
+	if st, body := uiGetAt(t, p.caddy, jar, "/sites/scaling/status"); st != http.StatusOK || !contains(body, "3 serving") {
+		t.Errorf("the UI's status panel: %d, want 3 replicas serving: %s", st, body)
+	}
+	if st, body := uiGetAt(t, p.caddy, jar, "/sites/scaling"); st != http.StatusOK || !contains(body, "Up to 3 replicas") ||
+		!contains(body, "1 → 2") {
+		t.Errorf("the UI's site page: %d, want its Scaling section with the decisions: %s", st, body)
+	}
 	heavy.stop()
 
 	// A light load (1 request at a time) while it shrinks: the replicas
@@ -163,4 +173,77 @@ func (p *testPlatform) runningContainers(siteID string) []string {
 		}
 	}
 	return ids
+}
+
+// hostnameLoadAt is hostnameLoad through another node.
+func (p *testPlatform) hostnameLoadAt(node *caddytest.Process, host string, workers int, sleep time.Duration) *hostnameLoad {
+	q := *p
+	q.caddy = node
+	return q.hostnameLoad(host, workers, sleep)
+}
+
+// Two nodes autoscale a site as one: the load spread over both (each
+// node's in-flight shared through the database) makes one scale-up in the
+// engine, which both nodes balance over, and one scale-down after it.
+func TestAutoscaleAcrossNodes(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	p := newPlatform(t, platformOptions{
+		Tenants: "scale_up_window 2s\n\t\tscale_down_window 4s",
+		BeforeCaddy: func(p *testPlatform) {
+			// 2 per replica: half the load (6 in flight through one node)
+			// alone is over the target of one replica, so each node would
+			// scale up on its own.
+			p.template.MaxReplicas, p.template.TargetConcurrency = 2, 2
+			if err := p.store.UpdateTemplate(ctx, "e2e", p.template); err != nil {
+				t.Fatal(err)
+			}
+		},
+	})
+	b := p.node()
+	s := p.site("pair", nil)
+	if st, _, _ := p.get(host("pair"), "/hostname", nil); st != http.StatusOK {
+		t.Fatalf("first request: %d", st)
+	}
+	loadA := p.hostnameLoad(host("pair"), 6, 200*time.Millisecond)
+	loadB := p.hostnameLoadAt(b, host("pair"), 6, 200*time.Millisecond)
+	eventually(t, 60*time.Second, "both nodes answered from 2 replicas", func() bool {
+		return loadA.distinct() == 2 && loadB.distinct() == 2
+	})
+	time.Sleep(3 * time.Second) // more than the up window: no third replica, no second scale-up
+	loadA.stop()
+	loadB.stop()
+	if n := len(p.containers(s.ID)); n != 2 {
+		t.Errorf("%d containers under load, want 2", n)
+	}
+	for name, l := range map[string]*hostnameLoad{"A": loadA, "B": loadB} {
+		if l.failed.Load() != 0 {
+			t.Errorf("load through %s: %d ok, %d failed: %v", name, l.ok.Load(), l.failed.Load(), l.failures)
+		}
+	}
+	eventually(t, 60*time.Second, "back to 1 replica", func() bool { return len(p.containers(s.ID)) == 1 })
+
+	var steps [][2]int
+	eventually(t, 10*time.Second, "the scale events recorded", func() bool {
+		events, err := p.store.SiteScaleEvents(ctx, s.ID, 20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		steps = steps[:0]
+		for _, e := range slices.Backward(events) {
+			steps = append(steps, [2]int{e.FromReplicas, e.ToReplicas})
+		}
+		return len(steps) >= 2
+	})
+	time.Sleep(2 * time.Second) // a duplicate would be saved by now
+	events, err := p.store.SiteScaleEvents(ctx, s.ID, 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(events) != 2 || events[1].FromReplicas != 1 || events[1].ToReplicas != 2 || events[0].ToReplicas != 1 {
+		t.Errorf("scale events %v (newest first %+v), want one up to 2 and one down to 1", steps, events)
+	}
+	if up, down := p.caddy.Metric("caddy_tenants_extra_replicas"), b.Metric("caddy_tenants_extra_replicas"); up != 0 || down != 0 {
+		t.Errorf("extra replicas after the scale-down: A %v, B %v, want 0", up, down)
+	}
 }
