@@ -33,6 +33,8 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 		allow_capabilities CAP_SYS_NICE
 		idle_timeout  15m
 		start_timeout 1m30s
+		scale_up_window   3s
+		scale_down_window 2m
 		max_running   40
 		skip_migrations
 		metrics       per_site
@@ -51,6 +53,7 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 		Egress:            &egress,
 		AllowCapabilities: []string{"SYS_PTRACE", "NET_ADMIN", "CAP_SYS_NICE"},
 		IdleTimeout:       caddy.Duration(15 * time.Minute), StartTimeout: caddy.Duration(90 * time.Second),
+		ScaleUpWindow: caddy.Duration(3 * time.Second), ScaleDownWindow: caddy.Duration(2 * time.Minute),
 		MaxRunning: 40, SkipMigrations: true, Metrics: MetricsPerSite,
 	}
 	got, _ := json.Marshal(app)
@@ -86,6 +89,8 @@ func TestUnmarshalCaddyfileErrors(t *testing.T) {
 		"tenants {\nlimits {\nmemory\n}\n}":                   "memory: expected one argument",
 		"tenants {\negress maybe\n}":                          `egress: "maybe": expected on or off`,
 		"tenants {\nallow_capabilities\n}":                    "allow_capabilities: expected at least one capability",
+		"tenants {\nscale_up_window\n}":                       "scale_up_window: expected one argument",
+		"tenants {\nscale_down_window -1m\n}":                 "scale_down_window: must not be negative",
 	}
 	wantUnmarshalErrors(t, cases)
 }
@@ -123,6 +128,8 @@ func TestValidate(t *testing.T) {
 		"negative idle":        {func(a *App) { a.IdleTimeout = -1 }, "idle_timeout: must not be negative"},
 		"negative start":       {func(a *App) { a.StartTimeout = -1 }, "start_timeout: must not be negative"},
 		"negative max":         {func(a *App) { a.MaxRunning = -2 }, "max_running: must not be negative"},
+		"scale windows":        {func(a *App) { a.ScaleUpWindow = caddy.Duration(2 * time.Minute) }, "scale_down_window (1m0s) must not be shorter than scale_up_window (2m0s)"},
+		"negative window":      {func(a *App) { a.ScaleUpWindow = -1 }, "scale_up_window and scale_down_window must not be negative"},
 		"docker host scheme":   {func(a *App) { a.Docker = &DockerConfig{Host: "/var/run/docker.sock"} }, "docker host: "},
 		"docker publish_ip":    {func(a *App) { a.Docker = &DockerConfig{PublishIP: "localhost"} }, "docker publish_ip:"},
 		"docker network":       {func(a *App) { a.Docker = &DockerConfig{Network: "a b"} }, "docker network:"},
@@ -146,7 +153,8 @@ func TestValidate(t *testing.T) {
 	if err := expandAndValidate(&app); err != nil {
 		t.Fatalf("good config refused: %v", err)
 	}
-	if app.Schema != "tenants" || app.Docker.PublishIP != "127.0.0.1" || app.IdleTimeout != caddy.Duration(15*time.Minute) || app.StartTimeout != caddy.Duration(time.Minute) {
+	if app.Schema != "tenants" || app.Docker.PublishIP != "127.0.0.1" || app.IdleTimeout != caddy.Duration(15*time.Minute) || app.StartTimeout != caddy.Duration(time.Minute) ||
+		app.ScaleUpWindow != caddy.Duration(6*time.Second) || app.ScaleDownWindow != caddy.Duration(time.Minute) {
 		t.Fatalf("defaults not applied: %+v %+v", app, app.Docker)
 	}
 	if *app.Limits != (LimitsConfig{MemoryBytes: 512 << 20, NanoCPUs: 1e9, PidsLimit: 512}) || !*app.Egress {

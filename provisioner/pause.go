@@ -73,6 +73,11 @@ func (p *Provisioner) dropPaused(st *siteState, b *backend) bool {
 // request that begins after waits in Ensure for the pause to be done,
 // then wakes the site.
 func (p *Provisioner) pauseIfIdle(ctx context.Context, st *siteState, idle time.Duration) bool {
+	if b := st.upstream.Load(); b != nil && len(b.replicas) > 1 {
+		// Pausing freezes one container: the autoscaler takes the site
+		// back to one replica first (or the idle stop stops them all).
+		return false
+	}
 	if !st.op.TryLock() {
 		return false
 	}
