@@ -67,6 +67,7 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 //			network           <attachable overlay>
 //			placement         <constraint...>
 //			endpoint_mode     dnsrr|vip
+//			dial              task_ip|host_port
 //			subnet_pool       <cidr> [<prefix length>]
 //			restart_delay     <duration>
 //			stop_grace_period <duration>
@@ -383,6 +384,13 @@ func (c *SwarmConfig) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				}
 			}
 			c.Placement = append(c.Placement, constraints...)
+		case "dial":
+			if err := oneArg(d, &c.Dial); err != nil {
+				return err
+			}
+			if c.Dial != SwarmDialTaskIP && c.Dial != SwarmDialHostPort {
+				return d.Errf("swarm dial: %q is neither %s nor %s", c.Dial, SwarmDialTaskIP, SwarmDialHostPort)
+			}
 		case "endpoint_mode":
 			if err := oneArg(d, &c.EndpointMode); err != nil {
 				return err

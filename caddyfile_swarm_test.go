@@ -49,6 +49,7 @@ func TestSwarmCaddyfileAdapt(t *testing.T) {
 			placement         node.role==worker node.labels.tenants==true
 			placement         node.hostname!=db-1
 			endpoint_mode     vip
+			dial              host_port
 			subnet_pool       10.208.0.0/14 /23
 			restart_delay     250ms
 			stop_grace_period 5s
@@ -66,7 +67,7 @@ func TestSwarmCaddyfileAdapt(t *testing.T) {
 	}
 	want := `{"host":"tcp://10.0.0.1:2375","network":"caddy-tasks",` +
 		`"placement":["node.role==worker","node.labels.tenants==true","node.hostname!=db-1"],` +
-		`"endpoint_mode":"vip","subnet_pool":"10.208.0.0/14","subnet_size":23,` +
+		`"endpoint_mode":"vip","dial":"host_port","subnet_pool":"10.208.0.0/14","subnet_size":23,` +
 		`"restart_delay":250000000,"stop_grace_period":5000000000,"poll_interval":20000000}`
 	if string(app.Swarm) != want {
 		t.Fatalf("swarm JSON\n got  %s\n want %s", app.Swarm, want)
@@ -114,6 +115,7 @@ func TestSwarmCaddyfileErrors(t *testing.T) {
 		"tenants {\nswarm {\nnetwork a b\n}\n}":                       "network: expected one argument, got more",
 		"tenants {\nswarm {\nendpoint_mode ipvs\n}\n}":                `swarm endpoint_mode: "ipvs" is neither dnsrr nor vip`,
 		"tenants {\nswarm {\nendpoint_mode\n}\n}":                     "endpoint_mode: expected one argument",
+		"tenants {\nswarm {\ndial mesh\n}\n}":                         `swarm dial: "mesh" is neither task_ip nor host_port`,
 		"tenants {\nswarm {\nplacement\n}\n}":                         "swarm placement: expected at least one constraint",
 		"tenants {\nswarm {\nplacement node.role=worker\n}\n}":        `swarm placement: "node.role=worker" is not key==value or key!=value`,
 		"tenants {\nswarm {\nplacement node.role==\n}\n}":             `swarm placement: "node.role==" is not key==value`,
@@ -188,6 +190,7 @@ func TestValidateSwarm(t *testing.T) {
 		want string
 	}{
 		"mode":      {SwarmConfig{EndpointMode: "ingress"}, `swarm endpoint_mode: "ingress" is neither dnsrr nor vip`},
+		"dial":      {SwarmConfig{Dial: "vip"}, `swarm dial: "vip" is neither task_ip nor host_port`},
 		"placement": {SwarmConfig{Placement: []string{"node.role==worker", "zone=a"}}, `swarm placement: "zone=a" is not key==value`},
 		"pool":      {SwarmConfig{SubnetPool: "10.0.0.0"}, `swarm subnet_pool: "10.0.0.0" is not an IPv4 network`},
 		"size":      {SwarmConfig{SubnetSize: 26}, "swarm subnet_pool: a subnet size (/26) without a pool"},
@@ -203,7 +206,7 @@ func TestValidateSwarm(t *testing.T) {
 
 func TestSwarmRuntimeConfig(t *testing.T) {
 	c := SwarmConfig{
-		Network: "caddy-tasks", Placement: []string{"node.role==worker"}, EndpointMode: "vip",
+		Network: "caddy-tasks", Placement: []string{"node.role==worker"}, EndpointMode: "vip", Dial: "host_port",
 		SubnetPool: "10.208.0.0/14", SubnetSize: 23,
 		RestartDelay:    caddy.Duration(250 * time.Millisecond),
 		StopGracePeriod: caddy.Duration(5 * time.Second), PollInterval: caddy.Duration(20 * time.Millisecond),
@@ -219,7 +222,7 @@ func TestSwarmRuntimeConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := provisioner.SwarmConfig{
-		Client: cli, Namespace: "platform", Network: "caddy-tasks", EndpointMode: "vip",
+		Client: cli, Namespace: "platform", Network: "caddy-tasks", EndpointMode: "vip", Dial: provisioner.DialHostPort,
 		Constraints: []string{"node.role==worker"}, RestartDelay: 250 * time.Millisecond,
 		StopGracePeriod: 5 * time.Second, PollInterval: 20 * time.Millisecond,
 		SubnetPool: netip.MustParsePrefix("10.208.0.0/14"), SubnetBits: 23, Logger: logger,

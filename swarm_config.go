@@ -20,6 +20,12 @@ const (
 	SwarmEndpointVIP   = "vip"
 )
 
+// Values of the swarm block's dial.
+const (
+	SwarmDialTaskIP   = provisioner.DialTaskIP
+	SwarmDialHostPort = provisioner.DialHostPort
+)
+
 // DefaultSwarmSubnetSize is the prefix length of each customer overlay's
 // subnet taken from a swarm subnet_pool.
 const DefaultSwarmSubnetSize = 24
@@ -31,7 +37,8 @@ const DefaultSwarmSubnetSize = 24
 // Each site is a replicated service on its customer's own attachable
 // overlay, labeled as its container would be (so a restarted Caddy
 // adopts the services), with the template's limits as resources. Caddy
-// dials task IPs, with or without service virtual IPs.
+// dials each task directly, with or without service virtual IPs: at its
+// IP on an overlay, or at a port published on its node (dial host_port).
 //
 // Swarm has no pause: with a swarm block the warm tier is off (an unset
 // pause_after means no pausing, an explicit pause_after duration or
@@ -45,6 +52,7 @@ const DefaultSwarmSubnetSize = 24
 //		network           caddy-tasks
 //		placement         node.role==worker node.labels.tenants==true
 //		endpoint_mode     dnsrr|vip
+//		dial              task_ip|host_port
 //		subnet_pool       10.208.0.0/14 24
 //		restart_delay     100ms
 //		stop_grace_period 10s
@@ -80,6 +88,13 @@ type SwarmConfig struct {
 	// IP: what works without IPVS in the nodes' kernels) or "vip". Caddy
 	// dials task IPs either way. Default: dnsrr.
 	EndpointMode string `json:"endpoint_mode,omitempty"`
+
+	// Dial is how Caddy reaches a task: "task_ip", its IP on network (or
+	// its customer's overlay), or "host_port", a port the engine
+	// publishes for it on the node it runs on (mode=host: no routing
+	// mesh), dialed at the node's address: for a Caddy outside the
+	// overlays, on any machine that reaches the nodes. Default: task_ip.
+	Dial string `json:"dial,omitempty"`
 
 	// SubnetPool is the IPv4 range customer overlays take their subnets
 	// from (the first free one against every network the manager has):
@@ -174,6 +189,11 @@ func (c *SwarmConfig) validate() error {
 	default:
 		return fmt.Errorf("swarm endpoint_mode: %q is neither %s nor %s", c.EndpointMode, SwarmEndpointDNSRR, SwarmEndpointVIP)
 	}
+	switch c.Dial {
+	case "", SwarmDialTaskIP, SwarmDialHostPort:
+	default:
+		return fmt.Errorf("swarm dial: %q is neither %s nor %s", c.Dial, SwarmDialTaskIP, SwarmDialHostPort)
+	}
 	for _, d := range []struct {
 		name string
 		v    caddy.Duration
@@ -250,6 +270,7 @@ func (c *SwarmConfig) runtimeConfig(namespace string, cli *client.Client, logger
 		Namespace:       namespace,
 		Network:         c.Network,
 		EndpointMode:    c.EndpointMode,
+		Dial:            c.Dial,
 		Constraints:     append([]string(nil), c.Placement...),
 		RestartDelay:    time.Duration(c.RestartDelay),
 		StopGracePeriod: time.Duration(c.StopGracePeriod),

@@ -38,8 +38,14 @@ type SwarmConfig struct {
 	// Caddy must then be attached to. Default: "".
 	Network string
 	// EndpointMode is "dnsrr" (no virtual IP: what works without IPVS) or
-	// "vip". Caddy dials task IPs either way. Default: "dnsrr".
+	// "vip". Caddy dials tasks directly either way. Default: "dnsrr".
 	EndpointMode string
+	// Dial is how Caddy reaches a task: DialTaskIP, its IP on an overlay
+	// (Network, or the customer's), or DialHostPort, a port the engine
+	// publishes for it on its node (mode=host, a free port per task),
+	// dialed at the node's address: for a Caddy outside the swarm's
+	// overlays. Default: DialTaskIP.
+	Dial string
 	// Constraints are placement constraints every service gets
 	// ("node.role==worker", "node.labels.tenants==true"). Default: none.
 	Constraints []string
@@ -91,6 +97,8 @@ type SwarmRuntime struct {
 	nets  keyLocks // one network creation per customer at a time
 	// subnetMu serializes subnet allocation among this runtime's customers.
 	subnetMu sync.Mutex
+	// nodeAddrs are the nodes' addresses by ID (DialHostPort).
+	nodeAddrs sync.Map
 }
 
 // NewSwarmRuntime checks cfg and returns a runtime on its swarm.
@@ -110,6 +118,13 @@ func NewSwarmRuntime(cfg SwarmConfig) (*SwarmRuntime, error) {
 	case string(swarm.ResolutionModeDNSRR), string(swarm.ResolutionModeVIP):
 	default:
 		return nil, fmt.Errorf("swarm runtime: endpoint mode %q: must be dnsrr or vip", cfg.EndpointMode)
+	}
+	switch cfg.Dial {
+	case "":
+		cfg.Dial = DialTaskIP
+	case DialTaskIP, DialHostPort:
+	default:
+		return nil, fmt.Errorf("swarm runtime: dial %q: must be %s or %s", cfg.Dial, DialTaskIP, DialHostPort)
 	}
 	if cfg.RestartDelay <= 0 {
 		cfg.RestartDelay = 100 * time.Millisecond
@@ -198,7 +213,7 @@ func (r *SwarmRuntime) Ensure(ctx context.Context, spec *Spec) (RuntimeInstance,
 			}
 			return inst, err
 		}
-		if !serviceOutdated(&svc, spec) {
+		if !serviceOutdated(&svc, spec) && !r.dialChanged(&svc) {
 			return r.instance(ctx, &svc)
 		}
 		r.log.Info("updating service for changed site definition", zap.String("site_id", spec.SiteID),
@@ -308,7 +323,7 @@ func (r *SwarmRuntime) serviceSpec(ctx context.Context, spec *Spec) (swarm.Servi
 			LogDriver:     &swarm.Driver{Name: "json-file", Options: map[string]string{"max-size": "10m", "max-file": "3"}},
 		},
 		Mode:         swarm.ServiceMode{Replicated: &swarm.ReplicatedService{Replicas: &zero}},
-		EndpointSpec: &swarm.EndpointSpec{Mode: swarm.ResolutionMode(r.cfg.EndpointMode)},
+		EndpointSpec: &swarm.EndpointSpec{Mode: swarm.ResolutionMode(r.cfg.EndpointMode), Ports: r.publishedPorts(spec.Port)},
 	}
 	return ss, nil
 }
@@ -400,7 +415,13 @@ func (r *SwarmRuntime) instanceOf(svc *swarm.Service, tasks []swarmTask) Runtime
 		inst.Replicas = int(*m.Replicas)
 	}
 	for _, t := range tasks {
-		if t.running && t.wanted && t.ip != "" {
+		switch {
+		case !t.running || !t.wanted:
+		case r.cfg.Dial == DialHostPort && t.hostPort != "":
+			// The engine's port mapping may accept before the app
+			// listens: probed as such (no Probe).
+			inst.Running = append(inst.Running, Replica{ID: t.id, Upstream: t.hostPort})
+		case r.cfg.Dial == DialTaskIP && t.ip != "":
 			// Caddy dials the task itself: its address is its probe's.
 			u := joinHostPort(t.ip, inst.Port)
 			inst.Running = append(inst.Running, Replica{ID: t.id, Upstream: u, Probe: u})

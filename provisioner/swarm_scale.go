@@ -19,6 +19,9 @@ type swarmTask struct {
 	// ip is its address on the network Caddy dials ("" until the manager
 	// assigned one).
 	ip string
+	// hostPort is where its node publishes its port (DialHostPort),
+	// "" until known.
+	hostPort string
 	// running: it runs; wanted: the manager wants it to (a task being
 	// stopped runs, unwanted, and takes no traffic).
 	running, wanted bool
@@ -56,7 +59,12 @@ func (r *SwarmRuntime) runningTasks(ctx context.Context, serviceID string) (map[
 			(t.DesiredState != swarm.TaskStateRunning && t.Status.State != swarm.TaskStateRunning) {
 			continue
 		}
-		out[t.ServiceID] = append(out[t.ServiceID], r.taskOf(&t, r.dialNetwork(labels)))
+		st := r.taskOf(&t, r.dialNetwork(labels))
+		if r.cfg.Dial == DialHostPort {
+			port, _ := strconv.Atoi(labels[LabelPort])
+			st.hostPort = r.hostPortOf(ctx, &t, port)
+		}
+		out[t.ServiceID] = append(out[t.ServiceID], st)
 	}
 	return out, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/netip"
 	"os/exec"
@@ -407,6 +408,54 @@ func TestSwarmRuntime(t *testing.T) {
 	})
 
 	t.Run("dialed on the customer's own overlay", func(t *testing.T) { testOnCustomerOverlays(ctx, t, lab, image) })
+
+	t.Run("dialed at a port published on its node", func(t *testing.T) {
+		target := lab.Nodes[1]
+		r, err := NewSwarmRuntime(SwarmConfig{
+			Client: lab.ManagerClient(), Namespace: ns + "h", Dial: DialHostPort,
+			Constraints: []string{"node.hostname==" + target.Hostname}, StopGracePeriod: time.Second,
+			Logger: zaptest.NewLogger(t),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		spec := swarmSpec(image, "site-h", "cust-h")
+		if _, err := r.Ensure(ctx, spec); err != nil {
+			t.Fatal(err)
+		}
+		svc := serviceOf(ctx, t, lab, containerName(ns+"h", "site-h"))
+		if ports := svc.Spec.EndpointSpec.Ports; len(ports) != 1 || ports[0].PublishMode != swarm.PortConfigPublishModeHost ||
+			ports[0].TargetPort != 8080 {
+			t.Errorf("endpoint ports %+v, want 8080 published in host mode", ports)
+		}
+		inst, err := r.Scale(ctx, "site-h", 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(inst.Running) != 1 {
+			t.Fatalf("running %+v, want 1 replica", inst.Running)
+		}
+		h, port, err := net.SplitHostPort(inst.Running[0].Upstream)
+		if err != nil || h != target.Addr || port == "8080" || inst.Running[0].Probe != "" {
+			t.Errorf("replica %+v: want an upstream at %s, on a port the engine picked, probed as published", inst.Running[0], target.Addr)
+		}
+		// Dialed from here, outside every overlay.
+		waitFor(t, 20*time.Second, "the published port answers", func() bool {
+			st, body := swarmGet(t, http.MethodGet, "http://"+inst.Running[0].Upstream+"/", "")
+			return st == http.StatusOK && body == "hello from site-h"
+		})
+		// Switching back to task IPs updates the service.
+		r2 := swarmRuntime(t, lab, ns+"h")
+		if _, err := r2.Ensure(ctx, spec); err != nil {
+			t.Fatal(err)
+		}
+		if svc := serviceOf(ctx, t, lab, containerName(ns+"h", "site-h")); len(svc.Spec.EndpointSpec.Ports) != 0 {
+			t.Errorf("after dial task_ip: endpoint ports %+v, want none", svc.Spec.EndpointSpec.Ports)
+		}
+		if err := r2.Remove(ctx, "site-h", false); err != nil {
+			t.Fatal(err)
+		}
+	})
 
 	t.Run("a rejected task fails Scale with its reason", func(t *testing.T) {
 		r := swarmRuntime(t, lab, ns+"d")
