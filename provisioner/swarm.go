@@ -417,11 +417,12 @@ func (r *SwarmRuntime) instanceOf(svc *swarm.Service, tasks []swarmTask) Runtime
 	for _, t := range tasks {
 		switch {
 		case !t.running || !t.wanted:
-		case r.cfg.Dial == DialHostPort && t.hostPort != "":
+		case !r.dialable(&t):
+		case r.cfg.Dial == DialHostPort:
 			// The engine's port mapping may accept before the app
 			// listens: probed as such (no Probe).
 			inst.Running = append(inst.Running, Replica{ID: t.id, Upstream: t.hostPort})
-		case r.cfg.Dial == DialTaskIP && t.ip != "":
+		default:
 			// Caddy dials the task itself: its address is its probe's.
 			u := joinHostPort(t.ip, inst.Port)
 			inst.Running = append(inst.Running, Replica{ID: t.id, Upstream: u, Probe: u})

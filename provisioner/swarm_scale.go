@@ -27,6 +27,14 @@ type swarmTask struct {
 	running, wanted bool
 }
 
+// dialable reports whether Caddy knows where to dial t.
+func (r *SwarmRuntime) dialable(t *swarmTask) bool {
+	if r.cfg.Dial == DialHostPort {
+		return t.hostPort != ""
+	}
+	return t.ip != ""
+}
+
 func joinHostPort(ip string, port int) string { return net.JoinHostPort(ip, strconv.Itoa(port)) }
 
 // dialNetwork is the network svc's tasks are dialed on: Config.Network,
@@ -59,19 +67,20 @@ func (r *SwarmRuntime) runningTasks(ctx context.Context, serviceID string) (map[
 			(t.DesiredState != swarm.TaskStateRunning && t.Status.State != swarm.TaskStateRunning) {
 			continue
 		}
-		st := r.taskOf(&t, r.dialNetwork(labels))
-		if r.cfg.Dial == DialHostPort {
-			port, _ := strconv.Atoi(labels[LabelPort])
-			st.hostPort = r.hostPortOf(ctx, &t, port)
-		}
-		out[t.ServiceID] = append(out[t.ServiceID], st)
+		out[t.ServiceID] = append(out[t.ServiceID], r.taskOf(ctx, &t, labels))
 	}
 	return out, nil
 }
 
-func (r *SwarmRuntime) taskOf(t *swarm.Task, network string) swarmTask {
+// taskOf is what Caddy needs of task t of a service labeled labels.
+func (r *SwarmRuntime) taskOf(ctx context.Context, t *swarm.Task, labels map[string]string) swarmTask {
+	network := r.dialNetwork(labels)
 	st := swarmTask{id: t.ID, node: t.NodeID, running: t.Status.State == swarm.TaskStateRunning,
 		wanted: t.DesiredState == swarm.TaskStateRunning}
+	if r.cfg.Dial == DialHostPort {
+		port, _ := strconv.Atoi(labels[LabelPort])
+		st.hostPort = r.hostPortOf(ctx, t, port)
+	}
 	for _, att := range t.NetworksAttachments {
 		if att.Network.Spec.Name != network || len(att.Addresses) == 0 {
 			continue
@@ -192,7 +201,6 @@ func (errNotFound) NotFound()       {}
 // address (none runs, for 0), failing early on a task the engine rejected
 // or that failed since begun.
 func (r *SwarmRuntime) waitReplicas(ctx context.Context, svc *swarm.Service, replicas int, begun time.Time) (RuntimeInstance, error) {
-	network := r.dialNetwork(svc.Spec.Labels)
 	for {
 		list, err := r.cli.TaskList(ctx, swarm.TaskListOptions{Filters: filters.NewArgs(filters.Arg("service", svc.ID))})
 		if err != nil {
@@ -211,11 +219,11 @@ func (r *SwarmRuntime) waitReplicas(ctx context.Context, svc *swarm.Service, rep
 				}
 				continue
 			}
-			running = append(running, r.taskOf(&t, network))
+			running = append(running, r.taskOf(ctx, &t, svc.Spec.Labels))
 		}
 		ready := 0
 		for _, t := range running {
-			if t.running && t.ip != "" {
+			if t.running && r.dialable(&t) {
 				ready++
 			}
 		}

@@ -204,6 +204,13 @@ func TestSwarmRuntime(t *testing.T) {
 			t.Errorf("logs: %q (%v)", b, err)
 		}
 
+		// The events see it run (a poll under load can take longer than
+		// the steps above).
+		waitFor(t, 10*time.Second, "a running event of site-a", func() bool {
+			evmu.Lock()
+			defer evmu.Unlock()
+			return slices.Contains(states, InstanceRunning)
+		})
 		if err := r.Stop(ctx, "site-a"); err != nil {
 			t.Fatal(err)
 		}
