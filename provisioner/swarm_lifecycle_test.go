@@ -2,6 +2,7 @@ package provisioner
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -153,6 +154,47 @@ func TestProvisionerOnSwarm(t *testing.T) {
 		}
 		if tasks := serviceTasks(ctx, t, lab, ns, "site-c"); len(svcs) != 1 || len(tasks) != 1 {
 			t.Errorf("%d services and %d tasks after the restart, want 1 and 1", len(svcs), len(tasks))
+		}
+	})
+
+	t.Run("the autoscaler sets the service's replicas", func(t *testing.T) {
+		ns := randID("pe")
+		rec := &scaleRecorder{}
+		p, r := swarmProv(t, lab, ns, fastScaling(rec))
+		t.Cleanup(func() { r.Remove(context.Background(), "site-e", false) })
+		spec := *swarmSpec(image, "site-e", "cust-e")
+		spec.MaxReplicas, spec.TargetConcurrency = 2, 1
+		if _, err := p.Ensure(ctx, spec); err != nil {
+			t.Fatal(err)
+		}
+		release := hold(p, "site-e", 4)
+		waitFor(t, 60*time.Second, "2 replicas", func() bool { return len(p.Upstreams("site-e")) == 2 })
+		if svc := serviceOf(ctx, t, lab, containerName(ns, "site-e")); *svc.Spec.Mode.Replicated.Replicas != 2 {
+			t.Errorf("service replicas %d, want 2", *svc.Spec.Mode.Replicated.Replicas)
+		}
+		hostnames := map[string]bool{}
+		for _, u := range p.Upstreams("site-e") {
+			code, body := swarmGet(t, "GET", "http://"+u+"/hostname", "")
+			if code != 200 {
+				t.Errorf("GET %s/hostname: %d %q", u, code, body)
+			}
+			hostnames[body] = true
+		}
+		if len(hostnames) != 2 {
+			t.Errorf("hostnames %v, want 2 distinct tasks", hostnames)
+		}
+		release()
+		waitFor(t, 60*time.Second, "back to 1 replica", func() bool {
+			svc := serviceOf(ctx, t, lab, containerName(ns, "site-e"))
+			return len(p.Upstreams("site-e")) == 1 && *svc.Spec.Mode.Replicated.Replicas == 1
+		})
+		if u := p.Upstreams("site-e"); len(u) == 1 {
+			if code, _ := swarmGet(t, "GET", "http://"+u[0]+"/hostname", ""); code != 200 {
+				t.Errorf("the remaining replica answers %d", code)
+			}
+		}
+		if got, want := rec.steps(), [][2]int{{1, 2}, {2, 1}}; !slices.Equal(got, want) {
+			t.Errorf("scale events %v, want %v", got, want)
 		}
 	})
 
