@@ -499,6 +499,9 @@ func cmdSitesStatus(ctx context.Context, cmd *cobra.Command, env *cliEnv, args [
 		fmt.Fprintf(env.out, "state:\t%s (%s)\n", st.State, st.Source)
 		fmt.Fprintf(env.out, "container:\t%s\n", dash(st.ContainerID))
 		fmt.Fprintf(env.out, "upstream:\t%s\n", dash(st.Upstream))
+		if st.MaxReplicas > 1 {
+			fmt.Fprintf(env.out, "replicas:\t%d of at most %d (%s)\n", st.Replicas, st.MaxReplicas, strings.Join(st.Upstreams, ", "))
+		}
 		fmt.Fprintf(env.out, "last started:\t%s\n", when(st.LastStartedAt))
 		fmt.Fprintf(env.out, "last active:\t%s\n", when(st.LastActiveAt))
 		if st.Health != "" {
