@@ -79,7 +79,7 @@ func toStoreActivity(acts []provisioner.Activity, now time.Time) []tenants.SiteA
 	out := make([]tenants.SiteActivity, len(acts))
 	for i, a := range acts {
 		out[i] = tenants.SiteActivity{SiteID: a.SiteID, InFlight: a.InFlight, Upgraded: a.Upgraded, IdleFor: now.Sub(a.LastActive),
-			ContainerID: a.ContainerID, Draining: a.Draining}
+			ContainerID: a.ContainerID, Draining: a.Draining, ReplicaIDs: a.Replicas}
 	}
 	return out
 }

@@ -184,7 +184,8 @@ func (p *testPlatform) hostnameLoadAt(node *caddytest.Process, host string, work
 
 // Two nodes autoscale a site as one: the load spread over both (each
 // node's in-flight shared through the database) makes one scale-up in the
-// engine, which both nodes balance over, and one scale-down after it.
+// engine, which both nodes balance over, and one scale-down after it,
+// drained on both nodes: not one request fails.
 func TestAutoscaleAcrossNodes(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -216,12 +217,19 @@ func TestAutoscaleAcrossNodes(t *testing.T) {
 	if n := len(p.containers(s.ID)); n != 2 {
 		t.Errorf("%d containers under load, want 2", n)
 	}
-	for name, l := range map[string]*hostnameLoad{"A": loadA, "B": loadB} {
-		if l.failed.Load() != 0 {
+	// A light load through both nodes while one of them scales down:
+	// the other stops sending to the replica before it goes.
+	lightA := p.hostnameLoad(host("pair"), 1, 20*time.Millisecond)
+	lightB := p.hostnameLoadAt(b, host("pair"), 1, 20*time.Millisecond)
+	eventually(t, 60*time.Second, "back to 1 replica", func() bool { return len(p.containers(s.ID)) == 1 })
+	time.Sleep(time.Second)
+	lightA.stop()
+	lightB.stop()
+	for name, l := range map[string]*hostnameLoad{"A": loadA, "B": loadB, "light A": lightA, "light B": lightB} {
+		if l.failed.Load() != 0 || l.ok.Load() == 0 {
 			t.Errorf("load through %s: %d ok, %d failed: %v", name, l.ok.Load(), l.failed.Load(), l.failures)
 		}
 	}
-	eventually(t, 60*time.Second, "back to 1 replica", func() bool { return len(p.containers(s.ID)) == 1 })
 
 	var steps [][2]int
 	eventually(t, 10*time.Second, "the scale events recorded", func() bool {

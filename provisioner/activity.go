@@ -14,6 +14,10 @@ type Activity struct {
 	// other ones: for the drain of another node's rollout (Config.PeersUse).
 	ContainerID string
 	Draining    int64
+	// Replicas are the IDs of every replica this node balances the site's
+	// requests over, ContainerID's first (Config.PeersUse is asked about
+	// one a scale-down removes).
+	Replicas []string
 }
 
 // Activity returns this node's use of the sites it serves (those running
@@ -35,6 +39,12 @@ func (p *Provisioner) Activity() []Activity {
 		if b != nil {
 			a.ContainerID = b.containerID
 			a.Draining = max(inflight-b.inflight.Load(), 0)
+			if len(b.replicas) > 1 {
+				a.Replicas = make([]string, len(b.replicas))
+				for i, r := range b.replicas {
+					a.Replicas[i] = r.ID
+				}
+			}
 		}
 		out = append(out, a)
 	}

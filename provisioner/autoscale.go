@@ -273,11 +273,12 @@ func (p *Provisioner) reserveExtra(n int) (release func(), err error) {
 }
 
 // scaleDownLocked makes the site run want replicas (at least 1): the
-// requests stop going to those that go, those in flight to them end
-// (DrainTimeout at most), then the runtime removes them; st.op and the
-// site's lock are held. Where the runtime picks the replicas that go
-// itself (Swarm), the guess drained may be wrong: requests in flight to
-// the one it picked fail over to the others by reverse_proxy's retries.
+// requests stop going to those that go, here and (RuntimeRetirer) on the
+// other nodes, those in flight to them end (DrainTimeout at most), then
+// the runtime removes them; st.op and the site's lock are held. Where
+// the runtime picks the replicas that go itself (Swarm), the guess
+// drained may be wrong: requests in flight to the one it picked fail
+// over to the others by reverse_proxy's retries.
 func (p *Provisioner) scaleDownLocked(ctx context.Context, st *siteState, want int) (scaled bool, err error) {
 	want = max(want, 1)
 	inst, err := p.rt.Inspect(ctx, st.id)
@@ -294,8 +295,21 @@ func (p *Provisioner) scaleDownLocked(ctx context.Context, st *siteState, want i
 		if len(kept) == 0 {
 			kept = b.replicas[:1]
 		}
-		if len(kept) < len(b.replicas) && p.keepReplicas(st, b, kept, "") != nil {
-			p.drain(ctx, st, b, going[0].ID)
+		if len(kept) < len(b.replicas) {
+			p.keepReplicas(st, b, kept, "")
+		}
+		// The other nodes drop them too (their drains are their own):
+		// the drain waits until none sends them requests.
+		retirer, _ := p.rt.(RuntimeRetirer)
+		for _, g := range going {
+			if retirer != nil {
+				if err := retirer.RetireReplica(ctx, st.id, g.ID); err != nil {
+					return false, err
+				}
+			}
+			// Without a retirer the others learn of it only when it
+			// goes: waiting for them would only wait out DrainTimeout.
+			p.drainWith(ctx, st, b, g.ID, retirer != nil)
 		}
 	}
 	if len(inst.Running) > want {
@@ -341,9 +355,10 @@ func (p *Provisioner) keepReplicas(st *siteState, b *backend, replicas []Replica
 }
 
 // dropReplica stops balancing the site's requests to its extra replica at
-// upstream (it ended, or could not be reached); the others serve on.
-func (p *Provisioner) dropReplica(st *siteState, b *backend, upstream string) {
+// upstream (it ended, could not be reached, or is retiring: why); the
+// others serve on.
+func (p *Provisioner) dropReplica(st *siteState, b *backend, upstream, why string) {
 	if kept, ok := b.without(upstream); ok && len(kept) > 0 && kept[0].ID == b.containerID {
-		p.keepReplicas(st, b, kept, "replica "+upstream+" ended or is unreachable")
+		p.keepReplicas(st, b, kept, "replica "+upstream+" "+why)
 	}
 }

@@ -402,6 +402,7 @@ func (r *DockerRuntime) Events(ctx context.Context) (<-chan RuntimeEvent, error)
 			f.Add("event", string(events.ActionDie))
 			f.Add("event", string(events.ActionPause))
 			f.Add("event", string(events.ActionUnPause))
+			f.Add("event", string(events.ActionRename))
 			msgs, errs := r.cli.Events(ctx, events.ListOptions{Filters: f})
 		recv:
 			for {
@@ -410,7 +411,11 @@ func (r *DockerRuntime) Events(ctx context.Context) (<-chan RuntimeEvent, error)
 					return
 				case m := <-msgs:
 					backoff = 100 * time.Millisecond
-					if !send(ctx, ch, dockerEvent(m)) {
+					ev := dockerEvent(m)
+					if ev.SiteID == "" {
+						continue // no news of a site
+					}
+					if !send(ctx, ch, ev) {
 						return
 					}
 				case err := <-errs:
@@ -447,6 +452,11 @@ func dockerEvent(m events.Message) RuntimeEvent {
 		ev.Action, ev.State, ev.Replicas = ReplicaUnpaused, InstanceRunning, 1
 	case events.ActionStart:
 		ev.Action, ev.State, ev.Replicas = ReplicaStarted, InstanceRunning, 1
+	case events.ActionRename:
+		if !strings.HasSuffix(m.Actor.Attributes["name"], retiringSuffix) {
+			return RuntimeEvent{} // a rollout's candidate taking the site's name
+		}
+		ev.Action, ev.State, ev.Replicas = ReplicaRetiring, InstanceRunning, 1
 	default:
 		ev.Action, ev.State = ReplicaExited, InstanceStopped
 	}
@@ -558,6 +568,7 @@ var (
 	_ RuntimePauser     = (*DockerRuntime)(nil)
 	_ ReplicaWatcher    = (*DockerRuntime)(nil)
 	_ RuntimeRollouts   = (*DockerRuntime)(nil)
+	_ RuntimeRetirer    = (*DockerRuntime)(nil)
 	_ RuntimeHost       = (*DockerRuntime)(nil)
 	_ RuntimeReconciler = (*DockerRuntime)(nil)
 	_ RuntimeImages     = (*DockerRuntime)(nil)

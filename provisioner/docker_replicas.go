@@ -31,11 +31,15 @@ func (r *DockerRuntime) replicaIndex(c *container.InspectResponse, siteID string
 		return 0
 	}
 	i, err := strconv.Atoi(c.Config.Labels[LabelReplica])
-	if err != nil || i < 2 || strings.TrimPrefix(c.Name, "/") != replicaName(r.cfg.Namespace, siteID, i) {
+	name := strings.TrimSuffix(strings.TrimPrefix(c.Name, "/"), retiringSuffix) // a retiring one is still the site's
+	if err != nil || i < 2 || name != replicaName(r.cfg.Namespace, siteID, i) {
 		return 0
 	}
 	return i
 }
+
+// retiring reports whether c is a replica a scale-down retired.
+func retiring(c *container.InspectResponse) bool { return strings.HasSuffix(c.Name, retiringSuffix) }
 
 // extras returns the site's extra replicas (2, 3, …), inspected, by index.
 func (r *DockerRuntime) extras(ctx context.Context, siteID string) ([]container.InspectResponse, error) {
@@ -122,9 +126,10 @@ func (r *DockerRuntime) scaleExtras(ctx context.Context, siteID string, replicas
 	spec := v.(Spec)
 	for i := 2; i <= replicas; i++ {
 		c, ok := have[i]
-		if ok && c.Config != nil && c.Config.Labels[LabelSpec] != spec.hash() {
-			// Made from an older spec: the site's own container was
-			// replaced since.
+		if ok && (retiring(&c) || c.Config != nil && c.Config.Labels[LabelSpec] != spec.hash()) {
+			// Retired by a scale-down cut short (the other processes
+			// no longer send it requests), or made from an older spec
+			// (the site's own container was replaced since).
 			if err := r.removeContainer(ctx, c.ID); err != nil {
 				return nil, err
 			}
@@ -161,6 +166,37 @@ func (r *DockerRuntime) scaleExtras(ctx context.Context, siteID string, replicas
 func (r *DockerRuntime) removeExtras(ctx context.Context, siteID string) error {
 	if _, err := r.scaleExtras(ctx, siteID, 1); err != nil {
 		return err
+	}
+	return nil
+}
+
+// retiringSuffix ends the name of an extra replica a scale-down is about
+// to remove (RetireReplica).
+const retiringSuffix = "-retiring"
+
+// RetireReplica implements RuntimeRetirer by renaming the extra replica
+// (tenant-NS-SITE-rN-retiring): the rename is an engine event every
+// process on the engine sees. Its replica label keeps it the site's
+// replica N until Scale removes it. The site's own container is never
+// retired: a scale-down keeps it.
+func (r *DockerRuntime) RetireReplica(ctx context.Context, siteID, id string) error {
+	c, err := r.cli.ContainerInspect(ctx, id)
+	switch {
+	case isNotFound(err):
+		return nil // gone already
+	case err != nil:
+		return fmt.Errorf("inspecting replica %s: %w", id, err)
+	}
+	i := r.replicaIndex(&c, siteID)
+	if i < 2 {
+		return fmt.Errorf("container %s is not an extra replica of site %s", id, siteID)
+	}
+	name := replicaName(r.cfg.Namespace, siteID, i) + retiringSuffix
+	if strings.TrimPrefix(c.Name, "/") == name {
+		return nil
+	}
+	if err := r.cli.ContainerRename(ctx, id, name); err != nil && !isNotFound(err) {
+		return fmt.Errorf("renaming replica %s to %s: %w", id, name, err)
 	}
 	return nil
 }

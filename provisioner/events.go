@@ -50,6 +50,18 @@ func (p *Provisioner) onEvent(ev RuntimeEvent) {
 		p.onUnpause(ev)
 	case ReplicaExited:
 		p.onDie(ev)
+	case ReplicaRetiring:
+		// Another node (or this one) is scaling the site down: its
+		// requests stop going to the replica before it goes.
+		if st := p.sites.get(ev.SiteID); st != nil {
+			if b := st.upstream.Load(); b != nil {
+				for _, r := range b.replicas[1:] {
+					if r.ID == ev.Replica {
+						p.dropReplica(st, b, r.Upstream, "retired by a scale-down")
+					}
+				}
+			}
+		}
 	case ReplicaStarted:
 		// A start says nothing against the replicas this node proxies to:
 		// a rollout's candidate, or another node's scale-up, which the
@@ -117,7 +129,7 @@ func (p *Provisioner) onDie(ev RuntimeEvent) {
 			if r.ID == ev.Replica {
 				// An extra replica ended (scaled down by another node,
 				// or crashed): the others serve on.
-				p.dropReplica(st, b, r.Upstream)
+				p.dropReplica(st, b, r.Upstream, "exited")
 				return
 			}
 		}

@@ -732,7 +732,7 @@ func (p *Provisioner) Unreachable(siteID, upstream string) {
 		}
 	default:
 		// One of the extra replicas: the others serve on.
-		p.dropReplica(st, b, upstream)
+		p.dropReplica(st, b, upstream, "unreachable")
 	}
 }
 

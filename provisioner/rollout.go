@@ -320,12 +320,17 @@ const (
 // DrainTimeout at most; it returns how long it waited and whether it gave
 // up. A failing question to the other nodes counts as their using it.
 func (p *Provisioner) drain(ctx context.Context, st *siteState, old *backend, containerID string) (time.Duration, bool) {
+	return p.drainWith(ctx, st, old, containerID, p.cfg.PeersUse != nil)
+}
+
+// drainWith is drain, asking the other nodes only with peers.
+func (p *Provisioner) drainWith(ctx context.Context, st *siteState, old *backend, containerID string, peers bool) (time.Duration, bool) {
 	began := time.Now()
 	deadline := time.NewTimer(p.cfg.DrainTimeout)
 	defer deadline.Stop()
 	tick := time.NewTicker(drainPoll)
 	defer tick.Stop()
-	peersBusy := p.cfg.PeersUse != nil
+	peersBusy := peers && p.cfg.PeersUse != nil
 	var asked time.Time
 	for {
 		if peersBusy && time.Since(asked) >= peerPoll {

@@ -132,6 +132,16 @@ type RuntimeRollouts interface {
 	Retire(ctx context.Context, spec *Spec, old RuntimeInstance, id string)
 }
 
+// RuntimeRetirer is a Runtime whose replica a scale-down removes can be
+// announced first, to every process watching the engine's events (a
+// ReplicaRetiring event), so that all of them stop sending requests to
+// it before it goes (Docker). Without it another process learns of the
+// removal when the replica exits.
+type RuntimeRetirer interface {
+	// RetireReplica marks replica id of the site as about to be removed.
+	RetireReplica(ctx context.Context, siteID, id string) error
+}
+
 // RuntimeHost is a Runtime that can tell the size of the machine its
 // sites run on, for checking limits against it.
 type RuntimeHost interface {
@@ -276,4 +286,7 @@ const (
 	// ReplicaPaused and ReplicaUnpaused: it was frozen, or thawed.
 	ReplicaPaused   EventAction = "paused"
 	ReplicaUnpaused EventAction = "unpaused"
+	// ReplicaRetiring: a scale-down is about to remove it (RuntimeRetirer):
+	// requests go to the site's other replicas from now on.
+	ReplicaRetiring EventAction = "retiring"
 )

@@ -26,23 +26,28 @@ type SiteActivity struct {
 	// only.
 	ContainerID string
 	Draining    int64
+	// ReplicaIDs are every replica the node balances the site's requests
+	// over (ContainerID's first), for a scale-down's drain; a node's own
+	// report only.
+	ReplicaIDs []string
 }
 
 const (
 	heartbeatSQL = `INSERT INTO nodes (id, seen_at) VALUES ($1, now())
 	ON CONFLICT (id) DO UPDATE SET seen_at = now()`
 
-	reportSQL = `INSERT INTO site_activity (node_id, site_id, in_flight, upgraded, last_active_at, container_id, draining, reported_at)
-	SELECT $1, $2::uuid, $3, $4, now() - make_interval(secs => $5), $6, $7, now() WHERE EXISTS (SELECT 1 FROM sites WHERE id = $2::uuid)
+	reportSQL = `INSERT INTO site_activity (node_id, site_id, in_flight, upgraded, last_active_at, container_id, draining, replica_ids, reported_at)
+	SELECT $1, $2::uuid, $3, $4, now() - make_interval(secs => $5), $6, $7, $8, now() WHERE EXISTS (SELECT 1 FROM sites WHERE id = $2::uuid)
 	ON CONFLICT (node_id, site_id) DO UPDATE SET in_flight = excluded.in_flight,
 		upgraded = excluded.upgraded, last_active_at = excluded.last_active_at,
-		container_id = excluded.container_id, draining = excluded.draining, reported_at = excluded.reported_at`
+		container_id = excluded.container_id, draining = excluded.draining, replica_ids = excluded.replica_ids,
+		reported_at = excluded.reported_at`
 
 	// A report older than peerUseFresh is of a site the node no longer
 	// serves: it reports every site it serves about once a second.
 	peersUseSQL = `SELECT EXISTS (SELECT 1 FROM site_activity a JOIN nodes n ON n.id = a.node_id
 	WHERE a.site_id = $2 AND a.node_id <> $1 AND n.seen_at > now() - make_interval(secs => $4)
-	AND a.reported_at > now() - make_interval(secs => $5) AND (a.container_id = $3 OR a.draining > 0))`
+	AND a.reported_at > now() - make_interval(secs => $5) AND (a.container_id = $3 OR $3 = ANY (a.replica_ids) OR a.draining > 0))`
 
 	forgetNodesSQL = `DELETE FROM nodes WHERE seen_at < now() - make_interval(secs => $1)`
 
@@ -69,7 +74,11 @@ func (s *Store) ShareActivity(ctx context.Context, node string, mine []SiteActiv
 		if validateID("site_id", a.SiteID) != nil {
 			continue
 		}
-		batch.Queue(reportSQL, node, a.SiteID, a.InFlight, a.Upgraded, a.IdleFor.Seconds(), a.ContainerID, a.Draining)
+		replicas := a.ReplicaIDs
+		if replicas == nil {
+			replicas = []string{} // the column is NOT NULL
+		}
+		batch.Queue(reportSQL, node, a.SiteID, a.InFlight, a.Upgraded, a.IdleFor.Seconds(), a.ContainerID, a.Draining, replicas)
 	}
 	batch.Queue(forgetNodesSQL, forgetNodesAfter.Seconds())
 	var peers []SiteActivity

@@ -81,3 +81,34 @@ func TestShareActivityForgetsCountsNotRefreshed(t *testing.T) {
 		t.Fatalf("peers of c once a stopped reporting the site: %+v, %v; want it with nothing in flight", peers, err)
 	}
 }
+
+// PeersUse says whether another node sends a site's requests to a
+// container: its first one, or any replica it balances over, or it has
+// requests in flight elsewhere (draining); never the asking node's own.
+func TestPeersUseReplicas(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, _ := newTestStore(t)
+	_, _, site := fixture(t, s)
+	live := time.Minute
+	if _, err := s.ShareActivity(ctx, "a", []SiteActivity{{SiteID: site.ID, ContainerID: "c1",
+		ReplicaIDs: []string{"c1", "c2"}}}, live); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		node, container string
+		want            bool
+	}{{"b", "c1", true}, {"b", "c2", true}, {"b", "c3", false}, {"a", "c2", false}} {
+		used, err := s.PeersUse(ctx, c.node, site.ID, c.container, live)
+		if err != nil || used != c.want {
+			t.Errorf("PeersUse(%s, %s) = %v, %v; want %v", c.node, c.container, used, err, c.want)
+		}
+	}
+	// A's next report drops c2 (a scale-down retired it).
+	if _, err := s.ShareActivity(ctx, "a", []SiteActivity{{SiteID: site.ID, ContainerID: "c1"}}, live); err != nil {
+		t.Fatal(err)
+	}
+	if used, err := s.PeersUse(ctx, "b", site.ID, "c2", live); err != nil || used {
+		t.Errorf("PeersUse(b, c2) after a dropped it = %v, %v; want false", used, err)
+	}
+}
