@@ -464,6 +464,41 @@ func TestSwarmRuntime(t *testing.T) {
 		}
 	})
 
+	t.Run("dialed by task IP with a service VIP too", func(t *testing.T) {
+		r, err := NewSwarmRuntime(SwarmConfig{
+			Client: lab.ManagerClient(), Namespace: ns + "v", Network: lab.Network, EndpointMode: "vip",
+			StopGracePeriod: time.Second, Logger: zaptest.NewLogger(t),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		spec := swarmSpec(image, "site-v", "cust-v")
+		if _, err := r.Ensure(ctx, spec); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { r.Remove(context.Background(), "site-v", false) })
+		inst, err := r.Scale(ctx, "site-v", 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		svc := serviceOf(ctx, t, lab, containerName(ns+"v", "site-v"))
+		if svc.Spec.EndpointSpec.Mode != swarm.ResolutionModeVIP || len(svc.Endpoint.VirtualIPs) == 0 {
+			t.Errorf("endpoint %+v / %+v, want a VIP service", svc.Spec.EndpointSpec, svc.Endpoint)
+		}
+		if len(inst.Upstreams) != 1 {
+			t.Fatalf("upstreams %v, want 1", inst.Upstreams)
+		}
+		for _, vip := range svc.Endpoint.VirtualIPs {
+			if ip, _, _ := net.ParseCIDR(vip.Addr); ip != nil && strings.HasPrefix(inst.Upstreams[0], ip.String()+":") {
+				t.Errorf("upstream %s is the service's VIP, want the task's own IP", inst.Upstreams[0])
+			}
+		}
+		waitFor(t, 20*time.Second, "the task answers at its own IP", func() bool {
+			st, body := swarmGet(t, http.MethodGet, "http://"+inst.Upstreams[0]+"/", "")
+			return st == http.StatusOK && body == "hello from site-v"
+		})
+	})
+
 	t.Run("a rejected task fails Scale with its reason", func(t *testing.T) {
 		r := swarmRuntime(t, lab, ns+"d")
 		spec := swarmSpec("caddy-multitenant-no-such-image:1", "site-d", "")
