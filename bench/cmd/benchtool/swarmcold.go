@@ -1,10 +1,5 @@
 package main
 
-// Requires the Swarm runtime wiring: until the Provisioner runs sites
-// through provisioner.SwarmRuntime when the tenants app has a swarm
-// block, Caddy starts containers on the system engine and swarmcold
-// stops at "no Swarm service" (bench/swarm-cold.sh's header says more).
-
 import (
 	"context"
 	"flag"
@@ -190,7 +185,7 @@ func siteService(ctx context.Context, cli *client.Client, namespace, siteID stri
 		return swarm.Service{}, fmt.Errorf("listing services of site %s: %w", siteID, err)
 	}
 	if len(list) != 1 {
-		return swarm.Service{}, fmt.Errorf("site %s has %d Swarm services, want 1 (does Caddy run it on the swarm? the swarm block needs the Swarm runtime wired into the provisioner)", siteID, len(list))
+		return swarm.Service{}, fmt.Errorf("site %s has %d Swarm services, want 1 (does Caddy run it on the swarm?)", siteID, len(list))
 	}
 	return list[0], nil
 }
