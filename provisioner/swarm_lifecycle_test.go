@@ -62,6 +62,25 @@ func TestProvisionerOnSwarm(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 
+	t.Run("the host's size is the largest node's", func(t *testing.T) {
+		p, _ := swarmProv(t, lab, randID("ph"), nil)
+		h, err := p.Host(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want Host
+		for _, n := range lab.Nodes {
+			info, err := n.Client.Info(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want.MemoryBytes, want.CPUs = max(want.MemoryBytes, info.MemTotal), max(want.CPUs, info.NCPU)
+		}
+		if h != want || h.MemoryBytes <= 0 || h.CPUs <= 0 {
+			t.Errorf("host %+v, want the nodes' largest %+v", h, want)
+		}
+	})
+
 	t.Run("first ensure scales 0 to 1 on the chosen node and coalesces", func(t *testing.T) {
 		ns := randID("pa")
 		target := lab.Nodes[2]
