@@ -3,13 +3,10 @@
 # 0->1 to the first 200 through Caddy against the lab's own floor, in the
 # same run.
 #
-# REQUIRES THE SWARM RUNTIME WIRING: the Provisioner running sites through
-# provisioner.SwarmRuntime when the tenants app has a `swarm` block (a
-# `Runtime` in provisioner.Config, built from SwarmConfig.runtimeConfig).
-# Until then Caddy accepts the block but starts containers on the system
-# engine, and benchtool swarmcold stops at "site … has 0 Swarm services".
-# Untested end to end; the lab, the image loading, the config and the
-# floor half have been run.
+# The floor polls the task's overlay IP with a 20ms dial timeout per
+# attempt: a SYN sent before the task's address is live goes unanswered,
+# and with the kernel's 1s retransmission the floor read ~1.4s (Caddy,
+# whose readiness probe dials with a 500ms timeout, "beat" it by 500ms).
 #
 # It brings up the three-node Swarm lab (scripts/swarm-lab.sh), builds
 # the custom Caddy and benchtool, creates SITES sites (default 3) of the

@@ -20,6 +20,11 @@ var ErrEngineUnavailable = errors.New("docker engine unavailable")
 // does not have.
 var errNotSupported = errors.New("not supported by this runtime")
 
+// errReplicaGone is what a ReplicaWatcher says of a replica its runtime
+// gave up on while it was being started (Swarm: the task of a lost node):
+// no exit of the site's, and another replica takes its place.
+var errReplicaGone = errors.New("replica gone, another takes its place")
+
 // StartError explains why a site's container could not be made ready. It is
 // meant for logs and the admin API; visitors should only ever see a generic
 // message because LogTail is the site's own output.

@@ -53,7 +53,8 @@ var probeClient = &http.Client{
 }
 
 // waitReady polls upstream until the site is ready, the container exits
-// (a *StartError with exit code and log tail), or ctx ends.
+// (a *StartError with exit code and log tail), the runtime drops the
+// replica (errReplicaGone), or ctx ends.
 //
 // With a published port, the TCP check dials the container's own address
 // (direct) when this process can reach it: the userland proxy in front of a
@@ -65,6 +66,7 @@ var probeClient = &http.Client{
 func (p *Provisioner) waitReady(ctx context.Context, spec *Spec, rep Replica) error {
 	probeCtx, stopProbe := context.WithCancel(ctx)
 	exit := make(chan int, 1)
+	gone := make(chan error, 1)
 	watched := make(chan struct{})
 	defer func() {
 		stopProbe() // also ends the watch
@@ -80,6 +82,9 @@ func (p *Provisioner) waitReady(ctx context.Context, spec *Spec, rep Replica) er
 		switch {
 		case err == nil:
 			exit <- code
+			stopProbe()
+		case errors.Is(err, errReplicaGone):
+			gone <- err
 			stopProbe()
 		case probeCtx.Err() == nil:
 			p.log.Debug("watching replica during start", zap.String("site_id", spec.SiteID), zap.Error(err))
@@ -102,6 +107,8 @@ func (p *Provisioner) waitReady(ctx context.Context, spec *Spec, rep Replica) er
 		select {
 		case code := <-exit:
 			return p.exited(spec.SiteID, rep.ID, code)
+		case err := <-gone:
+			return err
 		case <-ctx.Done():
 			return &StartError{SiteID: spec.SiteID, Reason: fmt.Sprintf("not ready within %s", p.cfg.StartTimeout),
 				ExitCode: -1, Err: errors.Join(ctx.Err(), lastErr)}

@@ -95,7 +95,8 @@ type RuntimePauser interface {
 // replicas' own output can be read.
 type ReplicaWatcher interface {
 	// WaitExit returns replica id's exit code once it no longer runs, or
-	// an error when ctx ends or the engine cannot say.
+	// an error when ctx ends or the engine cannot say; errReplicaGone when
+	// the runtime itself dropped the replica and places another.
 	WaitExit(ctx context.Context, id string) (exitCode int, err error)
 	// LogTail returns the last n lines replica id wrote, or why none.
 	LogTail(ctx context.Context, id string, n int) string

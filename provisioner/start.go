@@ -161,16 +161,27 @@ func (p *Provisioner) startHeld(ctx context.Context, st *siteState, spec *Spec) 
 	if !alreadyRunning {
 		p.dockerStarts.Add(1)
 	}
-	// As many replicas as run already (another node scaled the site up).
-	if inst, err = p.rt.Scale(ctx, spec.SiteID, max(inst.Replicas, 1)); err != nil {
-		return "", startErr(spec.SiteID, "starting container", err)
-	}
-	if len(inst.Running) == 0 {
-		return "", startErr(spec.SiteID, "finding upstream", errors.New("no replica runs"))
-	}
-	rep := inst.Running[0]
-	if err := p.waitReady(ctx, spec, rep); err != nil {
-		return "", err
+	var rep Replica
+	for {
+		// As many replicas as run already (another node scaled the site up).
+		if inst, err = p.rt.Scale(ctx, spec.SiteID, max(inst.Replicas, 1)); err != nil {
+			return "", startErr(spec.SiteID, "starting container", err)
+		}
+		if len(inst.Running) == 0 {
+			return "", startErr(spec.SiteID, "finding upstream", errors.New("no replica runs"))
+		}
+		rep = inst.Running[0]
+		err := p.waitReady(ctx, spec, rep)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, errReplicaGone) {
+			return "", err
+		}
+		// Swarm gave up on the task (its node lost, not yet noticed when
+		// Scale listed it): the next Scale waits for its replacement.
+		p.log.Info("replica gone during start; waiting for its replacement",
+			zap.String("site_id", spec.SiteID), zap.String("replica", rep.ID), zap.Error(err))
 	}
 
 	st.keepSpec(spec)

@@ -63,6 +63,25 @@ func TestProvisionerOnSwarm(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 
+	t.Run("the host's size is the largest node's", func(t *testing.T) {
+		p, _ := swarmProv(t, lab, randID("ph"), nil)
+		h, err := p.Host(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want Host
+		for _, n := range lab.Nodes {
+			info, err := n.Client.Info(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want.MemoryBytes, want.CPUs = max(want.MemoryBytes, info.MemTotal), max(want.CPUs, info.NCPU)
+		}
+		if h != want || h.MemoryBytes <= 0 || h.CPUs <= 0 {
+			t.Errorf("host %+v, want the nodes' largest %+v", h, want)
+		}
+	})
+
 	t.Run("first ensure scales 0 to 1 on the chosen node and coalesces", func(t *testing.T) {
 		ns := randID("pa")
 		target := lab.Nodes[2]
@@ -232,6 +251,46 @@ func TestProvisionerOnSwarm(t *testing.T) {
 		}
 		if !moved {
 			t.Error("no task runs on another node")
+		}
+	})
+
+	// A start right after the node is lost, before the manager has noticed
+	// (it lists the lost task as running for a few seconds): the start
+	// must wait for the task Swarm puts in its place, not probe the lost
+	// one until the start timeout (and then scale the site to 0).
+	t.Run("a start racing a node's loss waits for the replacement task", func(t *testing.T) {
+		ns := randID("pe")
+		p, r := swarmProv(t, lab, ns, nil, "node.role==worker")
+		t.Cleanup(func() { r.Remove(context.Background(), "site-e", false) })
+		spec := *swarmSpec(image, "site-e", "cust-e")
+		u, err := p.Ensure(ctx, spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tasks := serviceTasks(ctx, t, lab, ns, "site-e")
+		if len(tasks) != 1 {
+			t.Fatalf("tasks %+v, want 1", tasks)
+		}
+		lost := lab.NodeByID(tasks[0].NodeID)
+		lab.StopNode(t, lost.Index)
+		t.Cleanup(func() { lab.StartNode(t, lost.Index) })
+		p.Unreachable("site-e", u) // what Caddy reports when a dial to it fails
+		begun := time.Now()
+		u2, err := p.Ensure(ctx, spec)
+		if err != nil {
+			t.Fatalf("ensure after the loss: %v", err)
+		}
+		t.Logf("ensure after the loss returned after %s", time.Since(begun).Round(time.Millisecond))
+		if took := time.Since(begun); took > 30*time.Second {
+			t.Errorf("ensure after the loss took %s, want the replacement's start (seconds), not the start timeout", took)
+		}
+		if code, body := swarmGet(t, "GET", "http://"+u2+"/", ""); code != 200 || body != "hello from site-e" {
+			t.Errorf("GET the replacement %s: %d %q", u2, code, body)
+		}
+		for _, task := range serviceTasks(ctx, t, lab, ns, "site-e") {
+			if task.Status.State == swarm.TaskStateRunning && task.DesiredState == swarm.TaskStateRunning && task.NodeID == lost.ID {
+				t.Errorf("task %s still wanted on the lost node", task.ID)
+			}
 		}
 	})
 }

@@ -249,10 +249,15 @@ func createTwin(ctx context.Context, cli *client.Client, c container.InspectResp
 // pollUntil GETs / of addr every millisecond, each time on a new
 // connection, until it answers 200 (with body want, if set).
 func pollUntil(ctx context.Context, addr, want string, within time.Duration) error {
+	return pollWith(ctx, probeClient, addr, want, within)
+}
+
+// pollWith is pollUntil with client c.
+func pollWith(ctx context.Context, c *http.Client, addr, want string, within time.Duration) error {
 	deadline := time.Now().Add(within)
 	var last string
 	for time.Now().Before(deadline) {
-		status, body, err := get(ctx, probeClient, addr, "", "/")
+		status, body, err := get(ctx, c, addr, "", "/")
 		if err == nil && status == http.StatusOK && (want == "" || body == want) {
 			return nil
 		}

@@ -1,10 +1,5 @@
 package main
 
-// Requires the Swarm runtime wiring: until the Provisioner runs sites
-// through provisioner.SwarmRuntime when the tenants app has a swarm
-// block, Caddy starts containers on the system engine and swarmcold
-// stops at "no Swarm service" (bench/swarm-cold.sh's header says more).
-
 import (
 	"context"
 	"flag"
@@ -190,7 +185,7 @@ func siteService(ctx context.Context, cli *client.Client, namespace, siteID stri
 		return swarm.Service{}, fmt.Errorf("listing services of site %s: %w", siteID, err)
 	}
 	if len(list) != 1 {
-		return swarm.Service{}, fmt.Errorf("site %s has %d Swarm services, want 1 (does Caddy run it on the swarm? the swarm block needs the Swarm runtime wired into the provisioner)", siteID, len(list))
+		return swarm.Service{}, fmt.Errorf("site %s has %d Swarm services, want 1 (does Caddy run it on the swarm?)", siteID, len(list))
 	}
 	return list[0], nil
 }
@@ -235,10 +230,22 @@ func floorScaleUp(ctx context.Context, cli *client.Client, service, network stri
 	if err != nil {
 		return 0, err
 	}
-	if err := pollUntil(ctx, net.JoinHostPort(ip, strconv.Itoa(port)), want, 30*time.Second); err != nil {
+	if err := pollWith(ctx, taskProbe, net.JoinHostPort(ip, strconv.Itoa(port)), want, 30*time.Second); err != nil {
 		return 0, err
 	}
 	return time.Since(t0), nil
+}
+
+// taskProbe polls a task's overlay address for the floor. A SYN sent
+// before the task's address is live on the overlay gets no answer at all
+// (no reset), and the kernel would send it again only after its one-second
+// retransmission timeout: each attempt gets a short dial timeout instead
+// and the poll dials afresh, so the floor measures the lab and not TCP's
+// timer. (Caddy's readiness probe likewise dials with a timeout, 500ms.)
+var taskProbe = &http.Client{
+	Timeout: 2 * time.Second,
+	Transport: &http.Transport{DisableKeepAlives: true, Proxy: nil,
+		DialContext: (&net.Dialer{Timeout: 20 * time.Millisecond}).DialContext},
 }
 
 // scaleService sets service's replica count without waiting for
