@@ -20,11 +20,17 @@ const readyPath = "/.well-known/caddy-multitenant/ready"
 // to listen, and waits until Caddy knows it.
 func (p *testPlatform) staleSite(subdomain string) *tenants.Site {
 	p.t.Helper()
+	return p.staleSiteListening(subdomain, "2s")
+}
+
+// staleSiteListening is staleSite with the app listening after delay.
+func (p *testPlatform) staleSiteListening(subdomain, delay string) *tenants.Site {
+	p.t.Helper()
 	p.template.ServeStale = true
 	if err := p.store.UpdateTemplate(context.Background(), "e2e", p.template); err != nil {
 		p.t.Fatal(err)
 	}
-	return p.site(subdomain, map[string]string{"LISTEN_DELAY": "2s"})
+	return p.site(subdomain, map[string]string{"LISTEN_DELAY": delay})
 }
 
 // stopSite kills the site's container and waits until every node sees it
@@ -184,7 +190,9 @@ func TestServeStaleBoundAndOtherNode(t *testing.T) {
 	ctx := context.Background()
 	const maxSite = 64 << 10
 	p := newPlatform(t, platformOptions{Tenants: "serve_stale {\n\t\t\tmax_site_bytes 64KiB\n\t\t\tmax_response_bytes 30KiB\n\t\t}"})
-	s := p.staleSite("bounded")
+	// Three stale answers through B must all come before the start
+	// they set off is done: a start long enough for a loaded machine.
+	s := p.staleSiteListening("bounded", "6s")
 	h := host("bounded")
 
 	// Six answers of 20 KB: three fit in 64 KiB; and one of 40 KB.

@@ -164,8 +164,9 @@ func firstRequests(t *testing.T, nodes []*caddytest.Process, sub string, n int) 
 // TestSwarm runs sites on the real three-node Swarm lab through a Caddy
 // built from this module: the first request scales a site's service 0→1
 // on the chosen node, a herd of first requests scales it once, idle
-// scales it to 0, a restarted Caddy adopts the services, two Caddy nodes
-// on one database scale once and see each other's changes, and a lost
+// scales it to 0, a restarted Caddy adopts the services, three Caddy
+// nodes on one database scale once, keep up a site one of them holds a
+// WebSocket to and see each other's changes within a second, and a lost
 // worker's site is rescheduled and served again. One lab for all (it
 // takes most of the time); the lost node comes last.
 func TestSwarm(t *testing.T) {
@@ -261,22 +262,24 @@ func TestSwarm(t *testing.T) {
 		}
 	})
 
-	t.Run("two Caddy nodes scale once and see each other's changes", func(t *testing.T) {
-		p := newSwarmPlatform(t, lab, platformOptions{Sites: fmt.Sprintf("http://%s:{HTTP_PORT} {\n\ttenant_admin\n}", adminHost)},
+	t.Run("three Caddy nodes scale once, share their use and see each other's changes", func(t *testing.T) {
+		p := newSwarmPlatform(t, lab, platformOptions{IdleTimeout: "3s", Sites: fmt.Sprintf("http://%s:{HTTP_PORT} {\n\ttenant_admin\n}", adminHost)},
 			"node.role==worker")
-		a, b := p.caddy, p.node()
+		a, b, c := p.caddy, p.node(), p.node()
 		token, _, err := p.store.CreateAPIKey(ctx, "e2e", "operator", tenants.ScopeWrite)
 		if err != nil {
 			t.Fatal(err)
 		}
 		api := &adminPlatform{testPlatform: p.testPlatform, token: token}
 		s := p.site("pair", nil)
-		eventually(t, 5*time.Second, "node B knows the site", func() bool {
-			st, _, _, err := tryGetAt(b, host("pair"), "/.well-known/caddy-multitenant/ready", nil)
-			return err == nil && st != http.StatusNotFound
-		})
+		for name, n := range map[string]*caddytest.Process{"B": b, "C": c} {
+			eventually(t, 5*time.Second, "node "+name+" knows the site", func() bool {
+				st, _, _, err := tryGetAt(n, host("pair"), "/.well-known/caddy-multitenant/ready", nil)
+				return err == nil && st != http.StatusNotFound
+			})
+		}
 
-		firstRequests(t, []*caddytest.Process{a, b}, "pair", 100)
+		firstRequests(t, []*caddytest.Process{a, b, c}, "pair", 99)
 		// One scale-up: Swarm made one task for the service, ever (a
 		// second scale-up from 0, or one to 2, would have made another),
 		// and the service's last update is the one from 0 to 1. (Each
@@ -290,11 +293,24 @@ func TestSwarm(t *testing.T) {
 			*svc.PreviousSpec.Mode.Replicated.Replicas != 0 {
 			t.Errorf("service at %d replicas, previous spec %+v: want the last update from 0 to 1", r, svc.PreviousSpec)
 		}
-		t.Logf("cold starts counted: node A %v, node B %v", a.Metric(coldStarted), b.Metric(coldStarted))
+		t.Logf("cold starts counted: node A %v, node B %v, node C %v", a.Metric(coldStarted), b.Metric(coldStarted), c.Metric(coldStarted))
+
+		// A WebSocket held through B keeps the site up: neither A's nor
+		// C's reaper stops it, though no request reaches them.
+		conn := p.openUpgradedAt(b, host("pair"))
+		time.Sleep(8 * time.Second) // more than twice the idle timeout
+		if r := p.replicas(ctx, s.ID); r != 1 || len(p.tasks(ctx, s.ID)) != 1 {
+			t.Errorf("service at %d replicas with %d tasks while B held a WebSocket, want the one task running", r, len(p.tasks(ctx, s.ID)))
+		}
+		echoes(t, conn, "WebSocket through B after the idle timeout")
+		conn.Close()
+		if n := a.Metric("caddy_tenants_idle_stops_total") + c.Metric("caddy_tenants_idle_stops_total"); n != 0 {
+			t.Errorf("%v idle stops by A and C while B held a WebSocket", n)
+		}
 
 		// The PATCH returns once A has scaled the suspended customer's
 		// sites to 0 (seconds on an overlay); the change is committed
-		// before that, and B must show it within a second of the request.
+		// before that, and C must show it within a second of the request.
 		changed := time.Now()
 		patched := make(chan string, 1)
 		go func() {
@@ -305,8 +321,8 @@ func TestSwarm(t *testing.T) {
 			close(patched)
 		}()
 		var seen time.Duration
-		eventually(t, 5*time.Second, "node B serves the suspended page", func() bool {
-			st, body, _, err := tryGetAt(b, host("pair"), "/", nil)
+		eventually(t, 5*time.Second, "node C serves the suspended page", func() bool {
+			st, body, _, err := tryGetAt(c, host("pair"), "/", nil)
 			if err == nil && st == http.StatusServiceUnavailable && contains(body, "suspended") {
 				seen = time.Since(changed)
 				return true
@@ -318,9 +334,9 @@ func TestSwarm(t *testing.T) {
 		}
 		t.Logf("the PATCH through A returned after %s", time.Since(changed).Round(time.Millisecond))
 		if seen > time.Second {
-			t.Errorf("node B saw node A's change after %s, want within 1s", seen)
+			t.Errorf("node C saw node A's change after %s, want within 1s", seen)
 		}
-		t.Logf("node A's change reached node B after %s", seen)
+		t.Logf("node A's change reached node C after %s", seen)
 	})
 
 	t.Run("a lost worker's site is rescheduled and served again", func(t *testing.T) {

@@ -104,8 +104,11 @@ func (l *Lab) WaitTask(ctx context.Context, service string, ok func(Task) bool) 
 }
 
 // WaitStopped polls until service has no task whose desired state is
-// running and none that is still running.
+// running and none that may still run (its state not a final one), in
+// two polls in a row: right after a scale-down the manager has been seen
+// to answer a task list with no such task while the task still answered.
 func (l *Lab) WaitStopped(ctx context.Context, service string) error {
+	quiet := 0
 	for {
 		list, err := l.ManagerClient().TaskList(ctx, swarm.TaskListOptions{Filters: filters.NewArgs(filters.Arg("service", service))})
 		if err != nil {
@@ -113,11 +116,14 @@ func (l *Lab) WaitStopped(ctx context.Context, service string) error {
 		}
 		busy := 0
 		for _, t := range list {
-			if t.DesiredState == swarm.TaskStateRunning || t.Status.State == swarm.TaskStateRunning {
+			if t.DesiredState == swarm.TaskStateRunning || !finalState(t.Status.State) {
 				busy++
 			}
 		}
-		if busy == 0 {
+		if quiet = quiet + 1; busy > 0 {
+			quiet = 0
+		}
+		if quiet >= 2 {
 			return nil
 		}
 		select {
@@ -126,6 +132,16 @@ func (l *Lab) WaitStopped(ctx context.Context, service string) error {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// finalState reports whether a task in state s no longer runs, nor will.
+func finalState(s swarm.TaskState) bool {
+	switch s {
+	case swarm.TaskStateComplete, swarm.TaskStateShutdown, swarm.TaskStateFailed, swarm.TaskStateRejected,
+		swarm.TaskStateRemove, swarm.TaskStateOrphaned:
+		return true
+	}
+	return false
 }
 
 // noKeepAlive dials afresh for every request: a probe must not be
