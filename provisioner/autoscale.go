@@ -135,11 +135,14 @@ func (p *Provisioner) learnPolicy(ctx context.Context, st *siteState) {
 	ctx, cancel := context.WithTimeout(ctx, p.cfg.StartTimeout)
 	defer cancel()
 	fresh, err := p.cfg.Refresh(ctx, spec)
-	if err != nil {
+	if err == nil {
+		spec.MaxReplicas, spec.TargetConcurrency = fresh.MaxReplicas, fresh.TargetConcurrency
+	} else {
+		// The site is gone or suspended (Refresh answers from its cache
+		// when the database is down): one replica, as for any site
+		// whose template does not scale.
 		p.log.Debug("learning an adopted site's scaling policy", zap.String("site_id", st.id), zap.Error(err))
-		return // asked again next round
 	}
-	spec.MaxReplicas, spec.TargetConcurrency = fresh.MaxReplicas, fresh.TargetConcurrency
 	st.mu.Lock()
 	st.scale, st.scaleKnown = policyOf(&spec), true
 	st.mu.Unlock()
@@ -245,6 +248,16 @@ func (p *Provisioner) scaleUpLocked(ctx context.Context, st *siteState, want int
 			continue
 		}
 		if err := p.waitReady(ctx, &probe, rep); err != nil {
+			if _, ok := p.rt.(RuntimeRetirer); ok && scaled {
+				// The runtime removes the last replicas, the ones just
+				// made: a replica that never gets ready is not left
+				// running unused.
+				sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.cfg.StopTimeout+30*time.Second)
+				if _, serr := p.rt.Scale(sctx, st.id, len(b.replicas)); serr != nil {
+					p.log.Warn("removing a replica that did not get ready", zap.String("site_id", st.id), zap.Error(serr))
+				}
+				cancel()
+			}
 			return scaled, fmt.Errorf("waiting for replica %s: %w", rep.ID, err)
 		}
 		replicas = append(replicas, rep)
@@ -341,6 +354,7 @@ func (p *Provisioner) keepReplicas(st *siteState, b *backend, replicas []Replica
 		return nil
 	}
 	nb := newBackendOf(st, &p.clock, replicas)
+	b.busy() // lets go of the backends before b that nothing is in flight on
 	nb.prev.Store(b)
 	if !st.upstream.CompareAndSwap(b, nb) {
 		return nil

@@ -159,3 +159,33 @@ func TestAutoscaleWithinMaxRunning(t *testing.T) {
 		t.Errorf("a third container under max_running 2: %v, want ErrCapacity", err)
 	}
 }
+
+// A backend replaced by a scale counts the requests still in flight on
+// the ones before it, and lets go of those with none.
+func TestBackendChain(t *testing.T) {
+	var clock coarseClock
+	clock.set()
+	st := newSiteState("chain", &clock)
+	rep := func(id string) Replica { return Replica{ID: id, Upstream: id + ":80"} }
+	b1 := newBackendOf(st, &clock, []Replica{rep("a")})
+	b2 := newBackendOf(st, &clock, []Replica{rep("a"), rep("b")})
+	b2.prev.Store(b1)
+	b3 := newBackendOf(st, &clock, []Replica{rep("a")})
+	b3.prev.Store(b2)
+	b1.inflight.Add(1)
+	b3.inflight.Add(1)
+	if !b3.busy() || b3.prev.Load() != b2 || b2.prev.Load() != b1 {
+		t.Fatal("b3 not busy, or its chain cut, with requests on b1 and b3")
+	}
+	b3.inflight.Add(-1)
+	if !b3.busy() {
+		t.Fatal("b3 not busy with a request on b1")
+	}
+	b1.inflight.Add(-1)
+	if b3.busy() || b3.prev.Load() != nil {
+		t.Fatalf("b3 busy %v, prev %p: want idle and the chain let go", b3.busy(), b3.prev.Load())
+	}
+	if got, ok := b2.without("b:80"); !ok || len(got) != 1 || got[0].ID != "a" {
+		t.Errorf("without(b:80) = %v, %v", got, ok)
+	}
+}

@@ -147,20 +147,18 @@ func newBackendOf(st *siteState, clock *coarseClock, replicas []Replica) *backen
 }
 
 // busy reports whether requests are in flight on b, or on the backends
-// before it of the same containers.
+// before it of the same containers; it lets go of those before it that
+// have none (so the chain is as long as the backends still in use).
 func (b *backend) busy() bool {
-	if b.inflight.Load() > 0 {
-		return true
+	busy := b.inflight.Load() > 0
+	if prev := b.prev.Load(); prev != nil {
+		if prev.busy() {
+			busy = true
+		} else {
+			b.prev.CompareAndSwap(prev, nil)
+		}
 	}
-	prev := b.prev.Load()
-	if prev == nil {
-		return false
-	}
-	if prev.busy() {
-		return true
-	}
-	b.prev.CompareAndSwap(prev, nil)
-	return false
+	return busy
 }
 
 // without returns the replicas of b but the one dialed at upstream, and
