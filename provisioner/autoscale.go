@@ -16,6 +16,10 @@ import (
 // requests in flight (Config.ScaleInterval).
 const DefaultScaleInterval = time.Second
 
+// DefaultScalePolicyRefresh is how often the policy of an awake site is
+// asked of Config.Refresh again (Config.ScalePolicyRefresh).
+const DefaultScalePolicyRefresh = time.Minute
+
 // scalePolicy is a site's autoscaling settings, from its spec.
 type scalePolicy struct {
 	max    int // at least 1; 1 never scales
@@ -43,7 +47,7 @@ type ScaleEvent struct {
 func (st *siteState) keepSpec(spec *Spec) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	st.scale, st.scaleKnown, st.probe = policyOf(spec), true, *spec
+	st.scale, st.scaleKnown, st.scaleAt, st.probe = policyOf(spec), true, time.Now(), *spec
 }
 
 // autoscale samples every awake site's requests in flight (its own and
@@ -79,12 +83,15 @@ func (p *Provisioner) autoscaleOnce(ctx context.Context, now time.Time, deciders
 			continue
 		}
 		st.mu.Lock()
-		policy, known := st.scale, st.scaleKnown
+		policy, known, learnt := st.scale, st.scaleKnown, st.scaleAt
 		st.mu.Unlock()
+		if p.cfg.Refresh != nil && (!known || now.Sub(learnt) >= p.cfg.ScalePolicyRefresh) {
+			// This round's sample is skipped: the Decider keeps its
+			// windows, and a decision is never lost to a busy site.
+			p.goScale(st, func() { p.learnPolicy(ctx, st) })
+			continue
+		}
 		if !known {
-			if p.cfg.Refresh != nil {
-				p.goScale(st, func() { p.learnPolicy(ctx, st) })
-			}
 			continue // without Refresh an adopted site keeps what it runs
 		}
 		replicas := len(b.replicas)
@@ -125,8 +132,9 @@ func (p *Provisioner) goScale(st *siteState, f func()) {
 	}()
 }
 
-// learnPolicy asks Config.Refresh for the policy of a site this process
-// adopted rather than started (the instance does not carry it).
+// learnPolicy asks Config.Refresh for the policy of a site: one this
+// process adopted rather than started (the instance does not carry it),
+// or one whose policy was learnt ScalePolicyRefresh ago.
 func (p *Provisioner) learnPolicy(ctx context.Context, st *siteState) {
 	st.mu.Lock()
 	spec := st.probe
@@ -144,7 +152,7 @@ func (p *Provisioner) learnPolicy(ctx context.Context, st *siteState) {
 		p.log.Debug("learning an adopted site's scaling policy", zap.String("site_id", st.id), zap.Error(err))
 	}
 	st.mu.Lock()
-	st.scale, st.scaleKnown = policyOf(&spec), true
+	st.scale, st.scaleKnown, st.scaleAt = policyOf(&spec), true, time.Now()
 	st.mu.Unlock()
 }
 

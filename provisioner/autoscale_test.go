@@ -189,3 +189,38 @@ func TestBackendChain(t *testing.T) {
 		t.Errorf("without(b:80) = %v, %v", got, ok)
 	}
 }
+
+// A site's policy is asked of Refresh again while it runs: a plan that
+// lets it scale (max_replicas raised without a release) takes effect.
+func TestAutoscalePolicyRefresh(t *testing.T) {
+	rec := &scaleRecorder{}
+	var mu sync.Mutex
+	maxReplicas := 1
+	p := newProv(t, func(c *Config) {
+		fastScaling(rec)(c)
+		c.ScalePolicyRefresh = 200 * time.Millisecond
+		c.Refresh = func(_ context.Context, spec Spec) (Spec, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			spec.MaxReplicas, spec.TargetConcurrency = maxReplicas, 1
+			return spec, nil
+		}
+	})
+	id := randID("as")
+	spec := testSpec(id)
+	spec.DataPath = ""
+	ensure(t, p, spec)
+	release := hold(p, id, 4)
+	defer release()
+	time.Sleep(time.Second) // windows over: still one replica, the policy says 1
+	if n := len(p.Upstreams(id)); n != 1 {
+		t.Fatalf("%d replicas at max_replicas 1", n)
+	}
+	mu.Lock()
+	maxReplicas = 2
+	mu.Unlock()
+	waitFor(t, 30*time.Second, "2 replicas once the policy allows them", func() bool { return len(p.Upstreams(id)) == 2 })
+	if st := p.Status(id); st.MaxReplicas != 2 {
+		t.Errorf("status max_replicas %d, want 2", st.MaxReplicas)
+	}
+}

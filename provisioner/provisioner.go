@@ -309,6 +309,10 @@ type Config struct {
 	// one replica fewer would carry before one is removed. Defaults:
 	// autoscale.DefaultUpWindow and autoscale.DefaultDownWindow.
 	ScaleUpWindow, ScaleDownWindow time.Duration
+	// ScalePolicyRefresh is how often an awake site's scaling policy is
+	// asked of Refresh again: a plan's max_replicas changes without a
+	// release of the site. Default: DefaultScalePolicyRefresh.
+	ScalePolicyRefresh time.Duration
 }
 
 // DefaultDrainTimeout is how long a rollout lets the old container finish
@@ -405,6 +409,9 @@ func New(cfg Config) (*Provisioner, error) {
 	}
 	if cfg.ScaleInterval == 0 {
 		cfg.ScaleInterval = DefaultScaleInterval
+	}
+	if cfg.ScalePolicyRefresh <= 0 {
+		cfg.ScalePolicyRefresh = DefaultScalePolicyRefresh
 	}
 	if cfg.ScaleUpWindow == 0 {
 		cfg.ScaleUpWindow = autoscale.DefaultUpWindow

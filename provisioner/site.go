@@ -65,10 +65,12 @@ type siteState struct {
 	failBackoff time.Duration
 	health      siteHealth
 	// scale is the site's scaling policy, from the spec it last started
-	// or rolled out with (scaleKnown false for one adopted: the
-	// autoscaler asks Config.Refresh).
+	// or rolled out with, asked of Config.Refresh again now and then (a
+	// plan's cap can change without a release); scaleKnown is false for
+	// a site adopted, until the autoscaler asked.
 	scale      scalePolicy
 	scaleKnown bool
+	scaleAt    time.Time // when scale was last learnt
 	// probe is what readiness probes of a new replica need (the spec's
 	// port and health path, its timeouts), kept from the last start.
 	probe Spec
