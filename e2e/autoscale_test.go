@@ -144,24 +144,42 @@ func TestAutoscaleThroughCaddy(t *testing.T) {
 	}
 	t.Logf("heavy load: %d ok over %v; light load: %d ok", heavy.ok.Load(), heavy.hostnames, light.ok.Load())
 
-	var steps [][2]int
-	eventually(t, 10*time.Second, "the 4 scale events recorded", func() bool {
-		events, err := p.store.SiteScaleEvents(ctx, s.ID, 20)
-		if err != nil {
-			t.Fatal(err)
+	events := p.scaleEvents(ctx, s.ID, 4)
+	for _, e := range events {
+		if e.Reason == "" || e.Node == "" || e.InFlight <= 0 && e.ToReplicas > e.FromReplicas {
+			t.Errorf("scale event %+v: no reason, node or in-flight average", e)
 		}
-		steps = steps[:0]
-		for _, e := range slices.Backward(events) {
-			steps = append(steps, [2]int{e.FromReplicas, e.ToReplicas})
-			if e.Reason == "" || e.Node == "" || e.InFlight <= 0 && e.ToReplicas > e.FromReplicas {
-				t.Errorf("scale event %+v: no reason, node or in-flight average", e)
-			}
-		}
-		return len(steps) >= 4
-	})
+	}
+	steps := scaleSteps(events)
 	if want := [][2]int{{1, 2}, {2, 3}, {3, 2}, {2, 1}}; !slices.Equal(steps, want) {
 		t.Errorf("scale events %v, want %v", steps, want)
 	}
+}
+
+// scaleEvents waits until at least n of the site's scaling decisions are
+// recorded and returns them, oldest first.
+func (p *testPlatform) scaleEvents(ctx context.Context, siteID string, n int) []tenants.ScaleEvent {
+	p.t.Helper()
+	var events []tenants.ScaleEvent
+	eventually(p.t, 10*time.Second, fmt.Sprintf("%d scale events recorded", n), func() bool {
+		newest, err := p.store.SiteScaleEvents(ctx, siteID, 20)
+		if err != nil {
+			p.t.Fatal(err)
+		}
+		slices.Reverse(newest)
+		events = newest
+		return len(events) >= n
+	})
+	return events
+}
+
+// scaleSteps are the from → to replica counts of events.
+func scaleSteps(events []tenants.ScaleEvent) [][2]int {
+	steps := make([][2]int, len(events))
+	for i, e := range events {
+		steps[i] = [2]int{e.FromReplicas, e.ToReplicas}
+	}
+	return steps
 }
 
 // runningContainers lists the site's running containers.
@@ -231,25 +249,10 @@ func TestAutoscaleAcrossNodes(t *testing.T) {
 		}
 	}
 
-	var steps [][2]int
-	eventually(t, 10*time.Second, "the scale events recorded", func() bool {
-		events, err := p.store.SiteScaleEvents(ctx, s.ID, 20)
-		if err != nil {
-			t.Fatal(err)
-		}
-		steps = steps[:0]
-		for _, e := range slices.Backward(events) {
-			steps = append(steps, [2]int{e.FromReplicas, e.ToReplicas})
-		}
-		return len(steps) >= 2
-	})
+	p.scaleEvents(ctx, s.ID, 2)
 	time.Sleep(2 * time.Second) // a duplicate would be saved by now
-	events, err := p.store.SiteScaleEvents(ctx, s.ID, 20)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(events) != 2 || events[1].FromReplicas != 1 || events[1].ToReplicas != 2 || events[0].ToReplicas != 1 {
-		t.Errorf("scale events %v (newest first %+v), want one up to 2 and one down to 1", steps, events)
+	if got, want := scaleSteps(p.scaleEvents(ctx, s.ID, 2)), [][2]int{{1, 2}, {2, 1}}; !slices.Equal(got, want) {
+		t.Errorf("scale events %v, want one up to 2 and one down to 1", got)
 	}
 	if up, down := p.caddy.Metric("caddy_tenants_extra_replicas"), b.Metric("caddy_tenants_extra_replicas"); up != 0 || down != 0 {
 		t.Errorf("extra replicas after the scale-down: A %v, B %v, want 0", up, down)
