@@ -461,8 +461,9 @@ func (a *App) validate() error {
 		return fmt.Errorf("scale_up_window and scale_down_window must not be negative, got %s and %s",
 			time.Duration(a.ScaleUpWindow), time.Duration(a.ScaleDownWindow))
 	}
-	if up, down := a.scaleWindows(); down < up {
-		return fmt.Errorf("scale_down_window (%s) must not be shorter than scale_up_window (%s)", down, up)
+	if a.ScaleDownWindow < a.ScaleUpWindow {
+		return fmt.Errorf("scale_down_window (%s) must not be shorter than scale_up_window (%s)",
+			time.Duration(a.ScaleDownWindow), time.Duration(a.ScaleUpWindow))
 	}
 	if a.MaxRunning < 0 {
 		return fmt.Errorf("max_running: must not be negative, got %d", a.MaxRunning)
@@ -587,18 +588,6 @@ func (d *DockerConfig) subnets() (netip.Prefix, int, error) {
 		return pool, bits, fmt.Errorf("docker subnet_pool: subnet size /%d must be between /%d (the pool) and /29", bits, pool.Bits())
 	}
 	return pool, bits, nil
-}
-
-// scaleWindows returns the autoscaler's windows, defaults filled in.
-func (a *App) scaleWindows() (up, down time.Duration) {
-	up, down = time.Duration(a.ScaleUpWindow), time.Duration(a.ScaleDownWindow)
-	if up == 0 {
-		up = autoscale.DefaultUpWindow
-	}
-	if down == 0 {
-		down = autoscale.DefaultDownWindow
-	}
-	return up, down
 }
 
 // Interface guards

@@ -60,7 +60,7 @@ func (p *Provisioner) adoptOne(ctx, life context.Context, inst *RuntimeInstance)
 		p.log.Warn("adopting paused instance without upstream", zap.String("site_id", siteID))
 	case paused:
 		rep := inst.Running[0]
-		b := newBackend(st, &p.clock, rep.Upstream, rep.ID)
+		b := newBackend(st, &p.clock, []Replica{rep})
 		p.setPaused(st, b)
 		st.mu.Lock()
 		st.state = StatePaused
@@ -77,7 +77,7 @@ func (p *Provisioner) adoptOne(ctx, life context.Context, inst *RuntimeInstance)
 		ready = true
 		// With what the autoscaler (of this node before its restart,
 		// or of another) added; its policy is learnt from Refresh.
-		p.setReadyAll(st, p.readyOf(ctx, &spec, inst.Running))
+		p.setReady(st, p.readyOf(ctx, &spec, inst.Running))
 		p.watchHealthOf(st, &spec, true)
 	case running:
 		st.mu.Lock()
@@ -117,7 +117,7 @@ func (p *Provisioner) finishStart(life context.Context, st *siteState, spec Spec
 	err := p.waitReady(ctx, &spec, rep)
 	switch {
 	case err == nil:
-		p.setReady(st, rep.Upstream, rep.ID)
+		p.setReady(st, []Replica{rep})
 		p.watchHealthOf(st, &spec, true)
 		p.notify(st)
 		p.log.Info("adopted site is ready", zap.String("site_id", spec.SiteID), zap.String("upstream", rep.Upstream))

@@ -361,7 +361,7 @@ func (p *Provisioner) keepReplicas(st *siteState, b *backend, replicas []Replica
 	if len(replicas) == 0 {
 		return nil
 	}
-	nb := newBackendOf(st, &p.clock, replicas)
+	nb := newBackend(st, &p.clock, replicas)
 	b.busy() // lets go of the backends before b that nothing is in flight on
 	nb.prev.Store(b)
 	if !st.upstream.CompareAndSwap(b, nb) {
@@ -374,6 +374,22 @@ func (p *Provisioner) keepReplicas(st *siteState, b *backend, replicas []Replica
 		p.notify(st)
 	}
 	return nb
+}
+
+// dropExtra stops balancing the site's requests to its extra replica id
+// (not its first); it reports whether id was one.
+func (p *Provisioner) dropExtra(st *siteState, id, why string) bool {
+	b := st.upstream.Load()
+	if b == nil {
+		return false
+	}
+	for _, r := range b.replicas[1:] {
+		if r.ID == id {
+			p.dropReplica(st, b, r.Upstream, why)
+			return true
+		}
+	}
+	return false
 }
 
 // dropReplica stops balancing the site's requests to its extra replica at

@@ -167,10 +167,10 @@ func TestBackendChain(t *testing.T) {
 	clock.set()
 	st := newSiteState("chain", &clock)
 	rep := func(id string) Replica { return Replica{ID: id, Upstream: id + ":80"} }
-	b1 := newBackendOf(st, &clock, []Replica{rep("a")})
-	b2 := newBackendOf(st, &clock, []Replica{rep("a"), rep("b")})
+	b1 := newBackend(st, &clock, []Replica{rep("a")})
+	b2 := newBackend(st, &clock, []Replica{rep("a"), rep("b")})
 	b2.prev.Store(b1)
-	b3 := newBackendOf(st, &clock, []Replica{rep("a")})
+	b3 := newBackend(st, &clock, []Replica{rep("a")})
 	b3.prev.Store(b2)
 	b1.inflight.Add(1)
 	b3.inflight.Add(1)

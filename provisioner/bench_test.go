@@ -13,7 +13,7 @@ func benchProvisioner(b *testing.B) *Provisioner {
 	}
 	b.Cleanup(func() { p.Stop() })
 	for _, id := range []string{"site-a", "site-b", "site-c"} {
-		p.setReady(p.sites.getOrCreate(id), "127.0.0.1:8080", "")
+		p.setReady(p.sites.getOrCreate(id), []Replica{{Upstream: "127.0.0.1:8080"}})
 	}
 	return p
 }
@@ -53,7 +53,7 @@ func TestHotPathDoesNotAllocate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.setReady(p.sites.getOrCreate("site"), "127.0.0.1:8080", "")
+	p.setReady(p.sites.getOrCreate("site"), []Replica{{Upstream: "127.0.0.1:8080"}})
 	allocs := testing.AllocsPerRun(1000, func() {
 		end := p.Begin("site")
 		p.Upstream("site")

@@ -47,7 +47,17 @@ func (l *logReader) Close() error {
 // LogTail implements ReplicaWatcher: the container's last n log lines,
 // for start errors.
 func (r *DockerRuntime) LogTail(ctx context.Context, id string, n int) string {
-	rc, err := r.cli.ContainerLogs(ctx, id, container.LogsOptions{ShowStdout: true, ShowStderr: true, Tail: strconv.Itoa(n)})
+	return readLogTail(r.cli.ContainerLogs(ctx, id, tailOptions(n)))
+}
+
+// tailOptions asks for the last n lines of stdout and stderr.
+func tailOptions(n int) container.LogsOptions {
+	return container.LogsOptions{ShowStdout: true, ShowStderr: true, Tail: strconv.Itoa(n)}
+}
+
+// readLogTail reads a log tail the engine answered (a container's or a
+// task's, multiplexed: no TTY), 1 MiB at most, or says why there is none.
+func readLogTail(rc io.ReadCloser, err error) string {
 	if err != nil {
 		return fmt.Sprintf("(logs unavailable: %v)", err)
 	}

@@ -54,18 +54,12 @@ func (p *Provisioner) onEvent(ev RuntimeEvent) {
 		// Another node (or this one) is scaling the site down: its
 		// requests stop going to the replica before it goes.
 		if st := p.sites.get(ev.SiteID); st != nil {
-			if b := st.upstream.Load(); b != nil {
-				for _, r := range b.replicas[1:] {
-					if r.ID == ev.Replica {
-						p.dropReplica(st, b, r.Upstream, "retired by a scale-down")
-					}
-				}
-			}
+			p.dropExtra(st, ev.Replica, "retired by a scale-down")
 		}
 	case ReplicaStarted:
 		// A start says nothing against the replicas this node proxies to:
-		// a rollout's candidate, or another node's scale-up, which the
-		// replicas' refresh picks up.
+		// a rollout's candidate, or another node's scale-up, which this
+		// node's autoscaler takes up when its share of the load asks.
 	default:
 		p.onState(ev)
 	}
@@ -101,12 +95,9 @@ func (p *Provisioner) onState(ev RuntimeEvent) {
 	st.mu.Lock()
 	stale := ev.Time.Before(st.readyAt)
 	st.mu.Unlock()
-	if stale || !st.upstream.CompareAndSwap(b, nil) {
+	if stale || !p.hide(st, b) {
 		return
 	}
-	p.running.Add(-1)
-	p.metrics.running.Dec()
-	p.countExtras(b, nil)
 	st.mu.Lock()
 	p.resetHealth(&st.health)
 	st.state, st.lastStop = StateStopped, time.Now()
@@ -124,15 +115,8 @@ func (p *Provisioner) onDie(ev RuntimeEvent) {
 	if st == nil {
 		return
 	}
-	if b := st.upstream.Load(); b != nil && b.containerID != ev.Replica {
-		for _, r := range b.replicas[1:] {
-			if r.ID == ev.Replica {
-				// An extra replica ended (scaled down by another node,
-				// or crashed): the others serve on.
-				p.dropReplica(st, b, r.Upstream, "exited")
-				return
-			}
-		}
+	if p.dropExtra(st, ev.Replica, "exited") {
+		return // scaled down by another node, or crashed: the others serve on
 	}
 	st.mu.Lock()
 	stale := ev.Time.Before(st.lastStart) || (st.containerID != "" && st.containerID != ev.Replica)

@@ -36,7 +36,7 @@ func (p *Provisioner) Follow(ctx context.Context, siteID, containerID string) er
 		return fmt.Errorf("container %s runs without an upstream", containerID)
 	}
 	upstream := c.Running[0].Upstream
-	nb := newBackend(st, &p.clock, upstream, c.ID)
+	nb := newBackend(st, &p.clock, []Replica{{ID: c.ID, Upstream: upstream}})
 	if !st.upstream.CompareAndSwap(b, nb) {
 		return nil
 	}

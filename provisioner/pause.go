@@ -216,12 +216,9 @@ func (p *Provisioner) onPause(ev RuntimeEvent) {
 	stale := ev.Time.UnixNano() < st.lastWake.UnixNano() || ev.Time.UnixNano() < st.lastStart.UnixNano()
 	st.mu.Unlock()
 	b := st.upstream.Load()
-	if stale || b == nil || b.containerID != ev.Replica || !st.upstream.CompareAndSwap(b, nil) {
+	if stale || b == nil || b.containerID != ev.Replica || !p.hide(st, b) {
 		return
 	}
-	p.running.Add(-1)
-	p.metrics.running.Dec()
-	p.countExtras(b, nil)
 	p.setPaused(st, b)
 	st.mu.Lock()
 	st.state, st.lastPause = StatePaused, ev.Time

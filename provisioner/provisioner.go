@@ -732,11 +732,7 @@ func (p *Provisioner) Unreachable(siteID, upstream string) {
 	switch {
 	case b == nil:
 	case b.upstream == upstream:
-		if st.upstream.CompareAndSwap(b, nil) {
-			p.running.Add(-1)
-			p.metrics.running.Dec()
-			p.countExtras(b, nil)
-		}
+		p.hide(st, b)
 	default:
 		// One of the extra replicas: the others serve on.
 		p.dropReplica(st, b, upstream, "unreachable")
@@ -799,6 +795,23 @@ func (p *Provisioner) setRunning(st *siteState, b *backend) *backend {
 	return old
 }
 
+// hide hides backend b of the site from the hot path unless it was
+// replaced meanwhile, and reports whether it did.
+func (p *Provisioner) hide(st *siteState, b *backend) bool {
+	if !st.upstream.CompareAndSwap(b, nil) {
+		return false
+	}
+	p.uncount(b)
+	return true
+}
+
+// uncount takes hidden backend b out of the running counts.
+func (p *Provisioner) uncount(b *backend) {
+	p.running.Add(-1)
+	p.metrics.running.Dec()
+	p.countExtras(b, nil)
+}
+
 // countExtras accounts for the switch of a site from backend old to new
 // (either nil) in the count of extra replicas.
 func (p *Provisioner) countExtras(old, new *backend) {
@@ -821,9 +834,7 @@ func extrasOf(b *backend) int {
 func (p *Provisioner) setNotRunning(st *siteState) *backend {
 	old := st.upstream.Swap(nil)
 	if old != nil {
-		p.running.Add(-1)
-		p.metrics.running.Dec()
-		p.countExtras(old, nil)
+		p.uncount(old)
 		st.mu.Lock()
 		p.resetHealth(&st.health)
 		st.mu.Unlock()

@@ -292,7 +292,7 @@ func (p *Provisioner) startCandidate(ctx context.Context, ro RuntimeRollouts, sp
 // switchTo makes instance c's replica the site's on the hot path and
 // returns the backend it replaced, if any.
 func (p *Provisioner) switchTo(st *siteState, c *RuntimeInstance, spec *Spec, adopted bool) *backend {
-	old := p.setReadyAll(st, c.Running)
+	old := p.setReady(st, c.Running)
 	if adopted {
 		st.mu.Lock()
 		st.probe = *spec // the policy is learnt from Refresh

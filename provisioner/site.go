@@ -125,12 +125,8 @@ type backend struct {
 	endPassiveFn func()
 }
 
-func newBackend(st *siteState, clock *coarseClock, upstream, containerID string) *backend {
-	return newBackendOf(st, clock, []Replica{{ID: containerID, Upstream: upstream}})
-}
-
-// newBackendOf returns a backend over replicas (at least one).
-func newBackendOf(st *siteState, clock *coarseClock, replicas []Replica) *backend {
+// newBackend returns a backend over replicas (at least one).
+func newBackend(st *siteState, clock *coarseClock, replicas []Replica) *backend {
 	b := &backend{upstream: replicas[0].Upstream, containerID: replicas[0].ID, replicas: replicas}
 	b.upstreams = make([]string, len(replicas))
 	for i, r := range replicas {

@@ -185,7 +185,7 @@ func (p *Provisioner) startHeld(ctx context.Context, st *siteState, spec *Spec) 
 	}
 
 	st.keepSpec(spec)
-	p.setReadyAll(st, p.readyOf(ctx, spec, inst.Running))
+	p.setReady(st, p.readyOf(ctx, spec, inst.Running))
 	p.watchHealthOf(st, spec, false)
 	p.notify(st)
 	return rep.Upstream, nil
@@ -204,26 +204,16 @@ func (p *Provisioner) readyOf(ctx context.Context, spec *Spec, replicas []Replic
 	return out
 }
 
-// setReadyAll is setReady for a site balanced over replicas (at least
-// one).
-func (p *Provisioner) setReadyAll(st *siteState, replicas []Replica) *backend {
-	old := p.setReady(st, replicas[0].Upstream, replicas[0].ID)
-	if len(replicas) > 1 {
-		p.keepReplicas(st, st.upstream.Load(), replicas, "")
-	}
-	return old
-}
-
-// setReady marks the site running in container id at upstream, with a
-// full idle period and its failures forgotten; it returns the backend it
-// replaced, if any.
-func (p *Provisioner) setReady(st *siteState, upstream, id string) *backend {
+// setReady marks the site running, balanced over replicas (at least
+// one; the first is its container), with a full idle period and its
+// failures forgotten; it returns the backend it replaced, if any.
+func (p *Provisioner) setReady(st *siteState, replicas []Replica) *backend {
 	st.lastActive.Store(time.Now().UnixNano())
 	st.mu.Lock()
-	st.state, st.containerID, st.readyAt = StateRunning, id, time.Now()
+	st.state, st.containerID, st.readyAt = StateRunning, replicas[0].ID, time.Now()
 	st.failErr, st.failBackoff, st.failUntil = nil, 0, time.Time{}
 	st.mu.Unlock()
-	return p.setRunning(st, newBackend(st, &p.clock, upstream, id))
+	return p.setRunning(st, newBackend(st, &p.clock, replicas))
 }
 
 // checkCapabilities refuses a spec adding a capability the platform does

@@ -54,6 +54,20 @@ func serviceTasks(ctx context.Context, t *testing.T, lab *swarmlab.Lab, ns, site
 	return tasks
 }
 
+// stopTaskNode stops the engine of the node the site's one task runs on,
+// until the test ends, and returns the node.
+func stopTaskNode(ctx context.Context, t *testing.T, lab *swarmlab.Lab, ns, siteID string) *swarmlab.Node {
+	t.Helper()
+	tasks := serviceTasks(ctx, t, lab, ns, siteID)
+	if len(tasks) != 1 {
+		t.Fatalf("tasks %+v, want 1", tasks)
+	}
+	lost := lab.NodeByID(tasks[0].NodeID)
+	lab.StopNode(t, lost.Index)
+	t.Cleanup(func() { lab.StartNode(t, lost.Index) })
+	return lost
+}
+
 // TestProvisionerOnSwarm runs the lifecycle logic (lazy start, coalescing,
 // idle stop, adoption, failover) on the Swarm runtime, one lab for all.
 func TestProvisionerOnSwarm(t *testing.T) {
@@ -225,13 +239,7 @@ func TestProvisionerOnSwarm(t *testing.T) {
 		if _, err := p.Ensure(ctx, spec); err != nil {
 			t.Fatal(err)
 		}
-		tasks := serviceTasks(ctx, t, lab, ns, "site-d")
-		if len(tasks) != 1 {
-			t.Fatalf("tasks %+v, want 1", tasks)
-		}
-		lost := lab.NodeByID(tasks[0].NodeID)
-		lab.StopNode(t, lost.Index)
-		t.Cleanup(func() { lab.StartNode(t, lost.Index) })
+		lost := stopTaskNode(ctx, t, lab, ns, "site-d")
 		// The runtime's events hide the lost task; the next request waits
 		// for its replacement.
 		waitFor(t, 60*time.Second, "the lost task hidden from the hot path", func() bool {
@@ -267,13 +275,7 @@ func TestProvisionerOnSwarm(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		tasks := serviceTasks(ctx, t, lab, ns, "site-e")
-		if len(tasks) != 1 {
-			t.Fatalf("tasks %+v, want 1", tasks)
-		}
-		lost := lab.NodeByID(tasks[0].NodeID)
-		lab.StopNode(t, lost.Index)
-		t.Cleanup(func() { lab.StartNode(t, lost.Index) })
+		lost := stopTaskNode(ctx, t, lab, ns, "site-e")
 		p.Unreachable("site-e", u) // what Caddy reports when a dial to it fails
 		begun := time.Now()
 		u2, err := p.Ensure(ctx, spec)

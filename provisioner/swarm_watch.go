@@ -1,16 +1,11 @@
 package provisioner
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"io"
-	"strconv"
 	"time"
 
-	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/swarm"
-	"github.com/docker/docker/pkg/stdcopy"
 )
 
 // WaitExit implements ReplicaWatcher for task id. A task is never
@@ -51,16 +46,7 @@ func (r *SwarmRuntime) WaitExit(ctx context.Context, id string) (int, error) {
 // LogTail implements ReplicaWatcher: the task's last n log lines, for
 // start errors.
 func (r *SwarmRuntime) LogTail(ctx context.Context, id string, n int) string {
-	rc, err := r.cli.TaskLogs(ctx, id, container.LogsOptions{ShowStdout: true, ShowStderr: true, Tail: strconv.Itoa(n)})
-	if err != nil {
-		return fmt.Sprintf("(logs unavailable: %v)", err)
-	}
-	defer rc.Close()
-	var buf bytes.Buffer
-	if _, err := stdcopy.StdCopy(&buf, &buf, io.LimitReader(rc, 1<<20)); err != nil && buf.Len() == 0 {
-		return fmt.Sprintf("(logs unavailable: %v)", err)
-	}
-	return buf.String()
+	return readLogTail(r.cli.TaskLogs(ctx, id, tailOptions(n)))
 }
 
 var _ ReplicaWatcher = (*SwarmRuntime)(nil)
