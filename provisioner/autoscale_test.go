@@ -115,6 +115,8 @@ func TestAutoscaleOnDocker(t *testing.T) {
 		t.Error("the first replica no longer answers")
 	}
 	want := [][2]int{{1, 2}, {2, 3}, {3, 2}, {2, 1}}
+	// Recorded once the scale is done, after the containers went.
+	waitFor(t, 10*time.Second, "4 scale events", func() bool { return len(rec.steps()) >= len(want) })
 	if got := rec.steps(); !slices.Equal(got, want) {
 		t.Errorf("scale events = %v, want %v", got, want)
 	}

@@ -226,6 +226,9 @@ func TestProvisionerOnSwarm(t *testing.T) {
 				t.Errorf("the remaining replica answers %d", code)
 			}
 		}
+		// Recorded once Scale returns: the service's count is set at
+		// its start, the task gone seconds later.
+		waitFor(t, 20*time.Second, "2 scale events", func() bool { return len(rec.steps()) >= 2 })
 		if got, want := rec.steps(), [][2]int{{1, 2}, {2, 1}}; !slices.Equal(got, want) {
 			t.Errorf("scale events %v, want %v", got, want)
 		}
